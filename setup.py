@@ -1,0 +1,37 @@
+"""Packaging for geodesic-meta-opt: learned optimizers supervised by level-set geodesics."""
+
+from setuptools import find_packages, setup
+
+with open("README.md", encoding="utf-8") as readme:
+    LONG_DESCRIPTION = readme.read()
+
+setup(
+    name="geodesic-meta-opt",
+    version="0.1.0",
+    description=(
+        "JAX framework for LSTM meta-optimizers trained to follow level-set geodesics "
+        "found by Dynamic String Sampling."
+    ),
+    long_description=LONG_DESCRIPTION,
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["meta_opt*", "tasks*", "trainers*", "geodesic_targets*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        # Lower bounds are the oldest versions the test suite was run against (README).
+        "jax>=0.4.38",
+        "dm-haiku>=0.0.13",
+        "optax>=0.2.4",
+        "chex>=0.1.88",
+        "numpy>=1.26",
+        "wandb>=0.19",
+        "scikit-learn>=1.5",
+        "matplotlib>=3.9",
+        "pyyaml>=6.0",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "dev": ["pytest>=8.0", "pytest-xdist>=3.5"],
+        "cuda": ["jax[cuda12]"],
+    },
+    entry_points={"console_scripts": ["meta-opt=trainers.cli:main"]},
+)
