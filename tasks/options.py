@@ -1,0 +1,156 @@
+"""Option dataclasses shared by the task families, with value checks.
+
+Each family is built from one frozen options dataclass; `tasks.get_family`
+fills it from keyword overrides and the config loader fills it from YAML, so
+the fields here are the complete, typed list of what a family can vary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Literal, Optional
+
+Activation = Literal["sigmoid", "relu", "tanh"]
+MnistSource = Literal["auto", "full", "test_only"]
+CifarFormat = Literal["auto", "bin", "py"]
+
+
+def check(condition: bool, message: str) -> None:
+    """Raises ValueError(message) unless `condition` holds."""
+    if not condition:
+        raise ValueError(message)
+
+
+def check_choice(name: str, value: object, choices: object) -> None:
+    """Checks that `value` is one of the values of the `Literal` type `choices`."""
+    allowed = typing.get_args(choices)
+    check(value in allowed, f"{name} must be one of {allowed}, got {value!r}")
+
+
+def check_sizes(name: str, sizes: tuple[int, ...], allow_empty: bool = False) -> None:
+    """Checks that a tuple of layer widths is non-empty (unless allowed) and positive."""
+    check(allow_empty or len(sizes) > 0, f"{name} must list at least one width")
+    check(all(int(s) > 0 for s in sizes), f"{name} must be positive, got {sizes}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampledDataOptions:
+    """Minibatching and per-instance input scaling common to data-backed tasks.
+
+    Attributes:
+      batch_size: examples per minibatch.
+      eval_size: size of the fixed training subset behind `eval_loss`.
+      input_scale_range: each instance multiplies its inputs by a factor drawn
+        log-uniformly from this range; (1, 1) leaves inputs unchanged.
+    """
+
+    batch_size: int = 128
+    eval_size: int = 4096
+    input_scale_range: tuple[float, float] = (1.0, 1.0)
+
+    def __post_init__(self):
+        check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
+        check(self.eval_size > 0, f"eval_size must be positive, got {self.eval_size}")
+        low, high = self.input_scale_range
+        check(0 < low <= high, f"input_scale_range must satisfy 0 < low <= high, got {(low, high)}")
+        # Cooperative: a data-source mixin later in the MRO (MnistData) checks its fields too.
+        getattr(super(), "__post_init__", lambda: None)()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierOptions(SampledDataOptions):
+    """Adds a per-instance label permutation (off by default)."""
+
+    permute_labels: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPOptions(ClassifierOptions):
+    """An MLP classifier; the default is the Andrychowicz et al. (2016) protocol.
+
+    Attributes:
+      hidden_sizes: widths of the hidden layers (default one layer of 20).
+      activation: hidden activation (default sigmoid).
+    """
+
+    hidden_sizes: tuple[int, ...] = (20,)
+    activation: Activation = "sigmoid"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_sizes("hidden_sizes", self.hidden_sizes, allow_empty=True)
+        check_choice("activation", self.activation, Activation)
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNOptions(ClassifierOptions):
+    """A small convolutional classifier: conv 3x3 + pool per entry of `channels`."""
+
+    channels: tuple[int, ...] = (16, 32)
+    activation: Activation = "relu"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_sizes("channels", self.channels)
+        check_choice("activation", self.activation, Activation)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderOptions(SampledDataOptions):
+    """A deep autoencoder; `encoder_sizes` ends with the code width."""
+
+    encoder_sizes: tuple[int, ...] = (32, 16, 8)
+    activation: Activation = "sigmoid"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_sizes("encoder_sizes", self.encoder_sizes)
+        check_choice("activation", self.activation, Activation)
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistData:
+    """Where MNIST comes from.
+
+    Attributes:
+      data_dir: folder with the IDX files; None means $META_OPT_DATA or the cache.
+      source: "full" (60k/10k), "test_only" (the 10k test images split into
+        train and held-out parts), or "auto" (full when the training files exist).
+    """
+
+    data_dir: Optional[str] = None
+    source: MnistSource = "auto"
+
+    def __post_init__(self):
+        check_choice("source", self.source, MnistSource)
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistMLPOptions(MLPOptions, MnistData):
+    """`mnist_mlp`: MLPOptions plus the MNIST source."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistCNNOptions(CNNOptions, MnistData):
+    """`mnist_cnn`: CNNOptions plus the MNIST source."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistAutoencoderOptions(AutoencoderOptions, MnistData):
+    """`mnist_autoencoder`: a wider default than digits' (784 inputs)."""
+
+    encoder_sizes: tuple[int, ...] = (256, 64, 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cifar10CNNOptions(CNNOptions):
+    """`cifar10_cnn`: CNNOptions plus where CIFAR-10 is and in which distribution."""
+
+    channels: tuple[int, ...] = (32, 64)
+    data_dir: Optional[str] = None
+    format: CifarFormat = "auto"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("format", self.format, CifarFormat)

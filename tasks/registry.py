@@ -1,0 +1,97 @@
+"""Names of the task families and how to build them.
+
+The table below is a constant: families are added by editing it, never by
+registering at import time, so what a name means never depends on import order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Any, Callable, Mapping
+
+import jax
+
+from tasks import image_tasks, options as opts, synthetic
+from tasks.base import Task, TaskFamily
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpec:
+    """How to build one family: its options dataclass, builder and a one-line summary."""
+
+    options_type: type
+    build: Callable[[Any], TaskFamily]
+    summary: str
+
+
+FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType({
+    "quadratic": FamilySpec(synthetic.QuadraticOptions, synthetic.quadratic_family,
+                            "||W theta - y||^2, random 10x10 W and y per instance"),
+    "poly_cubic": FamilySpec(synthetic.PolyCubicOptions, synthetic.poly_cubic_family,
+                             "1-4-4-1 MLP regressing a random cubic on [0, 1]"),
+    "deep_linear": FamilySpec(synthetic.DeepLinearOptions, synthetic.deep_linear_family,
+                              "K-layer linear network regression (connected level sets)"),
+    "digits_mlp": FamilySpec(opts.MLPOptions, image_tasks.digits_mlp_family,
+                             "MLP on scikit-learn's 8x8 digits (embedded default)"),
+    "mnist_mlp": FamilySpec(opts.MnistMLPOptions, image_tasks.mnist_mlp_family,
+                            "MLP on MNIST IDX files (20 sigmoid units, batch 128)"),
+    "mnist_cnn": FamilySpec(opts.MnistCNNOptions, image_tasks.mnist_cnn_family,
+                            "small convolutional network on MNIST"),
+    "cifar10_cnn": FamilySpec(opts.Cifar10CNNOptions, image_tasks.cifar10_cnn_family,
+                              "small convolutional network on CIFAR-10"),
+    "digits_autoencoder": FamilySpec(opts.AutoencoderOptions, image_tasks.digits_autoencoder_family,
+                                     "deep autoencoder on the 8x8 digits, squared error"),
+    "mnist_autoencoder": FamilySpec(opts.MnistAutoencoderOptions,
+                                    image_tasks.mnist_autoencoder_family,
+                                    "deep autoencoder on MNIST, squared error"),
+})
+
+
+def list_tasks() -> list[str]:
+    """The names accepted by `get_family` and `get_task`, sorted."""
+    return sorted(FAMILIES)
+
+
+def _spec(name: str) -> FamilySpec:
+    if name not in FAMILIES:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}")
+    return FAMILIES[name]
+
+
+def options_type(name: str) -> type:
+    """The frozen options dataclass of family `name` (its fields are the valid overrides)."""
+    return _spec(name).options_type
+
+
+def make_options(name: str, overrides: Mapping[str, Any]) -> Any:
+    """Builds family `name`'s options from keyword overrides of its defaults.
+
+    Lists are turned into tuples so options stay hashable. Raises KeyError naming
+    an unknown option and ValueError for a value its family rejects.
+    """
+    fields = {f.name for f in dataclasses.fields(options_type(name))}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise KeyError(f"unknown option(s) {unknown} for task {name!r}; valid: {sorted(fields)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return options_type(name)(**values)
+
+
+def validate_options(name: str, overrides: Mapping[str, Any]) -> None:
+    """Raises KeyError/ValueError naming the bad task name or option; loads no data."""
+    make_options(name, overrides)
+
+
+def get_family(name: str, **overrides: Any) -> TaskFamily:
+    """Builds family `name` with its default options updated by `overrides`.
+
+    Data-backed families load their data set here (once), so building a family
+    can raise `tasks.data.DataFileError` naming a missing file.
+    """
+    return _spec(name).build(make_options(name, overrides))
+
+
+def get_task(name: str, *, seed: int = 0, **overrides: Any) -> Task:
+    """The instance of family `name` selected by `seed` (see `TaskFamily.instance`)."""
+    return get_family(name, **overrides).instance(jax.random.PRNGKey(seed))
