@@ -1,0 +1,110 @@
+"""The experiment config schema: what every run of the project reads from YAML.
+
+Later sections (meta-training, geodesic targets, evaluation, logging) are added
+here as nested frozen dataclasses; `trainers.config` needs no change for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+from trainers.config import ConfigError, attribute_override, from_dict, load_config
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Which task family the inner problems come from.
+
+    Attributes:
+      name: a name from `tasks.list_tasks()`.
+      options: keyword options of the family, forwarded as
+        `tasks.get_family(name, **options)`; type-checked against the family's
+        options dataclass (`tasks.options_type(name)`).
+        A plain dict, to be treated as read-only.
+    """
+
+    name: str = "digits_mlp"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One run: its name, seed, folders and task.
+
+    Attributes:
+      name: the run name (required); the run folder is `out_dir/name`.
+      seed: the root seed every PRNG key of the run is derived from.
+      out_dir: the folder that holds run folders.
+      data_dir: where the data sets are (MNIST IDX, CIFAR-10); None means
+        `$META_OPT_DATA` or the cache folder.
+      task: the task section.
+    """
+
+    name: str
+    seed: int = 0
+    out_dir: str = "runs"
+    data_dir: Optional[str] = None
+    task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+
+
+def load_experiment(
+    path: str | os.PathLike, overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Loads an experiment config and checks its task section against the task registry.
+
+    Args:
+      path: the YAML file.
+      overrides: "a.b=value" strings applied on top of the file, in order.
+
+    Returns:
+      The validated config.
+
+    Raises:
+      ConfigError: as `load_config`, or naming `task.name` or
+        `task.options.<key>` when the task registry rejects them (`check_task`).
+    """
+    config = load_config(ExperimentConfig, path, overrides)
+    check_task(config.task, source=str(path), overrides=overrides)
+    return config
+
+
+def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] = ()) -> None:
+    """Type-checks a task section against its family's options dataclass.
+
+    Args:
+      task: the task section.
+      source: the config file, named in errors.
+      overrides: the overrides applied to the config, named in errors they caused.
+
+    Raises:
+      ConfigError: at `task.name` for an unknown task, at `task.options.<key>` for
+        an unknown option or a wrong type, at `task.options` for a value the
+        family rejects (its message names the option).
+    """
+    import tasks  # Imported here: loading a config should not need JAX.
+
+    try:
+        options_type = tasks.options_type(task.name)
+    except KeyError as err:
+        located = ConfigError(err.args[0], key="task.name", source=source)
+        raise attribute_override(located, overrides) from err
+    try:
+        from_dict(options_type, task.options, source=source, path="task.options")
+    except ConfigError as err:
+        raise attribute_override(err, overrides) from err
+
+
+def build_family(config: ExperimentConfig):
+    """The `TaskFamily` a config names, with the run's `data_dir` for data-backed tasks.
+
+    A `data_dir` set in the task options wins over the top-level one.
+    """
+    import tasks
+
+    options = dict(config.task.options)
+    fields = {f.name for f in dataclasses.fields(tasks.options_type(config.task.name))}
+    if "data_dir" in fields and config.data_dir is not None:
+        options.setdefault("data_dir", config.data_dir)
+    return tasks.get_family(config.task.name, **options)
