@@ -1,0 +1,101 @@
+"""The `meta-opt` command line.
+
+Every subcommand reads a YAML config (`--config`) with `a.b=value` overrides, or
+needs none; errors a user can fix (bad config key, missing data file, unknown
+task) are printed as one line naming the problem, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Callable, Sequence
+
+import yaml
+
+# Exceptions that describe a user's mistake (ConfigError and DataFileError subclass these
+# or are added in `main`); anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (KeyError, ValueError)
+
+
+def _cmd_tasks(args: argparse.Namespace) -> None:
+    import tasks
+
+    if args.options:
+        options = tasks.make_options(args.options, {})
+        for field in dataclasses.fields(options):
+            print(f"{field.name}: {getattr(options, field.name)!r}")
+        return
+    width = max(len(name) for name in tasks.list_tasks())
+    for name in tasks.list_tasks():
+        print(f"{name:<{width}}  {tasks.FAMILIES[name].summary}")
+
+
+def _cmd_config(args: argparse.Namespace) -> None:
+    from trainers.config import save_config, to_dict
+    from trainers.experiment_config import load_experiment
+
+    config = load_experiment(args.config, args.overrides)
+    if args.out:
+        save_config(config, args.out)
+        print(f"wrote {args.out}")
+    else:
+        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+
+
+def _cmd_data_download(args: argparse.Namespace) -> None:
+    from tasks.data.download import download
+
+    where = download(args.dataset, args.data_dir, base_url=args.base_url)
+    print(f"{args.dataset} is in {where}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `meta-opt` with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="meta-opt", description="Learned optimizers supervised by level-set geodesics.")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of an error instead of one line")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("tasks", help="list the task families, or one family's options")
+    listing.add_argument("--options", metavar="NAME", help="show the options of task NAME")
+    listing.set_defaults(run=_cmd_tasks)
+
+    config = commands.add_parser("config", help="check a config and print it resolved")
+    config.add_argument("--config", required=True, help="YAML experiment config")
+    config.add_argument("--out", help="write the resolved config here instead of printing it")
+    config.add_argument("overrides", nargs="*", help="dotted overrides, e.g. task.options.batch_size=64")
+    config.set_defaults(run=_cmd_config)
+
+    data = commands.add_parser("data", help="data set utilities")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_commands.add_parser("download", help="download a data set and verify checksums")
+    fetch.add_argument("dataset", choices=["mnist", "cifar10"])
+    fetch.add_argument("--data-dir", help="target folder (default: $META_OPT_DATA or the cache)")
+    fetch.add_argument("--base-url", help="mirror to download from instead of the official one")
+    fetch.set_defaults(run=_cmd_data_download)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs `meta-opt`; returns the exit status (0 ok, 2 for an error the user can fix)."""
+    from tasks.data import DataFileError
+    from trainers.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], None] = args.run
+    try:
+        run(args)
+    except (ConfigError, DataFileError, *USER_ERRORS) as error:
+        if args.traceback:
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"meta-opt: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
