@@ -7,8 +7,6 @@ import pathlib
 import numpy as np
 import pytest
 
-SHARED_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
 
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory) -> pathlib.Path:
