@@ -18,19 +18,21 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         # Lower bounds are the oldest versions the test suite was run against (README).
-        "jax>=0.4.38",
+        # jax 0.5.0 is the oldest tested; before it jax drew different random numbers
+        # (threefry_partitionable off by default), so seeded results would differ.
+        "jax>=0.5.0",
         "dm-haiku>=0.0.13",
         "optax>=0.2.4",
         "chex>=0.1.88",
-        "numpy>=1.26",
-        "wandb>=0.19",
-        "scikit-learn>=1.5",
-        "matplotlib>=3.9",
-        "pyyaml>=6.0",
-        "tqdm>=4.66",
+        "numpy>=1.26.4",
+        "wandb>=0.19.0",
+        "scikit-learn>=1.5.0",
+        "matplotlib>=3.9.0",
+        "pyyaml>=6.0.1",
+        "tqdm>=4.66.0",
     ],
     extras_require={
-        "dev": ["pytest>=8.0", "pytest-xdist>=3.5"],
+        "dev": ["pytest>=8.0.0", "pytest-xdist>=3.5.0"],
         "cuda": ["jax[cuda12]"],
     },
     entry_points={"console_scripts": ["meta-opt=trainers.cli:main"]},
