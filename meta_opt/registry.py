@@ -1,0 +1,75 @@
+"""Optimizers by name, so configs and the command line can choose them.
+
+Every optimizer is returned with extra-argument support, so a training loop can
+always call `update(grads, state, params, value_fn=f)`: ESGD and Jacobi use the
+objective, the others ignore it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any, Callable, Mapping
+
+import optax
+
+from meta_opt.curvature import esgd, jacobi
+from meta_opt.lstm_optimizer import lstm_optimizer
+
+
+def momentum(learning_rate: optax.ScalarOrSchedule, momentum: float = 0.9,
+             nesterov: bool = False) -> optax.GradientTransformation:
+    """SGD with heavy-ball (or Nesterov) momentum."""
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
+
+
+def sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
+    """Plain stochastic gradient descent."""
+    return optax.sgd(learning_rate)
+
+
+OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = types.MappingProxyType({
+    "sgd": sgd,
+    "momentum": momentum,
+    "adam": optax.adam,
+    "rmsprop": optax.rmsprop,
+    "esgd": esgd,
+    "jacobi": jacobi,
+    "lstm": lstm_optimizer,
+})
+
+
+def list_optimizers() -> list[str]:
+    """Names accepted by `get_optimizer`, sorted."""
+    return sorted(OPTIMIZERS)
+
+
+def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformationExtraArgs:
+    """Builds optimizer `name` with hyperparameters `hparams`.
+
+    Args:
+      name: one of `list_optimizers()`.
+      **hparams: keyword arguments of that optimizer's factory (`learning_rate`
+        for all but "lstm", which takes `meta_params` and `LSTMOptimizer` fields).
+
+    Returns:
+      The optimizer, accepting (and possibly ignoring) extra update arguments.
+
+    Raises:
+      KeyError: unknown name. TypeError: unknown or missing hyperparameters, named.
+    """
+    if name not in OPTIMIZERS:
+        raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(list_optimizers())}")
+    factory = OPTIMIZERS[name]
+    signature = inspect.signature(factory)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    if not accepts_any:
+        unknown = sorted(set(hparams) - set(signature.parameters))
+        if unknown:
+            raise TypeError(f"optimizer {name!r} has no hyperparameter(s) {unknown}; "
+                            f"valid: {sorted(signature.parameters)}")
+    try:
+        signature.bind(**hparams)
+    except TypeError as error:
+        raise TypeError(f"optimizer {name!r}: {error}") from None
+    return optax.with_extra_args_support(factory(**hparams))

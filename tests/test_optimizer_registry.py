@@ -1,0 +1,59 @@
+"""Optimizers by name: construction, errors, and use inside optax chains."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from meta_opt import LSTMOptimizer, get_optimizer, list_optimizers
+
+HPARAMS = {"sgd": {"learning_rate": 0.05}, "momentum": {"learning_rate": 0.02},
+           "adam": {"learning_rate": 0.1}, "rmsprop": {"learning_rate": 0.02},
+           "esgd": {"learning_rate": 0.2, "update_interval": 5},
+           "jacobi": {"learning_rate": 0.05, "damping": 1.0}}
+
+
+def test_every_named_optimizer_is_listed():
+    assert list_optimizers() == sorted([*HPARAMS, "lstm"])
+
+
+@pytest.mark.parametrize("name", sorted(HPARAMS))
+def test_each_optimizer_descends_inside_a_clipping_chain(name):
+    h = jnp.diag(jnp.array([1.0, 4.0, 9.0]))
+    f = lambda p: 0.5 * p["x"] @ h @ p["x"]
+    params = {"x": jnp.array([1.0, -1.0, 0.5])}
+    tx = optax.chain(optax.clip_by_global_norm(1.0), get_optimizer(name, **HPARAMS[name]))
+    state = tx.init(params)
+    start = float(f(params))
+    for _ in range(60):
+        updates, state = tx.update(jax.grad(f)(params), state, params, value_fn=f)
+        params = optax.apply_updates(params, updates)
+    assert float(f(params)) < 0.5 * start
+
+
+def test_named_adam_equals_optax_adam():
+    params, grads = jnp.array([1.0, 2.0]), jnp.array([0.3, -0.7])
+    ours, theirs = get_optimizer("adam", learning_rate=0.1), optax.adam(0.1)
+    np.testing.assert_allclose(ours.update(grads, ours.init(params), params, value_fn=None)[0],
+                               theirs.update(grads, theirs.init(params))[0], rtol=1e-6)
+
+
+def test_lstm_by_name_takes_meta_params_and_config():
+    meta_params = LSTMOptimizer(hidden_sizes=(8,)).init(jax.random.PRNGKey(0))
+    tx = get_optimizer("lstm", meta_params=meta_params, hidden_sizes=[8], output_scale=0.05)
+    updates, state = tx.update(jnp.ones(5), tx.init(jnp.zeros(5)), jnp.zeros(5))
+    assert updates.shape == (5,) and state.rnn_state[0].hidden.shape == (5, 8)
+
+
+def test_unknown_names_and_hyperparameters_are_named():
+    with pytest.raises(KeyError, match="adamw.*known"):
+        get_optimizer("adamw", learning_rate=0.1)
+    with pytest.raises(TypeError, match="lerning_rate"):
+        get_optimizer("esgd", lerning_rate=0.1)
+    with pytest.raises(TypeError, match="learning_rate"):
+        get_optimizer("sgd")
+    with pytest.raises(TypeError, match="hidden_size"):
+        get_optimizer("lstm", meta_params={}, hidden_size=(3,))
