@@ -1,0 +1,109 @@
+"""Training new beads below a loss threshold, many at once.
+
+A bead starts on the segment between its two neighbours and is trained until
+its certifying loss is at most `target` (alpha times the level-set threshold)
+or its step budget runs out. Beads are independent, so a whole recursion level
+trains in one vmapped `while_loop`: each bead stops at its own step count (the
+vmapped loop freezes finished beads), so batched and one-by-one training give
+the same beads.
+
+- greedy (Freeman & Bruna, Algorithm 1): plain descent on the loss.
+- constrained (Freeman & Bruna, section 6; the lecture notes' projection form
+  theta_3 = argmin over {theta in H, E(theta) <= u0} of ||theta - theta_m||): the
+  bead starts at the midpoint theta_m, descends on the loss plus
+  (pull / 2) ||theta - theta_m||^2, and is projected after every step onto the
+  hyperplane H equidistant from its neighbours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Literal, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+Method = Literal["greedy", "constrained"]
+
+
+def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+def project_to_bisector(theta: PyTree, left: PyTree, right: PyTree) -> PyTree:
+    """Projects theta onto the hyperplane of points equidistant from `left` and `right`."""
+    midpoint = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, left, right)
+    normal = jax.tree_util.tree_map(jnp.subtract, right, left)
+    offset = jax.tree_util.tree_map(jnp.subtract, theta, midpoint)
+    scale = _tree_dot(offset, normal) / jnp.maximum(_tree_dot(normal, normal), 1e-30)
+    return jax.tree_util.tree_map(lambda p, n: p - scale * n, theta, normal)
+
+
+@dataclasses.dataclass(frozen=True)
+class BeadTraining:
+    """How beads are trained.
+
+    Every loss takes a `context` last: data the caller varies between searches
+    without recompiling (e.g. a task instance key); it is None for plain losses.
+
+    Attributes:
+      loss_fn: the certifying loss `(params, context) -> scalar` (deterministic).
+      optimizer: the optax optimizer of the descent.
+      max_steps: the step budget of one bead.
+      method: "greedy" or "constrained".
+      pull: strength of the pull toward the neighbours' midpoint (constrained).
+      train_loss_fn: optional minibatch loss `(params, key, context) -> scalar` to
+        descend on instead of `loss_fn`; the stopping test always uses `loss_fn`.
+    """
+
+    loss_fn: Callable[[PyTree, Any], jax.Array]
+    optimizer: optax.GradientTransformation
+    max_steps: int = 500
+    method: Method = "greedy"
+    pull: float = 1e-2
+    train_loss_fn: Optional[Callable[[PyTree, jax.Array, Any], jax.Array]] = None
+
+    def objective(self, params: PyTree, key: jax.Array, midpoint: PyTree, context: Any) -> jax.Array:
+        """The loss a bead descends on at one step."""
+        if self.train_loss_fn is None:
+            loss = self.loss_fn(params, context)
+        else:
+            loss = self.train_loss_fn(params, key, context)
+        if self.method == "constrained":
+            offset = jax.tree_util.tree_map(jnp.subtract, params, midpoint)
+            loss = loss + 0.5 * self.pull * _tree_dot(offset, offset)
+        return loss
+
+    def train_one(self, start: PyTree, left: PyTree, right: PyTree, key: jax.Array,
+                  target: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
+        """Trains one bead; returns `(bead, certifying loss, steps taken)`."""
+        midpoint = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, left, right)
+        if self.method == "constrained":
+            start = project_to_bisector(start, left, right)
+
+        def keep_going(carry):
+            _, _, loss, step, _ = carry
+            return (loss > target) & (step < self.max_steps)
+
+        def descend(carry):
+            params, opt_state, _, step, key = carry
+            key, step_key = jax.random.split(key)
+            grads = jax.grad(self.objective)(params, step_key, midpoint, context)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            if self.method == "constrained":
+                params = project_to_bisector(params, left, right)
+            return params, opt_state, self.loss_fn(params, context), step + 1, key
+
+        carry = (start, self.optimizer.init(start), self.loss_fn(start, context),
+                 jnp.zeros([], jnp.int32), key)
+        bead, _, loss, steps, _ = jax.lax.while_loop(keep_going, descend, carry)
+        return bead, loss, steps
+
+    def train_many(self, starts: PyTree, lefts: PyTree, rights: PyTree, keys: jax.Array,
+                   target: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
+        """`train_one` over beads stacked along axis 0, in one vmap."""
+        return jax.vmap(self.train_one, in_axes=(0, 0, 0, 0, None, None))(
+            starts, lefts, rights, keys, target, context)
