@@ -41,6 +41,46 @@ def project_to_bisector(theta: PyTree, left: PyTree, right: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda p, n: p - scale * n, theta, normal)
 
 
+def descend_until(objective: Callable[[PyTree, jax.Array], jax.Array],
+                  certify: Callable[[PyTree], jax.Array], optimizer: optax.GradientTransformation,
+                  start: PyTree, target: jax.Array, max_steps: int, key: jax.Array,
+                  project: Optional[Callable[[PyTree], PyTree]] = None,
+                  ) -> tuple[PyTree, jax.Array, jax.Array]:
+    """Descends on `objective` until `certify(params) <= target` or `max_steps` steps.
+
+    Args:
+      objective: `(params, key) -> scalar` to descend on (a minibatch key per step).
+      certify: the deterministic loss of the stopping test.
+      optimizer: the optax optimizer.
+      start: initial params (projected first when `project` is given).
+      target: the level to reach.
+      max_steps: the step budget.
+      key: PRNG key of the per-step keys.
+      project: optional map applied after every step (a constraint).
+
+    Returns:
+      `(params, certify(params), steps taken)`. Under `vmap`, each element stops at
+      its own step: the loop runs until all are done and freezes finished ones.
+    """
+    project = project or (lambda params: params)
+    start = project(start)
+
+    def keep_going(carry):
+        _, _, loss, step, _ = carry
+        return (loss > target) & (step < max_steps)
+
+    def descend(carry):
+        params, opt_state, _, step, key = carry
+        key, step_key = jax.random.split(key)
+        updates, opt_state = optimizer.update(jax.grad(objective)(params, step_key), opt_state, params)
+        params = project(optax.apply_updates(params, updates))
+        return params, opt_state, certify(params), step + 1, key
+
+    carry = (start, optimizer.init(start), certify(start), jnp.zeros([], jnp.int32), key)
+    params, _, loss, steps, _ = jax.lax.while_loop(keep_going, descend, carry)
+    return params, loss, steps
+
+
 @dataclasses.dataclass(frozen=True)
 class BeadTraining:
     """How beads are trained.
@@ -80,27 +120,12 @@ class BeadTraining:
                   target: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
         """Trains one bead; returns `(bead, certifying loss, steps taken)`."""
         midpoint = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, left, right)
+        project = None
         if self.method == "constrained":
-            start = project_to_bisector(start, left, right)
-
-        def keep_going(carry):
-            _, _, loss, step, _ = carry
-            return (loss > target) & (step < self.max_steps)
-
-        def descend(carry):
-            params, opt_state, _, step, key = carry
-            key, step_key = jax.random.split(key)
-            grads = jax.grad(self.objective)(params, step_key, midpoint, context)
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            if self.method == "constrained":
-                params = project_to_bisector(params, left, right)
-            return params, opt_state, self.loss_fn(params, context), step + 1, key
-
-        carry = (start, self.optimizer.init(start), self.loss_fn(start, context),
-                 jnp.zeros([], jnp.int32), key)
-        bead, _, loss, steps, _ = jax.lax.while_loop(keep_going, descend, carry)
-        return bead, loss, steps
+            project = lambda params: project_to_bisector(params, left, right)
+        return descend_until(lambda p, k: self.objective(p, k, midpoint, context),
+                             lambda p: self.loss_fn(p, context), self.optimizer, start, target,
+                             self.max_steps, key, project)
 
     def train_many(self, starts: PyTree, lefts: PyTree, rights: PyTree, keys: jax.Array,
                    target: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:

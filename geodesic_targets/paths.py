@@ -120,16 +120,25 @@ def unstack(stacked: PyTree) -> list[PyTree]:
     return [bead(stacked, i) for i in range(_num_beads(stacked, minimum=0))]
 
 
-def _flatten(tree: PyTree) -> dict[str, np.ndarray]:  # {"a/b/c": leaf}, key path joined by "/"
+def _encode(part: str) -> str:
+    """Escapes '%' and '/' in a key part, so Haiku names like "mlp/~/linear_0" survive."""
+    return part.replace("%", "%25").replace("/", "%2F")
+
+
+def _decode(part: str) -> str:
+    return part.replace("%2F", "/").replace("%25", "%")
+
+
+def _flatten(tree: PyTree) -> dict[str, np.ndarray]:  # {"a/b/c": leaf}, encoded parts joined by "/"
     arrays = {}
     for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         parts = [str(next((getattr(k, a) for a in ("key", "idx", "name") if hasattr(k, a)), k))
                  for k in key_path]
         arr, where = np.asarray(jax.device_get(leaf)), jax.tree_util.keystr(key_path)
-        if not all(parts) or any("/" in p for p in parts) or arr.dtype.kind in "OV":
-            raise ValueError(f"{where}: keys must be non-empty without '/', dtype ({arr.dtype}) "
+        if not all(parts) or arr.dtype.kind in "OV":
+            raise ValueError(f"{where}: keys must be non-empty, dtype ({arr.dtype}) "
                              "storable without pickle")
-        arrays["/".join(parts)] = arr
+        arrays["/".join(_encode(p) for p in parts)] = arr
     return arrays
 
 
@@ -137,7 +146,7 @@ def _unflatten(arrays: dict[str, np.ndarray], where: str) -> dict[str, Any]:
     """Nested dicts from {"a/b/c": leaf} (inverse of `_flatten`); ValueError on clashing keys."""
     tree: dict[str, Any] = {}
     for name, arr in arrays.items():
-        *parents, last = parts = name.split("/")
+        *parents, last = parts = [_decode(p) for p in name.split("/")]
         node = tree
         for p in parents:
             node = node.setdefault(p, {})
