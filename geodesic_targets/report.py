@@ -1,0 +1,104 @@
+"""Plots and reference values for energy sweeps.
+
+`../shared/reference/freeman_bruna_figures.txt` holds values extracted from
+Freeman & Bruna's published figures: a header line naming the figure (e.g.
+`normlengthcubics.pdf ...`) followed by a line `M1 (x,y) (x,y) ...`.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from geodesic_targets.sweep import LevelResult  # noqa: E402
+
+_POINT = re.compile(r"\(([-+0-9.eE]+),([-+0-9.eE]+)\)")
+
+
+def load_reference(path: str | pathlib.Path) -> dict[str, list[tuple[float, float]]]:
+    """Figure name (e.g. "normlengthcubics") -> its (x, y) points, from the reference file."""
+    figures, name = {}, None
+    for line in pathlib.Path(path).read_text().splitlines():
+        if ".pdf" in line:
+            name = line.split(".pdf")[0].strip()
+        elif line.startswith("M1") and name:
+            figures[name] = [(float(x), float(y)) for x, y in _POINT.findall(line)]
+    return figures
+
+
+def plot_sweep(results: Sequence[LevelResult], path: str | pathlib.Path, title: str,
+               reference: Optional[dict[str, list[tuple[float, float]]]] = None) -> None:
+    """Writes a PNG: normalized geodesic length and bead count against the level.
+
+    Args:
+      results: the sweep.
+      path: the PNG file.
+      title: figure title (task name).
+      reference: optional {"normalized length": points, "beads": points} to overlay
+        (published values; their x-axis is the paper's, labelled as such).
+    """
+    levels = [r.level for r in results]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = (("normalized length", [r.normalized_length_mean for r in results],
+               [r.normalized_length_se for r in results]),
+              ("beads", [r.beads_mean for r in results], [r.beads_se for r in results]))
+    for ax, (label, means, errors) in zip(axes, panels):
+        ax.errorbar(levels, means, yerr=errors, marker="o", capsize=3, label="this run")
+        if reference and reference.get(label):
+            xs, ys = zip(*reference[label])
+            ax.plot(xs, ys, "s--", alpha=0.6, label="Freeman & Bruna (published, their x-axis)")
+        ax.set_xlabel("energy level λ (eval loss)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_path_profile(loss_fn, beads, threshold: float, path: str | pathlib.Path, title: str,
+                      points_per_segment: int = 16) -> None:
+    """Writes a PNG of the loss along the bead chain and along the straight segment.
+
+    Args:
+      loss_fn: `params -> scalar`.
+      beads: the chain, stacked along axis 0.
+      threshold: the level, drawn as a horizontal line.
+      path: the PNG file.
+      title: figure title.
+      points_per_segment: loss evaluations per segment.
+    """
+    import jax
+    import numpy as np
+
+    from geodesic_targets.interpolation import grid, interpolated_losses
+    from geodesic_targets.paths import bead, segment_lengths
+
+    n = jax.tree_util.tree_leaves(beads)[0].shape[0]
+    ts = grid(points_per_segment)
+    lengths = np.asarray(segment_lengths(beads))
+    starts = np.concatenate([[0.0], np.cumsum(lengths)])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i in range(n - 1):
+        losses = interpolated_losses(loss_fn, bead(beads, i), bead(beads, i + 1), ts)
+        ax.plot(starts[i] + np.asarray(ts) * lengths[i], losses, color="C0",
+                label="bead chain" if i == 0 else None)
+    ax.scatter(starts, [float(loss_fn(bead(beads, i))) for i in range(n)], color="C0", zorder=3)
+    straight = interpolated_losses(loss_fn, bead(beads, 0), bead(beads, n - 1), grid(4 * points_per_segment))
+    ax.plot(np.asarray(grid(4 * points_per_segment)) * starts[-1], straight, "--", color="C1",
+            label="straight segment (rescaled to the chain's length)")
+    ax.axhline(threshold, color="k", lw=0.8, label="level λ")
+    ax.set_xlabel("arc length along the chain")
+    ax.set_ylabel("eval loss")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
