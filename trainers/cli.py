@@ -51,6 +51,31 @@ def _cmd_data_download(args: argparse.Namespace) -> None:
     print(f"{args.dataset} is in {where}")
 
 
+def _cmd_geodesics(args: argparse.Namespace) -> None:
+    from trainers import geodesics_cli
+    from trainers.config import replace_path
+    from trainers.experiment_config import load_experiment
+
+    config = load_experiment(args.config, args.overrides)
+    if args.seed is not None:
+        config = replace_path(config, "seed", args.seed)
+    folder = geodesics_cli.run_folder(config, args.out, args.geodesics_command)
+    command = getattr(geodesics_cli, f"{args.geodesics_command}_command")
+    result = command(config, folder)
+    if args.geodesics_command == "sweep":
+        print((folder / "sweep.md").read_text(), end="")
+    else:
+        print(yaml.safe_dump(result, sort_keys=False), end="")
+    print(f"results in {folder}")
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML experiment config")
+    parser.add_argument("--out", help="run folder (default: <out_dir>/<name>/<command>)")
+    parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. geodesics.level=0.3")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `meta-opt` with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -68,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--out", help="write the resolved config here instead of printing it")
     config.add_argument("overrides", nargs="*", help="dotted overrides, e.g. task.options.batch_size=64")
     config.set_defaults(run=_cmd_config)
+
+    geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets")
+    geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)
+    for name, text in (("connect", "train two models to geodesics.level and connect them"),
+                       ("sweep", "normalized geodesic length and beads against the level"),
+                       ("targets", "geodesic supervision targets from baseline trajectories")):
+        sub = geodesic_commands.add_parser(name, help=text)
+        _add_run_arguments(sub)
+        sub.set_defaults(run=_cmd_geodesics)
 
     data = commands.add_parser("data", help="data set utilities")
     data_commands = data.add_subparsers(dest="data_command", required=True)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from geodesic_targets.connect import ConnectOptions
+from geodesic_targets.sweep import SweepOptions
+from geodesic_targets.targets import TargetOptions
 
 from trainers.config import ConfigError, attribute_override, from_dict, load_config
 
@@ -29,6 +33,47 @@ class TaskConfig:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def _adam(learning_rate: float) -> Callable[[], dict[str, Any]]:
+    return lambda: {"learning_rate": learning_rate}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """An optimizer by name, built with `meta_opt.get_optimizer(name, **hparams)`."""
+
+    name: str = "adam"
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=_adam(1e-2))
+
+    def build(self):
+        """The optax transformation this section names."""
+        import meta_opt
+
+        return meta_opt.get_optimizer(self.name, **self.hparams)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeodesicsConfig:
+    """`meta-opt geodesics`: string sampling, energy sweeps and target generation.
+
+    Attributes:
+      connect: string-sampling budgets (`geodesic_targets.ConnectOptions`).
+      bead_optimizer: trains the beads.
+      train_optimizer: trains the models that `connect` and `sweep` join.
+      level: the level lambda of `geodesics connect`.
+      sweep: levels, pairs and training budget of `geodesics sweep`.
+      targets: instances, steps and horizon of `geodesics targets`.
+      baseline: the optimizer whose trajectories `geodesics targets` cuts into pairs.
+    """
+
+    connect: ConnectOptions = dataclasses.field(default_factory=ConnectOptions)
+    bead_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    train_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    level: float = 0.5
+    sweep: SweepOptions = dataclasses.field(default_factory=SweepOptions)
+    targets: TargetOptions = dataclasses.field(default_factory=TargetOptions)
+    baseline: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     """One run: its name, seed, folders and task.
@@ -40,6 +85,7 @@ class ExperimentConfig:
       data_dir: where the data sets are (MNIST IDX, CIFAR-10); None means
         `$META_OPT_DATA` or the cache folder.
       task: the task section.
+      geodesics: the `meta-opt geodesics` section.
     """
 
     name: str
@@ -47,6 +93,7 @@ class ExperimentConfig:
     out_dir: str = "runs"
     data_dir: Optional[str] = None
     task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+    geodesics: GeodesicsConfig = dataclasses.field(default_factory=GeodesicsConfig)
 
 
 def load_experiment(
@@ -67,7 +114,27 @@ def load_experiment(
     """
     config = load_config(ExperimentConfig, path, overrides)
     check_task(config.task, source=str(path), overrides=overrides)
+    for section in ("bead_optimizer", "train_optimizer", "baseline"):
+        check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
+                        source=str(path), overrides=overrides)
     return config
+
+
+def check_optimizer(optimizer: OptimizerConfig, key: str, *, source: str = "",
+                    overrides: Sequence[str] = ()) -> None:
+    """Builds an optimizer section once so a bad name or hyperparameter fails at load time.
+
+    Raises:
+      ConfigError: at `<key>.name` or `<key>.hparams`, naming the problem.
+    """
+    try:
+        optimizer.build()
+    except KeyError as err:
+        located = ConfigError(err.args[0], key=f"{key}.name", source=source)
+        raise attribute_override(located, overrides) from err
+    except (TypeError, ValueError) as err:
+        located = ConfigError(str(err), key=f"{key}.hparams", source=source)
+        raise attribute_override(located, overrides) from err
 
 
 def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] = ()) -> None:

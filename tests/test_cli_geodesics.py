@@ -1,0 +1,75 @@
+"""End-to-end `meta-opt geodesics connect | sweep | targets` on tiny configs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from geodesic_targets.paths import load_path
+from geodesic_targets.targets import TargetSet
+from trainers import cli
+from trainers.experiment_config import load_experiment
+
+TINY = """\
+name: tiny
+task: {name: poly_cubic}
+geodesics:
+  level: 0.03
+  connect: {max_depth: 4, max_steps: 300}
+  sweep: {levels: [0.05, 0.03], num_pairs: 2, max_train_steps: 2000}
+  targets: {num_instances: 2, num_steps: 20, horizon: 10}
+"""
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def test_connect_writes_path_summary_and_profile(config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["geodesics", "connect", "--config", str(config), "--out", str(out)]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out.rsplit("results in", 1)[0])
+    summary = json.loads((out / "connect.json").read_text())
+    assert printed["connected"] == summary["connected"] is True
+    assert max(summary["segment_max_losses"]) <= 0.03 and summary["num_beads"] >= 2
+    beads, meta = load_path(out / "path.npz")
+    assert meta["connected"] and np.asarray(list(beads.values())[0]["w"]).shape[0] == summary["num_beads"]
+    assert (out / "path_profile.png").read_bytes()[:8] == PNG
+    assert load_experiment(out / "config.yaml") == load_experiment(config)
+
+
+def test_sweep_prints_and_writes_the_table_and_plot(config, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert cli.main(["geodesics", "sweep", "--config", str(config), "--out", str(out), "--seed", "1"]) == 0
+    table = (out / "sweep.md").read_text()
+    assert table in capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| 0.0")]
+    assert [row.split("|")[1].strip() for row in rows] == ["0.05", "0.03"]
+    records = json.loads((out / "sweep.json").read_text())
+    assert [r["level"] for r in records] == [0.05, 0.03]
+    assert all(r["pairs_connected"] + r["pairs_unreached"] <= 2 for r in records)
+    assert (out / "sweep.png").read_bytes()[:8] == PNG
+    assert load_experiment(out / "config.yaml").seed == 1
+
+
+def test_targets_writes_a_loadable_target_set(config, tmp_path):
+    out = tmp_path / "targets"
+    assert cli.main(["geodesics", "targets", "--config", str(config), "--out", str(out)]) == 0
+    summary = json.loads((out / "targets.json").read_text())
+    targets = TargetSet.load(out / "targets.npz")
+    assert len(targets.levels) == summary["pairs_certified"] > 0
+    assert summary["pairs_certified"] + summary["pairs_uncertified"] + summary["pairs_not_descending"] == 4
+    assert targets.task == "poly_cubic"
+
+
+def test_bad_geodesics_config_is_a_clear_error(config, capsys):
+    status = cli.main(["geodesics", "sweep", "--config", str(config), "geodesics.sweep.levels=[-1]"])
+    err = capsys.readouterr().err
+    assert status == 2 and "geodesics.sweep" in err and "Traceback" not in err

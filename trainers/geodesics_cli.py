@@ -1,0 +1,108 @@
+"""`meta-opt geodesics connect | sweep | targets`: the geometry commands.
+
+Each writes a run folder holding the resolved config (so the run can be
+repeated), its results and its plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from geodesic_targets.beads import descend_until
+from geodesic_targets.connect import StringSampler
+from geodesic_targets.paths import save_path
+from geodesic_targets.report import load_reference, plot_path_profile, plot_sweep
+from geodesic_targets.sweep import energy_sweep, markdown_table
+from geodesic_targets.targets import generate_targets
+from trainers.config import save_config
+from trainers.experiment_config import ExperimentConfig, build_family
+
+REFERENCE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference" / "freeman_bruna_figures.txt"
+REFERENCE_FIGURES = {"poly_cubic": "cubics", "mnist_mlp": "MNIST", "digits_mlp": "MNIST"}
+
+
+def run_folder(config: ExperimentConfig, out: str | None, command: str) -> pathlib.Path:
+    """Creates the run folder (`--out`, else `<out_dir>/<name>/geodesics-<command>`) with config.yaml."""
+    folder = pathlib.Path(out) if out else pathlib.Path(config.out_dir) / config.name / f"geodesics-{command}"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_config(config, folder / "config.yaml")
+    return folder
+
+
+def _write_json(path: pathlib.Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def connect_command(config: ExperimentConfig, folder: pathlib.Path) -> dict[str, Any]:
+    """Trains two models of the task to `geodesics.level` and connects them."""
+    geo = config.geodesics
+    task = build_family(config).instance(jax.random.PRNGKey(config.seed))
+    key = jax.random.PRNGKey(config.seed)
+    objective = lambda params, k: task.loss(params, task.sample_batch(k))
+    train = jax.jit(lambda start, k: descend_until(objective, task.eval_loss, geo.train_optimizer.build(),
+                                                   start, geo.level, geo.sweep.max_train_steps, k))
+    ends = []
+    for i in range(2):
+        params, loss, _ = train(task.init(jax.random.fold_in(key, i)), jax.random.fold_in(key, 10 + i))
+        if float(loss) > geo.level:
+            raise ValueError(f"model {i} did not reach level {geo.level} (eval loss {float(loss):.4g}) "
+                             f"in {geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
+                             "or geodesics.level")
+        ends.append(params)
+    sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
+    result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 99))
+    summary = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("beads", "segment_max_losses")}
+    summary["segment_max_losses"] = [float(x) for x in result.segment_max_losses]
+    save_path(folder / "path.npz", result.beads, connected=result.connected, level=geo.level,
+              normalized_length=result.normalized_length)
+    _write_json(folder / "connect.json", summary)
+    plot_path_profile(task.eval_loss, result.beads, geo.level, folder / "path_profile.png",
+                      f"{config.task.name}: {'connected' if result.connected else 'NOT connected'}, "
+                      f"{result.num_beads} beads, normalized length {result.normalized_length:.3f}")
+    return summary
+
+
+def sweep_command(config: ExperimentConfig, folder: pathlib.Path) -> list[dict[str, Any]]:
+    """Energy sweep of the task; writes sweep.md, sweep.json and sweep.png."""
+    geo = config.geodesics
+    task = build_family(config).instance(jax.random.PRNGKey(config.seed))
+    with tqdm(total=len(geo.sweep.levels), desc="energy sweep", unit="level") as bar:
+        results = energy_sweep(task, geo.sweep, geo.connect, key=jax.random.PRNGKey(config.seed),
+                               train_optimizer=geo.train_optimizer.build(),
+                               bead_optimizer=geo.bead_optimizer.build(),
+                               on_level=lambda r: (bar.update(), bar.set_postfix(level=r.level)))
+    (folder / "sweep.md").write_text(markdown_table(results))
+    _write_json(folder / "sweep.json", [dataclasses.asdict(r) for r in results])
+    reference = None
+    name = REFERENCE_FIGURES.get(config.task.name)
+    if name and REFERENCE.exists():
+        figures = load_reference(REFERENCE)
+        reference = {"normalized length": figures.get(f"normlength{name}"),
+                     "beads": figures.get(f"numbeads{name}")}
+    plot_sweep(results, folder / "sweep.png", f"{config.task.name}: energy sweep", reference)
+    return [dataclasses.asdict(r) for r in results]
+
+
+def targets_command(config: ExperimentConfig, folder: pathlib.Path) -> dict[str, Any]:
+    """Geodesic targets from baseline trajectories; writes targets.npz and targets.json."""
+    geo = config.geodesics
+    pairs = geo.targets.num_instances * (geo.targets.num_steps // geo.targets.horizon)
+    with tqdm(total=pairs, desc="geodesic targets", unit="pair") as bar:
+        targets = generate_targets(build_family(config), geo.targets, geo.connect,
+                                   key=jax.random.PRNGKey(config.seed), baseline=geo.baseline.build(),
+                                   bead_optimizer=geo.bead_optimizer.build(),
+                                   on_pair=lambda r: bar.update())
+    targets.save(folder / "targets.npz")
+    summary = {"pairs_certified": int(len(targets.levels)), "pairs_uncertified": targets.num_uncertified,
+               "pairs_not_descending": targets.num_not_descending,
+               "normalized_length_mean": float(np.mean(targets.normalized_lengths)),
+               "normalized_length_max": float(np.max(targets.normalized_lengths))}
+    _write_json(folder / "targets.json", summary)
+    return summary
