@@ -150,3 +150,18 @@ def test_sampler_reuses_compiled_functions_across_pairs_and_contexts():
     assert first.connected and second.connected
     np.testing.assert_allclose(first.normalized_length, second.normalized_length, rtol=0.02)
     assert len(traces) == compiled  # nothing was traced again
+
+
+def test_minibatch_bead_training_is_still_certified_by_the_deterministic_loss():
+    calls = []
+
+    def noisy_ring(params, key):  # an unbiased noisy gradient of the ring loss
+        calls.append(1)
+        noise = 0.05 * jax.random.normal(key, params["x"].shape)
+        return ring_loss(params) + jnp.sum(noise * params["x"])
+
+    result = connect(ring_loss, on_circle(0), on_circle(120), 1e-3, key=KEY, train_loss_fn=noisy_ring,
+                     optimizer=optax.sgd(0.1), max_depth=8, max_steps=3000)
+    assert calls, "the minibatch loss was not used"
+    assert result.connected, result.reason
+    assert_certified(result, ring_loss)
