@@ -3,8 +3,9 @@
 The recursion runs breadth-first: at each level every unverified segment is
 measured in one vmapped call, and every segment whose interpolated loss exceeds
 the threshold gets a new bead; all beads of a level are trained together in one
-vmapped, jitted call. Wall time therefore grows with the recursion depth rather
-than with the number of beads.
+vmapped, jitted call, so the number of compiled calls grows with the recursion
+depth rather than with the number of beads. (On a CPU with small networks the
+host work per bead still dominates; see BENCHMARKS.md.)
 
 References:
   Freeman & Bruna, "Topology and geometry of half-rectified network

@@ -33,7 +33,8 @@ def load_reference(path: str | pathlib.Path) -> dict[str, list[tuple[float, floa
 
 
 def plot_sweep(results: Sequence[LevelResult], path: str | pathlib.Path, title: str,
-               reference: Optional[dict[str, list[tuple[float, float]]]] = None) -> None:
+               reference: Optional[dict[str, list[tuple[float, float]]]] = None,
+               x_axis: str = "level") -> None:
     """Writes a PNG: normalized geodesic length and bead count against the level.
 
     Args:
@@ -41,9 +42,15 @@ def plot_sweep(results: Sequence[LevelResult], path: str | pathlib.Path, title: 
       path: the PNG file.
       title: figure title (task name).
       reference: optional {"normalized length": points, "beads": points} to overlay
-        (published values; their x-axis is the paper's, labelled as such).
+        (published values).
+      x_axis: "level" (the eval loss) or "test_error" (% test error of the ends,
+        the x-axis of Freeman & Bruna's MNIST and CIFAR figures), so that a
+        reference is only drawn against the quantity its own x-axis measures.
     """
-    levels = [r.level for r in results]
+    if x_axis == "test_error":
+        levels, x_label = [r.test_error_mean for r in results], "test error of the ends (%)"
+    else:
+        levels, x_label = [r.level for r in results], "energy level λ (eval loss)"
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     panels = (("normalized length", [r.normalized_length_mean for r in results],
                [r.normalized_length_se for r in results]),
@@ -52,8 +59,8 @@ def plot_sweep(results: Sequence[LevelResult], path: str | pathlib.Path, title: 
         ax.errorbar(levels, means, yerr=errors, marker="o", capsize=3, label="this run")
         if reference and reference.get(label):
             xs, ys = zip(*reference[label])
-            ax.plot(xs, ys, "s--", alpha=0.6, label="Freeman & Bruna (published, their x-axis)")
-        ax.set_xlabel("energy level λ (eval loss)")
+            ax.plot(xs, ys, "s--", alpha=0.6, label="Freeman & Bruna (published)")
+        ax.set_xlabel(x_label)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -44,7 +44,12 @@ class SweepOptions:
 
 @dataclasses.dataclass(frozen=True)
 class LevelResult:
-    """One level of a sweep; means and standard errors are over connected pairs."""
+    """One level of a sweep.
+
+    Normalized length and beads: mean and standard error over connected pairs.
+    Test error: mean over the ends of every pair that reached the level.
+    `failures` says why each unconnected pair was not connected.
+    """
 
     level: float
     pairs_tried: int
@@ -56,6 +61,7 @@ class LevelResult:
     beads_se: float
     test_error_mean: float
     seconds: float
+    failures: tuple[str, ...] = ()
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -103,7 +109,7 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
         keys = jax.random.split(jax.random.fold_in(train_key, index), 2 * options.num_pairs)
         models, losses, _ = train_to(models, jnp.float32(level), keys)
         reached = np.asarray(losses) <= level
-        lengths, beads, errors, unreached = [], [], [], 0
+        lengths, beads, errors, unreached, failures = [], [], [], 0, []
         for pair in range(options.num_pairs):
             a, b = 2 * pair, 2 * pair + 1
             if not (reached[a] and reached[b]):
@@ -115,10 +121,13 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
             if result.connected:
                 lengths.append(result.normalized_length)
                 beads.append(result.num_beads)
+            else:
+                failures.append(f"pair {pair}: {result.reason}")
         results.append(LevelResult(
             float(level), options.num_pairs, len(lengths), unreached, *_mean_se(lengths),
             *_mean_se([float(b) for b in beads]),
-            float(np.mean(errors)) if errors else float("nan"), time.perf_counter() - tick))
+            float(np.mean(errors)) if errors else float("nan"), time.perf_counter() - tick,
+            tuple(failures)))
         if on_level is not None:
             on_level(results[-1])
     return results
