@@ -1,0 +1,219 @@
+"""One logger for every command: a W&B run, a local `metrics.jsonl`, a console progress bar.
+
+Call it from the Python outer loop only, never inside jitted code (`log` calls `float`).
+Follows wandb 0.31 sources: `wandb.init(mode=, dir=, id=, resume="allow")` (docs.wandb.ai, "wandb.init
+modes"); the `.wandb` transaction log in `run.settings.sync_dir` uses the leveldb record layout of
+`wandb/sdk/internal/datastore.py` (header `<4sHB` ":W&B",0xBEE1,0; 32 KiB blocks of `<IHB` crc32,
+length, type FULL=1..LAST=4) with `wandb_internal_pb2.Record` payloads; typed history values as in
+`wandb/sdk/interface/history_value.py`; key detection as `wandb/sdk/lib/wbauth/{authenticate,wbnetrc}.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import netrc
+import os
+import pathlib
+import secrets
+import string
+import struct
+from typing import Any, Iterator, Literal, Mapping, Optional, Sequence
+from urllib.parse import urlsplit
+
+import wandb
+from tqdm.auto import tqdm
+
+_RUN_ID_FILE = "wandb_run_id.txt"
+_BLOCK, _HEADER, _FULL, _LAST = 32768, 7, 1, 4
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingConfig:
+    """Where a run is logged; `mode`: "auto" (`resolve_mode`), "online", "offline", "disabled" (jsonl only)."""
+
+    project: str = "geodesic-meta-opt"
+    entity: Optional[str] = None
+    run_name: Optional[str] = None
+    tags: tuple[str, ...] = ()
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+
+
+def _netrc_has_key() -> bool:
+    """Whether a netrc file holds a password for the W&B API host; reads files only."""
+    hosts = {"api.wandb.ai", "api.forge.coreweave.com", urlsplit(os.environ.get("WANDB_BASE_URL", "")).netloc}
+    paths = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
+    for path in (pathlib.Path(p).expanduser() for p in paths):
+        try:
+            entries = netrc.netrc(path)
+        except (OSError, netrc.NetrcParseError):
+            continue
+        return any((entries.authenticators(host) or ("", "", ""))[2] for host in hosts if host)
+    return False
+
+
+def resolve_mode(mode: str) -> str:
+    """Resolves the configured mode to a W&B mode, without touching the network.
+
+    Returns:
+        `mode` itself unless "auto". "auto": env `WANDB_MODE` if set (it wins), else "online" when
+        `WANDB_API_KEY` or a netrc entry for the W&B host holds a key, else "offline".
+    """
+    if mode != "auto":
+        return mode
+    if env_mode := os.environ.get("WANDB_MODE"):
+        return "offline" if env_mode == "dryrun" else env_mode
+    return "online" if os.environ.get("WANDB_API_KEY") or _netrc_has_key() else "offline"
+
+
+class RunLogger:
+    """Logs per-step scalars to W&B and `run_dir/metrics.jsonl`; a context manager.
+
+    `metrics.jsonl` holds one `{"step": step, **metrics}` line per call; NaN and inf are
+    written there as JSON `null` (strict JSON has neither) and sent to W&B unchanged.
+    `run_path` is the local W&B run folder (`run_dir/wandb/offline-run-...`); None if disabled.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, config: Mapping[str, Any], logging: LoggingConfig, *,
+                 job_type: str = "train", resume_id: Optional[str] = None,
+                 total_steps: Optional[int] = None, initial_step: int = 0):
+        """Creates `run_dir`, opens `metrics.jsonl` for appending and starts the W&B run.
+
+        Args:
+            run_dir: the run folder; W&B writes under `run_dir/wandb`.
+            config: the resolved config as a plain nested dict; the W&B run config.
+            logging: project, entity, run name, tags and mode; job_type: "train", "eval", ....
+            resume_id: a W&B run id to continue (`stored_run_id(run_dir)`); None starts a new run.
+            total_steps, initial_step: when given, a console progress bar (with ETA) to total_steps.
+        """
+        self.run_dir, self.mode, self.run_path = pathlib.Path(run_dir), resolve_mode(logging.mode), None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self._bar = None if total_steps is None else tqdm(
+            total=total_steps, initial=initial_step, desc=job_type, unit="step", dynamic_ncols=True)
+        self._run = None
+        if self.mode == "disabled":  # wandb.init is never called, so no W&B files appear.
+            return
+        # Same alphabet and length as wandb/sdk/lib/runid.py:generate_id.
+        run_id = resume_id or "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        # Mode always explicit (never a login prompt); no console capture, stats, git or code; bounded wait.
+        self._run = wandb.init(project=logging.project, entity=logging.entity, name=logging.run_name,
+                               tags=list(logging.tags), config=dict(config), mode=self.mode,
+                               dir=str(self.run_dir), job_type=job_type, id=run_id, resume="allow",
+                               settings=wandb.Settings(console="off", quiet=True, init_timeout=120.0,
+                                                       x_disable_stats=True, disable_git=True, save_code=False))
+        self.run_path = pathlib.Path(self._run.settings.sync_dir)
+        (self.run_dir / _RUN_ID_FILE).write_text(run_id + "\n", encoding="utf-8")
+
+    @staticmethod
+    def stored_run_id(run_dir: str | os.PathLike) -> Optional[str]:
+        """The W&B run id an earlier logger stored in `run_dir`, or None."""
+        path = pathlib.Path(run_dir) / _RUN_ID_FILE
+        return (path.read_text(encoding="utf-8").strip() or None) if path.exists() else None
+
+    def log(self, step: int, metrics: Mapping[str, Any]) -> None:
+        """Logs scalars (Python, numpy or concrete jax scalars) for one step; never call under jit."""
+        values = {key: float(value) for key, value in metrics.items()}
+        row = {key: (v if math.isfinite(v) else None) for key, v in values.items()}
+        self._jsonl.write(json.dumps({"step": int(step), **row}) + "\n")
+        self._jsonl.flush()
+        if self._run is not None:
+            self._run.log(values, step=int(step))
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in list(values.items())[:2]}, refresh=False)
+            self._bar.update(int(step) + 1 - self._bar.n)
+
+    def log_summary(self, values: Mapping[str, Any]) -> None:
+        """Sets W&B summary values and merges them into `run_dir/summary.json`."""
+        path = self.run_dir / "summary.json"
+        summary = {**(json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}), **values}
+        path.write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
+        if self._run is not None:
+            self._run.summary.update(dict(values))
+
+    def log_image(self, key: str, png_path: str | os.PathLike, step: Optional[int] = None) -> None:
+        """Logs a PNG (e.g. an evaluation plot) to W&B as a `wandb.Image`."""
+        if self._run is not None:
+            self._run.log({key: wandb.Image(str(png_path))}, step=step)
+
+    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                  step: Optional[int] = None) -> None:
+        """Logs a `wandb.Table` (e.g. final losses per optimizer) to W&B."""
+        if self._run is not None:
+            self._run.log({key: wandb.Table(columns=list(columns), data=[list(r) for r in rows])}, step=step)
+
+    def finish(self, exit_code: int = 0) -> None:
+        """Finishes the W&B run (with `exit_code`) and closes the files; idempotent."""
+        if self._bar is not None:
+            self._bar, _ = None, self._bar.close()
+        if self._run is not None:
+            self._run, _ = None, self._run.finish(exit_code=exit_code)
+            wandb.teardown()  # wandb 0.31: finish returns before the `.wandb` log is written; this waits.
+        self._jsonl.close()
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(exit_code=0 if exc_type is None else 1)
+
+
+def _records(path: pathlib.Path) -> Iterator[Any]:
+    """Yields the `Record` protos of a `.wandb` transaction log (format: module docstring)."""
+    from wandb.proto import wandb_internal_pb2  # pylint: disable=import-outside-toplevel
+    data = path.read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B transaction log")
+    pos, chunks = _HEADER, []
+    while pos + _HEADER <= len(data):
+        if _BLOCK - pos % _BLOCK < _HEADER:  # Zero padding at the end of a block.
+            pos += _BLOCK - pos % _BLOCK
+            continue
+        _, length, kind = struct.unpack_from("<IHB", data, pos)
+        if kind == 0:  # Unwritten tail.
+            break
+        chunks.append(data[pos + _HEADER:pos + _HEADER + length])
+        pos += _HEADER + length
+        if kind in (_FULL, _LAST):
+            yield wandb_internal_pb2.Record.FromString(b"".join(chunks))
+            chunks = []
+
+
+def _items(items, decode=lambda item: json.loads(item.value_json)) -> dict[str, Any]:
+    """Key -> value of config/summary/history items, W&B-internal "_wandb" keys dropped."""
+    keyed = ((item.key or "/".join(item.nested_key), item) for item in items)
+    return {key: decode(item) for key, item in keyed if not key.startswith("_wandb")}
+
+
+def _history_value(item) -> Any:
+    """A history item's value: the typed oneof (wandb >= 0.31) or `value_json`."""
+    kind = item.WhichOneof("value") if "value" in item.DESCRIPTOR.oneofs_by_name else None
+    if kind in ("boolean", "integer", "number", "text"):
+        return getattr(item, kind)
+    return None if kind == "none" else json.loads(item.json if kind == "json" else item.value_json)
+
+
+def read_offline_run(run_folder: str | os.PathLike) -> dict[str, Any]:
+    """Reads back what W&B wrote to `run_folder/run-<id>.wandb` (e.g. `run_dir/wandb/offline-run-*`).
+
+    Returns:
+        `{"run_id": str, "history": [{"_step": 0, "meta_loss": ..., ...}, ...], "config": {...},
+        "summary": {...}, "exit_code": int or None}`; "_wandb" internal keys dropped.
+    """
+    (log_path,) = pathlib.Path(run_folder).glob("run-*.wandb")
+    out: dict[str, Any] = {"run_id": None, "history": [], "config": {}, "summary": {}, "exit_code": None}
+    for record in _records(log_path):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            out["run_id"] = record.run.run_id
+            out["config"].update(_items(record.run.config.update))
+        elif kind == "config":
+            out["config"].update(_items(record.config.update))
+        elif kind == "summary":
+            out["summary"].update(_items(record.summary.update))
+        elif kind == "history":
+            out["history"].append(_items(record.history.item, _history_value))
+        elif kind == "exit":
+            out["exit_code"] = record.exit.exit_code
+    return out
