@@ -69,6 +69,31 @@ def _cmd_geodesics(args: argparse.Namespace) -> None:
     print(f"results in {folder}")
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    import pathlib
+
+    from trainers.config import replace_path, save_config
+    from trainers.experiment_config import load_experiment
+    from trainers.meta_train import train
+
+    if args.resume:
+        run_dir = pathlib.Path(args.resume)
+        if not (run_dir / "config.yaml").exists():
+            raise ValueError(f"{run_dir} is not a run folder: it has no config.yaml to resume from")
+        config = load_experiment(args.config or run_dir / "config.yaml", args.overrides)
+    elif args.config:
+        config = load_experiment(args.config, args.overrides)
+        run_dir = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name / "train")
+    else:
+        raise ValueError("meta-opt train needs --config (a new run) or --resume DIR")
+    if args.seed is not None:
+        config = replace_path(config, "seed", args.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+    state = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
+    print(f"meta-trained {int(state.step)} steps ({int(state.skipped)} skipped); results in {run_dir}")
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML experiment config")
     parser.add_argument("--out", help="run folder (default: <out_dir>/<name>/<command>)")
@@ -94,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("overrides", nargs="*", help="dotted overrides, e.g. task.options.batch_size=64")
     config.set_defaults(run=_cmd_config)
 
+    training = commands.add_parser("train", help="meta-train the LSTM optimizer")
+    training.add_argument("--config", help="YAML experiment config (default with --resume: the run's own)")
+    training.add_argument("--out", help="run folder (default: <out_dir>/<name>/train)")
+    training.add_argument("--seed", type=int, help="override the config's seed")
+    training.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
+    training.add_argument("--no-progress", action="store_true", help="no progress bar")
+    training.add_argument("overrides", nargs="*", help="dotted overrides, e.g. meta_train.num_meta_steps=50")
+    training.set_defaults(run=_cmd_train)
+
     geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets")
     geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)
     for name, text in (("connect", "train two models to geodesics.level and connect them"),
@@ -116,13 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs `meta-opt`; returns the exit status (0 ok, 2 for an error the user can fix)."""
     from tasks.data import DataFileError
+    from trainers.checkpoint import CheckpointError
     from trainers.config import ConfigError
 
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)
-    except (ConfigError, DataFileError, *USER_ERRORS) as error:
+    except (ConfigError, DataFileError, CheckpointError, *USER_ERRORS) as error:
         if args.traceback:
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -13,6 +13,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from geodesic_targets.connect import ConnectOptions
 from geodesic_targets.sweep import SweepOptions
 from geodesic_targets.targets import TargetOptions
+from trainers.run_logger import LoggingConfig
+from trainers.train_config import MetaTrainConfig
 
 from trainers.config import ConfigError, attribute_override, from_dict, load_config
 
@@ -86,6 +88,8 @@ class ExperimentConfig:
         `$META_OPT_DATA` or the cache folder.
       task: the task section.
       geodesics: the `meta-opt geodesics` section.
+      meta_train: the `meta-opt train` section.
+      logging: Weights & Biases project, entity, run name, tags and mode.
     """
 
     name: str
@@ -94,6 +98,8 @@ class ExperimentConfig:
     data_dir: Optional[str] = None
     task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
     geodesics: GeodesicsConfig = dataclasses.field(default_factory=GeodesicsConfig)
+    meta_train: MetaTrainConfig = dataclasses.field(default_factory=MetaTrainConfig)
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
 
 
 def load_experiment(

@@ -1,0 +1,137 @@
+"""The outer meta-training loop: `meta-opt train`.
+
+The loop is plain Python around one jitted meta-step (compiled once): it moves
+metrics to the host for logging, shows a progress bar, and checkpoints the whole
+`MetaState` (meta-params, outer optimizer, inner states in flight, key, step)
+atomically, so a run killed at any moment resumes bit for bit.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+import meta_opt
+from geodesic_targets.targets import TargetSet, generate_targets
+from trainers import sharding
+from trainers.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
+from trainers.config import to_dict
+from trainers.experiment_config import ExperimentConfig, build_family
+from trainers.meta_step import MetaObjective, MetaState, Targets, make_meta_step
+from trainers.run_logger import RunLogger
+from trainers.unroll import initial_states
+
+PyTree = Any
+
+
+def outer_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
+    """Adam (by name through `meta_opt.get_optimizer`) after global-norm clipping."""
+    outer = config.meta_train.outer
+    return optax.chain(optax.clip_by_global_norm(outer.clip_norm),
+                       meta_opt.get_optimizer("adam", learning_rate=outer.learning_rate))
+
+
+def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
+    """The state at meta-step 0, derived from `config.seed` alone."""
+    train = config.meta_train
+    key = jax.random.PRNGKey(config.seed)
+    init_key, inner_key, step_key = jax.random.split(key, 3)
+    meta_params = train.lstm.init(init_key)
+    inner = initial_states(family, train.lstm, meta_params, inner_key, train.num_instances, train.unroll)
+    zero = jnp.zeros([], jnp.int32)
+    return MetaState(meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero)
+
+
+def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Optional[Targets]:
+    """Geodesic targets for the imitation loss: from `meta_train.targets`, or generated once."""
+    train = config.meta_train
+    if train.imitation_weight == 0:
+        return None
+    if train.targets:
+        target_set = TargetSet.load(train.targets)
+    elif (run_dir / "targets.npz").exists():
+        target_set = TargetSet.load(run_dir / "targets.npz")
+    else:
+        geo = config.geodesics
+        target_set = generate_targets(family, geo.targets, geo.connect,
+                                      key=jax.random.PRNGKey(config.seed + 1),
+                                      baseline=geo.baseline.build(),
+                                      bead_optimizer=geo.bead_optimizer.build())
+        target_set.save(run_dir / "targets.npz")
+    if target_set.task != config.task.name:
+        raise ValueError(f"targets were made for task {target_set.task!r}, not {config.task.name!r}")
+    as_jnp = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)
+    return Targets(as_jnp(target_set.start_params), as_jnp(target_set.targets),
+                   jnp.asarray(target_set.instance_keys, jnp.uint32))
+
+
+def place_state(state: MetaState, mesh) -> MetaState:
+    """Instances split over the mesh, everything else replicated (so jit compiles once)."""
+    placed = sharding.replicate(state._replace(inner=None), mesh)
+    return placed._replace(inner=sharding.shard_tasks(state.inner, mesh))
+
+
+def _finite(tree: PyTree) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(tree)
+               if np.issubdtype(np.asarray(x).dtype, np.floating))
+
+
+def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
+          progress: bool = True, on_step: Optional[Callable[[int, dict], None]] = None) -> MetaState:
+    """Meta-trains the LSTM optimizer as `config` says; returns the final state.
+
+    Args:
+      config: the experiment.
+      run_dir: the run folder (checkpoints, metrics.jsonl, the W&B run, config.yaml).
+      resume: continue from the newest checkpoint in `run_dir`.
+      progress: show a progress bar.
+      on_step: called with (step, metrics) after every meta-step (tests, notebooks).
+    """
+    run_dir = pathlib.Path(run_dir)
+    sharding.maybe_initialize_distributed(config.meta_train.distributed)
+    mesh = sharding.task_mesh()
+    sharding.check_divisible(config.meta_train.num_instances, mesh)
+    family = build_family(config)
+    state = initial_meta_state(config, family)
+    if resume:
+        state, _, _ = restore_latest(run_dir, state)
+    elif latest_checkpoint(run_dir) is not None:
+        raise ValueError(f"{run_dir} already holds checkpoints: pass --resume to continue it, "
+                         "or choose another --out")
+    state = place_state(state, mesh)
+    train_cfg = config.meta_train
+    objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch)
+    meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
+                               outer_optimizer(config), load_targets(config, family, run_dir))
+    state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
+    step_fn = jax.jit(meta_step, out_shardings=(state_sharding, None))
+    inner_steps = train_cfg.num_instances * train_cfg.unroll.unroll_length
+    first = int(state.step)
+    logger = RunLogger(run_dir, to_dict(config), config.logging,
+                       resume_id=RunLogger.stored_run_id(run_dir) if resume else None)
+    with logger, tqdm(total=train_cfg.num_meta_steps, initial=first, disable=not progress,
+                      desc="meta-training", unit="step") as bar:
+        for step in range(first, train_cfg.num_meta_steps):
+            tick = time.perf_counter()
+            state, metrics = step_fn(state)
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            metrics["inner_steps_per_second"] = inner_steps / (time.perf_counter() - tick)
+            logger.log(step + 1, metrics)
+            bar.update()
+            bar.set_postfix(meta_loss=f"{metrics['meta_loss']:.4g}", skipped=int(metrics["skipped_steps"]))
+            if on_step is not None:
+                on_step(step + 1, metrics)
+            if (step + 1) % train_cfg.checkpoint_every == 0 or step + 1 == train_cfg.num_meta_steps:
+                if not _finite(state.meta_params):  # cannot happen: non-finite steps are skipped
+                    raise FloatingPointError(f"non-finite meta-parameters at step {step + 1}")
+                save_checkpoint(run_dir, step + 1, state, {"config": to_dict(config)})
+        logger.log_summary({"final_meta_loss": metrics["meta_loss"] if first < train_cfg.num_meta_steps else
+                            float("nan"), "skipped_steps": int(state.skipped)})
+    return state
