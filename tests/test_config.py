@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
 import pytest
+
+import tasks
 import yaml
 
 from trainers.config import (ConfigError, apply_overrides, from_dict, load_config,
@@ -279,3 +281,9 @@ def test_build_family_passes_the_run_data_dir(tiny_data_dir, tmp_path):
     family = build_family(config)
     assert family.options.data_dir == str(tiny_data_dir) and family.options.batch_size == 4
     assert build_family(load_experiment(CONFIGS / "digits_mlp.yaml")).options.hidden_sizes == (20,)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    config = load_experiment(path)
+    assert config.name and config.task.name in tasks.list_tasks()
