@@ -56,8 +56,7 @@ def test_meta_training_lowers_the_meta_loss(tmp_path):
 
 
 def test_geodesic_supervision_lowers_the_imitation_loss(tmp_path):
-    overrides = ["meta_train.num_meta_steps=30", "meta_train.loss_weight=0.0",
-                 "meta_train.imitation_weight=1.0", "geodesics.targets.num_instances=2",
+    overrides = ["meta_train.num_meta_steps=30", "meta_train.imitation_weight=1.0", "geodesics.targets.num_instances=2",
                  "geodesics.targets.num_steps=10", "geodesics.targets.horizon=5",
                  "geodesics.connect.max_depth=3", "geodesics.connect.max_steps=200"]
     config = load_experiment(write_config(tmp_path), overrides)

@@ -91,7 +91,8 @@ def initial_states(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTr
         instance_keys, keys, offsets)
 
 
-def _reduce_losses(losses: jax.Array, kind: LossKind) -> jax.Array:
+def reduce_losses(losses: jax.Array, kind: LossKind) -> jax.Array:
+    """The meta-loss term of an unroll's losses [U]: their mean, mean log, or mean over the first."""
     if kind == "log":
         return jnp.mean(jnp.log(losses + 1e-8))
     if kind == "normalized":
@@ -124,7 +125,7 @@ def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, m
         return InnerState(params, opt_state, state.step + 1, state.instance_key, key), loss
 
     state, losses = jax.lax.scan(step, state, None, length=options.unroll_length)
-    return state, (_reduce_losses(losses, options.loss_kind), losses[-1])
+    return state, (reduce_losses(losses, options.loss_kind), losses[-1])
 
 
 def imitation_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
