@@ -46,8 +46,9 @@ class UnrollOptions:
     loss_kind: LossKind = "mean"
 
     def __post_init__(self):
-        if not 1 <= self.unroll_length <= self.horizon:
-            raise ValueError(f"need 1 <= unroll_length <= horizon, got {self}")
+        if not 1 <= self.unroll_length <= self.horizon or self.horizon % self.unroll_length:
+            raise ValueError(f"need 1 <= unroll_length <= horizon with horizon a multiple of "
+                             f"unroll_length (resets happen between unrolls), got {self}")
         if self.loss_kind not in ("mean", "log", "normalized"):
             raise ValueError(f"loss_kind must be mean, log or normalized, got {self.loss_kind!r}")
 
@@ -109,13 +110,15 @@ def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, m
       meta-loss term reduces the U minibatch losses by `options.loss_kind`.
     """
     tx = learned.transformation(meta_params)
+    # Starts and the horizon are multiples of U, so an instance can only reach the horizon
+    # at an unroll boundary: one reset check per unroll (under vmap a `cond` becomes a
+    # select that computes both branches, so a check inside the step would cost U inits).
+    state = jax.lax.cond(state.step >= options.horizon,
+                         lambda s: fresh_state(family, learned, meta_params, s.instance_key, s.key),
+                         lambda s: s, state)
+    task = family.instance(state.instance_key)
 
     def step(state: InnerState, _):
-        state = jax.lax.cond(state.step >= options.horizon,
-                             lambda s: fresh_state(family, learned, meta_params, s.instance_key,
-                                                   s.key),
-                             lambda s: s, state)
-        task = family.instance(state.instance_key)
         key, batch_key = jax.random.split(state.key)
         loss, grads = jax.value_and_grad(task.loss)(state.params, task.sample_batch(batch_key))
         if not options.second_order:

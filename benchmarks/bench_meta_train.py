@@ -1,0 +1,250 @@
+"""Meta-training throughput, FLOP rate next to a big matmul, and meta-step memory.
+
+The meta-step is built exactly as `trainers.meta_train.train` builds it:
+`load_experiment(config, overrides)` with `meta_train.num_instances=N`,
+`meta_train.unroll.unroll_length=U` and `logging.mode=disabled`, then
+`build_family`, `place_state(initial_meta_state(...), sharding.task_mesh())`,
+`make_meta_step(...)` with `outer_optimizer(config)` and `load_targets(...)`,
+and `jax.jit(meta_step, out_shardings=(state_sharding, None))`.
+
+Throughput (U = `--unroll`, N in `--instances`): each timed call consumes the
+state the previous call returned (as in training), waiting for it with
+`jax.block_until_ready`. Rounds of each N alternate with rounds of a jitted
+[2048, 2048] f32 matmul; "of matmul" is the median of per-round ratios of the
+two FLOP rates. Inner steps per second are N * U / (seconds per meta-step).
+
+FLOP count: XLA's `cost_analysis` counts a `lax.scan` (while loop) body once,
+so the compiled step's own count does not grow with U. For the count we
+therefore lower the same step a second time with every `lax.scan` traced with
+`unroll=True` (a temporary wrapper around `jax.lax.scan`, only while tracing
+for the count; the timed step is the ordinary rolled one). Its count is the
+whole meta-step: U forward inner steps, U backward steps, and the outer
+update. The printed U-check compares both counts at U/2 and U. The horizon
+reset inside the scan is a `lax.cond`, counted by XLA as its dearer branch
+(re-initializing the instance), a small over-count.
+
+Memory: `compiled.memory_analysis()` of the rolled step for every N x U in
+`--mem-instances` x `--mem-unrolls`: arguments + outputs + temporaries (the
+saved activations of the backward pass live in the temporaries); aliased bytes
+are subtracted. The ordinary (not unrolled) step is the one measured.
+
+Run: .venv/bin/python -m benchmarks.bench_meta_train [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import pathlib
+import statistics
+import tempfile
+import time
+from typing import Any
+
+import jax
+
+from benchmarks import common
+from trainers import sharding
+from trainers.experiment_config import build_family, load_experiment
+from trainers.meta_step import MetaObjective, make_meta_step
+from trainers.meta_train import initial_meta_state, load_targets, outer_optimizer, place_state
+
+TARGET_FRACTION = 0.25
+TARGET_N = 16
+
+
+@contextlib.contextmanager
+def unrolled_scans():
+    """While active, `jax.lax.scan` unrolls fully (so XLA's cost analysis counts every trip)."""
+    original = jax.lax.scan
+
+    @functools.wraps(original)
+    def scan(*args, **kwargs):
+        kwargs["unroll"] = True
+        return original(*args, **kwargs)
+
+    jax.lax.scan = scan
+    try:
+        yield
+    finally:
+        jax.lax.scan = original
+
+
+def build(config_path: str, n: int, u: int, extra: list[str]) -> tuple[Any, Any, Any, Any]:
+    """(jitted meta-step, placed state, un-jitted meta_step, state sharding) as `meta_train.train` builds them."""
+    overrides = [f"meta_train.num_instances={n}", f"meta_train.unroll.unroll_length={u}",
+                 "logging.mode=disabled", *extra]
+    config = load_experiment(config_path, overrides)
+    mesh = sharding.task_mesh()
+    sharding.check_divisible(config.meta_train.num_instances, mesh)
+    family = build_family(config)
+    state = place_state(initial_meta_state(config, family), mesh)
+    train_cfg = config.meta_train
+    objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight,
+                              train_cfg.imitation_batch)
+    with tempfile.TemporaryDirectory() as run_dir:
+        targets = load_targets(config, family, pathlib.Path(run_dir))
+    meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
+                               outer_optimizer(config), targets)
+    state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
+    step_fn = jax.jit(meta_step, out_shardings=(state_sharding, None))
+    return step_fn, state, meta_step, state_sharding
+
+
+def flop_counts(step_fn, meta_step, state, state_sharding) -> dict[str, float]:
+    """XLA's FLOP count of the rolled step (scan bodies once) and of the fully unrolled one."""
+    rolled = common.xla_cost(step_fn, state)
+    # A fresh wrapper, so jit's trace cache (keyed on the function) cannot hand back
+    # the rolled trace.
+    with unrolled_scans():
+        lowered = jax.jit(lambda s: meta_step(s), out_shardings=(state_sharding, None)).lower(state)
+    unrolled = lowered.compile().cost_analysis()
+    if isinstance(unrolled, (list, tuple)):
+        unrolled = {k: sum(float(e.get(k, 0.0)) for e in unrolled) for k in ("flops", "bytes accessed")}
+    return {"rolled": rolled.get("flops", float("nan")),
+            "unrolled": float(unrolled.get("flops", float("nan"))),
+            "unrolled_bytes": float(unrolled.get("bytes accessed", float("nan")))}
+
+
+def memory(step_fn, state) -> dict[str, float]:
+    """Bytes of the compiled step from `memory_analysis()`."""
+    m = step_fn.lower(state).compile().memory_analysis()
+    fields = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes",
+              "alias_size_in_bytes", "generated_code_size_in_bytes")
+    out = {f: float(getattr(m, f, float("nan"))) for f in fields}
+    out["total_bytes"] = (out["argument_size_in_bytes"] + out["output_size_in_bytes"]
+                          + out["temp_size_in_bytes"] - out["alias_size_in_bytes"])
+    return out
+
+
+def time_chained(cases: dict[int, tuple[Any, Any]], matmul, repeats: int,
+                 numbers: dict[int, int]) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """Per-round seconds per meta-step (state chained from call to call) and the matmul's,
+    in alternating rounds: round r of every N (each followed by one matmul round) runs
+    before round r + 1 of any."""
+    mm_fn, mm_args = matmul
+    jax.block_until_ready(mm_fn(*mm_args))
+    states = {}
+    for n, (fn, state) in cases.items():
+        state, metrics = fn(state)  # compiled already; one more warm call
+        states[n] = jax.block_until_ready(state)
+    step_rounds = {n: [] for n in cases}
+    mm_rounds = {n: [] for n in cases}
+    for _ in range(repeats):
+        for n, (fn, _) in cases.items():
+            state = states[n]
+            start = time.perf_counter()
+            for _ in range(numbers[n]):
+                state, metrics = fn(state)
+                jax.block_until_ready((state, metrics))
+            step_rounds[n].append((time.perf_counter() - start) / numbers[n])
+            states[n] = state
+            start = time.perf_counter()
+            for _ in range(3):
+                jax.block_until_ready(mm_fn(*mm_args))
+            mm_rounds[n].append((time.perf_counter() - start) / 3)
+    return step_rounds, mm_rounds
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs the benchmark on command-line `argv`: prints the tables, writes the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/digits_mlp.yaml")
+    parser.add_argument("--set", nargs="*", default=[], help="extra a.b=value overrides")
+    parser.add_argument("--instances", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--unroll", type=int, default=20, help="U for the throughput table")
+    parser.add_argument("--mem-instances", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--mem-unrolls", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--inner-steps", type=int, default=1280,
+                        help="about this many inner steps (N*U summed) per timed round")
+    parser.add_argument("--matmul-n", type=int, default=2048)
+    parser.add_argument("--quick", action="store_true", help="repeats 3, fewer steps per round")
+    parser.add_argument("--out", default="runs/benchmarks/meta_train.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.inner_steps = 3, 640
+    u = args.unroll
+    matmul = common.matmul_case(args.matmul_n)
+    matmul_flops = 2.0 * args.matmul_n**3
+
+    cases, counts, compile_s = {}, {}, {}
+    for n in args.instances:
+        step_fn, state, meta_step, state_sharding = build(args.config, n, u, args.set)
+        tick = time.perf_counter()
+        jax.block_until_ready(step_fn(state))  # compile + first call (not timed)
+        compile_s[n] = time.perf_counter() - tick
+        cases[n] = (step_fn, state)
+        counts[(n, u)] = flop_counts(step_fn, meta_step, state, state_sharding)
+    # U check: the same counts at U/2 for the target N.
+    check_n = TARGET_N if TARGET_N in args.instances else args.instances[0]
+    step_fn, state, meta_step, state_sharding = build(args.config, check_n, u // 2, args.set)
+    counts[(check_n, u // 2)] = flop_counts(step_fn, meta_step, state, state_sharding)
+
+    numbers = {n: max(1, args.inner_steps // (n * u)) for n in args.instances}
+    step_rounds, mm_rounds = time_chained(cases, matmul, args.repeats, numbers)
+
+    results = []
+    for n in args.instances:
+        flops = counts[(n, u)]["unrolled"]
+        seconds = statistics.median(step_rounds[n])
+        fraction = statistics.median(flops * m / (matmul_flops * t)
+                                     for t, m in zip(step_rounds[n], mm_rounds[n]))
+        results.append({
+            "num_instances": n, "unroll_length": u, "seconds_per_meta_step": seconds,
+            "inner_steps_per_second": n * u / seconds, "compile_and_first_call_s": compile_s[n],
+            "xla_flops": flops, "xla_flops_rolled": counts[(n, u)]["rolled"],
+            "xla_bytes_unrolled": counts[(n, u)]["unrolled_bytes"],
+            "flop_rate": flops / seconds,
+            "matmul_rate": matmul_flops / statistics.median(mm_rounds[n]),
+            "fraction_of_matmul": fraction, "calls_per_round": numbers[n],
+            "rounds_s": step_rounds[n]})
+
+    mem_rows = []
+    for n in args.mem_instances:
+        for mu in args.mem_unrolls:
+            step_fn, state, _, _ = build(args.config, n, mu, args.set)
+            mem_rows.append({"num_instances": n, "unroll_length": mu, **memory(step_fn, state)})
+
+    rates = [r["matmul_rate"] for r in results]
+    print(f"f32 [{args.matmul_n}]^2 matmul, timed between rounds: "
+          f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per N)")
+    print(common.markdown_table(
+        ["N", "U", "ms/meta-step", "inner steps/s", "XLA GFLOP/meta-step",
+         "MFLOP/inner step", "GFLOP/s", "of matmul", "compile+1st s"],
+        [(r["num_instances"], u, r["seconds_per_meta_step"] * 1e3,
+          r["inner_steps_per_second"], r["xla_flops"] / 1e9,
+          r["xla_flops"] / (r["num_instances"] * u) / 1e6, r["flop_rate"] / 1e9,
+          f"{100 * r['fraction_of_matmul']:.1f}%", r["compile_and_first_call_s"])
+         for r in results]))
+    print()
+    print("XLA FLOP counts (U check):")
+    print(common.markdown_table(
+        ["N", "U", "rolled (scan bodies once) GFLOP", "fully unrolled GFLOP"],
+        [(n, uu, c["rolled"] / 1e9, c["unrolled"] / 1e9) for (n, uu), c in sorted(counts.items())]))
+    print()
+    mib = 2.0**20
+    print("Meta-step memory (compiled.memory_analysis(), MiB):")
+    print(common.markdown_table(
+        ["N", "U", "arguments", "outputs", "temporaries", "aliased", "total (args+out+temp-alias)"],
+        [(m["num_instances"], m["unroll_length"], m["argument_size_in_bytes"] / mib,
+          m["output_size_in_bytes"] / mib, m["temp_size_in_bytes"] / mib,
+          m["alias_size_in_bytes"] / mib, m["total_bytes"] / mib) for m in mem_rows]))
+    for r in results:
+        if r["num_instances"] == TARGET_N:
+            met = "met" if r["fraction_of_matmul"] >= TARGET_FRACTION else "not met"
+            print(f"N={TARGET_N}, U={u}: {100 * r['fraction_of_matmul']:.1f}% of the matmul rate "
+                  f"-> aim >= {100 * TARGET_FRACTION:.0f}% {met}")
+    out = {"benchmark": "meta_train", "config": args.config, "overrides": args.set,
+           "matmul_n": args.matmul_n, "target_fraction": TARGET_FRACTION,
+           "repeats": args.repeats, "results": results,
+           "flop_counts": [{"num_instances": n, "unroll_length": uu, **c}
+                           for (n, uu), c in sorted(counts.items())],
+           "memory": mem_rows, "machine": common.machine_info()}
+    print(f"wrote {common.write_results(args.out, out)}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
