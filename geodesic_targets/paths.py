@@ -174,7 +174,7 @@ def save_path(path: str | os.PathLike, beads: PyTree, /, **metadata: Any) -> Non
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
+            np.savez(f, **arrays)  # object dtypes were refused above; numpy < 2 has no allow_pickle here
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
