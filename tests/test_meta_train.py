@@ -13,7 +13,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import tasks
 from tasks.base import Task, TaskFamily

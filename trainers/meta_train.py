@@ -118,12 +118,14 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
                        resume_id=RunLogger.stored_run_id(run_dir) if resume else None)
     with logger, tqdm(total=train_cfg.num_meta_steps, initial=first, disable=not progress,
                       desc="meta-training", unit="step") as bar:
+        last: dict[str, float] = {}  # stays empty when a resumed run is already complete
         for step in range(first, train_cfg.num_meta_steps):
             tick = time.perf_counter()
             state, metrics = step_fn(state)
             metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
             metrics["inner_steps_per_second"] = inner_steps / (time.perf_counter() - tick)
             logger.log(step + 1, metrics)
+            last = metrics
             bar.update()
             bar.set_postfix(meta_loss=f"{metrics['meta_loss']:.4g}", skipped=int(metrics["skipped_steps"]))
             if on_step is not None:
@@ -132,6 +134,6 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
                 if not _finite(state.meta_params):  # cannot happen: non-finite steps are skipped
                     raise FloatingPointError(f"non-finite meta-parameters at step {step + 1}")
                 save_checkpoint(run_dir, step + 1, state, {"config": to_dict(config)})
-        logger.log_summary({"final_meta_loss": metrics["meta_loss"] if first < train_cfg.num_meta_steps else
-                            float("nan"), "skipped_steps": int(state.skipped)})
+        logger.log_summary({"final_meta_loss": last.get("meta_loss", float("nan")),
+                            "skipped_steps": int(state.skipped)})
     return state
