@@ -94,6 +94,29 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"meta-trained {int(state.step)} steps ({int(state.skipped)} skipped); results in {run_dir}")
 
 
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from trainers.evaluate_cli import evaluate_command, parse_checkpoint_arguments
+
+    settings = {name: getattr(args, name) for name in ("steps", "seeds", "tuning_seeds")
+                if getattr(args, name) is not None}
+    if args.baselines is not None:
+        settings["baselines"] = tuple(_comma_list(args.baselines))
+    if args.jacobi:
+        settings["baselines"] = (*settings.get("baselines", ("adam", "rmsprop", "momentum", "esgd")), "jacobi")
+    if args.generalization:
+        settings["generalization"] = True
+    _, written = evaluate_command(parse_checkpoint_arguments(args.checkpoint), settings,
+                                  _comma_list(args.tasks or ""), args.out, overrides=args.overrides,
+                                  progress=not args.no_progress)
+    plots = ", ".join(str(path) for path in written.values() if str(path).endswith(".png"))
+    wandb_run = written["wandb"] or "disabled (metrics.jsonl only)"
+    print(f"\nreport: {written['report']}\nplots: {plots}\nW&B run: {wandb_run}")
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML experiment config")
     parser.add_argument("--out", help="run folder (default: <out_dir>/<name>/<command>)")
@@ -127,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--no-progress", action="store_true", help="no progress bar")
     training.add_argument("overrides", nargs="*", help="dotted overrides, e.g. meta_train.num_meta_steps=50")
     training.set_defaults(run=_cmd_train)
+
+    evaluating = commands.add_parser(
+        "evaluate", help="learned optimizers against tuned Adam, RMSProp, SGD+momentum, ESGD")
+    evaluating.add_argument("--checkpoint", action="append", required=True, metavar="[LABEL=]DIR",
+                            help="a train run folder (its newest checkpoint) or a ckpt-<step> folder; "
+                                 "repeat to compare several learned optimizers")
+    evaluating.add_argument("--tasks", help="comma-separated task names (default: the training task)")
+    evaluating.add_argument("--steps", type=int, help="inner steps per run (default: the training horizon)")
+    evaluating.add_argument("--seeds", type=int, help="held-out seeds per optimizer (default 16)")
+    evaluating.add_argument("--tuning-seeds", type=int, help="seeds of the baseline grid search (default 4)")
+    evaluating.add_argument("--baselines", help="comma-separated baselines (default adam,rmsprop,momentum,esgd)")
+    evaluating.add_argument("--jacobi", action="store_true", help="add the Jacobi-preconditioned baseline")
+    evaluating.add_argument("--generalization", action="store_true",
+                            help="add 2x/10x steps, wider, deeper, ReLU and real MNIST (when present)")
+    evaluating.add_argument("--out", help="run folder (default: <run>/../evaluate)")
+    evaluating.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluating.add_argument("overrides", nargs="*", help="dotted overrides, e.g. evaluation.seeds=32")
+    evaluating.set_defaults(run=_cmd_evaluate)
 
     geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets")
     geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)

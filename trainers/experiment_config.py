@@ -16,6 +16,7 @@ from geodesic_targets.targets import TargetOptions
 from trainers.run_logger import LoggingConfig
 from trainers.train_config import MetaTrainConfig
 
+from trainers.eval_config import EvaluationConfig
 from trainers.config import ConfigError, attribute_override, from_dict, load_config
 
 
@@ -89,6 +90,7 @@ class ExperimentConfig:
       task: the task section.
       geodesics: the `meta-opt geodesics` section.
       meta_train: the `meta-opt train` section.
+      evaluation: the `meta-opt evaluate` section (tasks, seeds, baseline grids).
       logging: Weights & Biases project, entity, run name, tags and mode.
     """
 
@@ -99,6 +101,7 @@ class ExperimentConfig:
     task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
     geodesics: GeodesicsConfig = dataclasses.field(default_factory=GeodesicsConfig)
     meta_train: MetaTrainConfig = dataclasses.field(default_factory=MetaTrainConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
 
 
@@ -174,10 +177,15 @@ def build_family(config: ExperimentConfig):
 
     A `data_dir` set in the task options wins over the top-level one.
     """
+    return family_for(config.task.name, config.task.options, config.data_dir)
+
+
+def family_for(name: str, options: Mapping[str, Any], data_dir: Optional[str] = None):
+    """`tasks.get_family(name, **options)`, giving data-backed families `data_dir` unless set."""
     import tasks
 
-    options = dict(config.task.options)
-    fields = {f.name for f in dataclasses.fields(tasks.options_type(config.task.name))}
-    if "data_dir" in fields and config.data_dir is not None:
-        options.setdefault("data_dir", config.data_dir)
-    return tasks.get_family(config.task.name, **options)
+    options = dict(options)
+    fields = {f.name for f in dataclasses.fields(tasks.options_type(name))}
+    if "data_dir" in fields and data_dir is not None:
+        options.setdefault("data_dir", data_dir)
+    return tasks.get_family(name, **options)

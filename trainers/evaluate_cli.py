@@ -1,0 +1,164 @@
+"""`meta-opt evaluate`: load meta-trained checkpoints, run the comparison, write the report.
+
+The run folder gets `report.md` (tables and plots), `curves_<task>.png`,
+`results.json` (every number, for scripts), `config.yaml` (the resolved config of
+the first checkpoint with the `evaluation` section used) and the W&B run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, NamedTuple, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+import tasks
+from trainers.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from trainers.config import (ConfigError, apply_overrides, attribute_override, from_dict, save_config,
+                             to_dict)
+from trainers.eval_config import EvaluationConfig, EvalTaskConfig
+from trainers.eval_report import log_to_wandb, print_table, results_json, write_report
+from trainers.evaluate import (Contender, TaskResult, baseline, evaluate_task, evaluation_keys,
+                               learned_contender, resolve_tasks)
+from trainers.experiment_config import ExperimentConfig, build_family, family_for
+from trainers.run_logger import LoggingConfig, RunLogger
+
+PyTree = Any
+
+
+class LearnedCheckpoint(NamedTuple):
+    """A meta-trained LSTM optimizer read from a checkpoint, with the config that trained it."""
+
+    label: str
+    config: ExperimentConfig
+    meta_params: PyTree
+    path: pathlib.Path
+    step: int
+
+
+def checkpoint_folder(path: str | pathlib.Path) -> pathlib.Path:
+    """A `ckpt-<step>` folder, or the newest one of a run folder."""
+    path = pathlib.Path(path)
+    if (path / "manifest.json").exists():
+        return path
+    newest = latest_checkpoint(path)
+    if newest is None:
+        raise CheckpointError(f"{path}: neither a checkpoint folder (no manifest.json) nor a run "
+                              f"folder with checkpoints (nothing in {path / 'checkpoints'})")
+    return newest
+
+
+def load_learned(path: str | pathlib.Path, label: str = "lstm") -> LearnedCheckpoint:
+    """Reads the meta-parameters and training config of a checkpoint (or a run's newest one).
+
+    Raises:
+      CheckpointError: naming the folder when it holds no usable checkpoint or config.
+    """
+    from trainers.meta_train import initial_meta_state  # the template of the saved state
+
+    folder = checkpoint_folder(path)
+    manifest = folder / "manifest.json"
+    try:
+        saved = json.loads(manifest.read_text())["metadata"]["config"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{manifest}: no training config in the checkpoint metadata ({err!r})") from None
+    config = from_dict(ExperimentConfig, saved, source=str(manifest))
+    state, _ = load_checkpoint(folder, initial_meta_state(config, build_family(config)))
+    step = int(state.step)
+    return LearnedCheckpoint(label, config, state.meta_params, folder, step)
+
+
+def parse_checkpoint_arguments(values: Sequence[str]) -> list[tuple[str, str]]:
+    """`["DIR", "name=DIR2"]` -> [(label, path)]; labels default to "lstm", or the run folder names."""
+    pairs = [tuple(v.split("=", 1)) if "=" in v else (None, v) for v in values]
+    labels = [label or ("lstm" if len(pairs) == 1 else f"lstm ({pathlib.Path(path).resolve().name})")
+              for label, path in pairs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two checkpoints share the label {labels}: name them as LABEL=DIR")
+    return [(label, path) for label, (_, path) in zip(labels, pairs)]
+
+
+def contenders_for(evaluation: EvaluationConfig, learned: Sequence[LearnedCheckpoint]) -> list[Contender]:
+    """The learned optimizers first, then the configured baselines with their grids."""
+    out = [learned_contender(c.label, c.config.meta_train.lstm, c.meta_params) for c in learned]
+    out += [baseline(name, evaluation.learning_rates, evaluation.dampings) for name in evaluation.baselines]
+    return out
+
+
+def run_evaluation(evaluation: EvaluationConfig, task_configs: Sequence[EvalTaskConfig],
+                   learned: Sequence[LearnedCheckpoint], *, seed: int, data_dir: Optional[str],
+                   folder: pathlib.Path, logging: LoggingConfig, run_config: dict[str, Any],
+                   progress: bool = True, title: str = "Learned optimizers against tuned baselines",
+                   intro: str = "", extra_sections: Sequence[str] = ()) -> tuple[list[TaskResult], dict]:
+    """Evaluates every contender on every task; writes the report and logs it to W&B.
+
+    Returns:
+      `(task results, written files {"report": ..., <task label>: png, "results": results.json})`.
+    """
+    contenders = contenders_for(evaluation, learned)
+    results: list[TaskResult] = []
+    folder.mkdir(parents=True, exist_ok=True)
+    root_seed = seed if evaluation.seed is None else evaluation.seed
+    with RunLogger(folder, run_config, logging, job_type="evaluate") as logger, \
+            tqdm(total=len(task_configs) * len(contenders), desc="evaluate", unit="run",
+                 disable=not progress) as bar:
+        for index, task_config in enumerate(task_configs):
+            family = family_for(task_config.name, task_config.options, data_dir)
+            tuning_keys, held_out_keys = evaluation_keys(root_seed, index, evaluation.tuning_seeds,
+                                                         evaluation.seeds)
+
+            def done(label, task_label=task_config.label):
+                bar.set_postfix_str(f"{task_label}: {label}")
+                bar.update()
+
+            results.append(evaluate_task(
+                family, contenders, task_config.steps, tuning_keys=tuning_keys,
+                held_out_keys=held_out_keys, label=task_config.label,
+                record_points=evaluation.record_points, target_loss=evaluation.target_loss,
+                on_contender=done))
+        written = write_report(results, folder, title=title, intro=intro, extra_sections=extra_sections)
+        (folder / "results.json").write_text(json.dumps(results_json(results), indent=2) + "\n")
+        written["results"] = folder / "results.json"
+        log_to_wandb(logger, results, written)
+        written["wandb"] = logger.run_path
+    return results, written
+
+
+def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str, Any],
+                     task_names: Sequence[str], out: Optional[str], *, overrides: Sequence[str] = (),
+                     progress: bool = True):
+    """What `meta-opt evaluate` does; returns (task results, written files).
+
+    Args:
+      checkpoints: (label, checkpoint or run folder) pairs; the first one's config is used.
+      settings: `evaluation` fields set by command-line flags (steps, seeds, ...).
+      task_names: extra tasks (`--tasks`).
+      out: the run folder; None = `<first run's folder>/../evaluate`.
+      overrides: dotted overrides of the config, e.g. "evaluation.learning_rates=[0.01,0.1]".
+    """
+    learned = [load_learned(path, label) for label, path in checkpoints]
+    config = learned[0].config
+    if overrides:
+        source = f"<config of {learned[0].path}>"
+        try:
+            config = from_dict(ExperimentConfig, apply_overrides(to_dict(config), overrides), source=source)
+        except ConfigError as err:
+            raise attribute_override(err, overrides) from None
+    evaluation = dataclasses.replace(config.evaluation, **settings)
+    for name in task_names:
+        tasks.validate_options(name, {})  # an unknown task name fails before any work
+    config = dataclasses.replace(config, evaluation=evaluation)
+    task_configs = resolve_tasks(evaluation, config.task.name, config.task.options,
+                                 config.meta_train.unroll.horizon, task_names)
+    folder = pathlib.Path(out) if out else learned[0].path.parents[2] / "evaluate"
+    save_config(config, folder / "config.yaml")
+    intro = "Checkpoints: " + ", ".join(f"`{c.label}` = {c.path} (meta-step {c.step})" for c in learned) + \
+        (f". Tasks other than `{config.task.name}` use the training task's network options." if task_names else ".")
+    run_config = {**to_dict(config), "checkpoints": {c.label: str(c.path) for c in learned}}
+    results, written = run_evaluation(evaluation, task_configs, learned, seed=config.seed,
+                                      data_dir=config.data_dir, folder=folder, logging=config.logging,
+                                      run_config=run_config, progress=progress, intro=intro)
+    print_table(results)
+    return results, written
