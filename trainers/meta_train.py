@@ -26,9 +26,12 @@ from trainers.config import to_dict
 from trainers.experiment_config import ExperimentConfig, build_family
 from trainers.meta_step import MetaObjective, MetaState, Targets, make_meta_step
 from trainers.run_logger import RunLogger
+from trainers.trajectories import make_run
 from trainers.unroll import initial_states
 
 PyTree = Any
+# Folded into the experiment seed for the validation instances (never drawn by training).
+VALIDATION_TAG = 0x7A11D
 
 
 def outer_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
@@ -72,6 +75,27 @@ def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Opt
                    jnp.asarray(target_set.instance_keys, jnp.uint32))
 
 
+def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
+    """`validate(meta_params)`: the learned optimizer on fixed held-out instances (jitted).
+
+    Returns `{"validation_meta_loss": mean minibatch loss over H steps from fresh
+    parameters, "validation_final_loss": mean training loss after H steps}`,
+    averaged over `meta_train.validation_seeds` instances.
+    """
+    train_cfg = config.meta_train
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), VALIDATION_TAG),
+                            train_cfg.validation_seeds)
+    run = make_run(family, train_cfg.lstm.transformation, train_cfg.unroll.horizon, record_points=1)
+
+    @jax.jit
+    def validate(meta_params):
+        out = jax.vmap(run, in_axes=(None, 0))(meta_params, keys)
+        return {"validation_meta_loss": jnp.mean(out["batch_losses"]),
+                "validation_final_loss": jnp.mean(out["curve"][:, -1])}
+
+    return validate
+
+
 def place_state(state: MetaState, mesh) -> MetaState:
     """Instances split over the mesh, everything else replicated (so jit compiles once)."""
     placed = sharding.replicate(state._replace(inner=None), mesh)
@@ -113,17 +137,22 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, None))
     inner_steps = train_cfg.num_instances * train_cfg.unroll.unroll_length
+    validate = make_validation(config, family) if train_cfg.validate_every else None
     first = int(state.step)
     logger = RunLogger(run_dir, to_dict(config), config.logging,
                        resume_id=RunLogger.stored_run_id(run_dir) if resume else None)
     with logger, tqdm(total=train_cfg.num_meta_steps, initial=first, disable=not progress,
                       desc="meta-training", unit="step") as bar:
         last: dict[str, float] = {}  # stays empty when a resumed run is already complete
+        if validate is not None and first == 0:  # the untrained optimizer, for learning curves
+            logger.log(0, {k: float(v) for k, v in validate(state.meta_params).items()})
         for step in range(first, train_cfg.num_meta_steps):
             tick = time.perf_counter()
             state, metrics = step_fn(state)
             metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
             metrics["inner_steps_per_second"] = inner_steps / (time.perf_counter() - tick)
+            if validate is not None and (step + 1) % train_cfg.validate_every == 0:
+                metrics.update({k: float(v) for k, v in validate(state.meta_params).items()})
             logger.log(step + 1, metrics)
             last = metrics
             bar.update()

@@ -39,6 +39,11 @@ class MetaTrainConfig:
         generate them first with the `geodesics.targets` settings.
       checkpoint_every: meta-steps between checkpoints (the last step is always saved).
       distributed: call `jax.distributed.initialize()` (multi-host jobs).
+      validate_every: meta-steps between validations (0: never). The validation
+        meta-loss is the mean minibatch loss of H-step runs from fresh parameters on
+        `validation_seeds` fixed instances that training never draws: the loss-only
+        objective over a whole horizon, comparable across runs with other objectives.
+      validation_seeds: instances of each validation.
     """
 
     num_meta_steps: int = 200
@@ -52,7 +57,11 @@ class MetaTrainConfig:
     targets: Optional[str] = None
     checkpoint_every: int = 10
     distributed: bool = False
+    validate_every: int = 0
+    validation_seeds: int = 8
 
     def __post_init__(self):
         if self.num_meta_steps < 1 or self.num_instances < 1 or self.checkpoint_every < 1:
             raise ValueError("num_meta_steps, num_instances and checkpoint_every must be >= 1")
+        if self.validate_every < 0 or self.validation_seeds < 1:
+            raise ValueError("validate_every must be >= 0 and validation_seeds >= 1")
