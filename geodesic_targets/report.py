@@ -109,3 +109,29 @@ def plot_path_profile(loss_fn, beads, threshold: float, path: str | pathlib.Path
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_target_lengths(normalized_lengths, levels, start_steps, path: str | pathlib.Path,
+                        title: str) -> None:
+    """Writes a PNG: each target pair's normalized geodesic length against its level.
+
+    A length of 1 means the straight segment between the pair's ends already lies in
+    the level set (the target path is the chord); above 1 the geodesic bends.
+
+    Args:
+      normalized_lengths: chain length over end-to-end distance, one per pair.
+      levels: lambda = F(theta_t) of each pair (the x-axis, log scale).
+      start_steps: t of each pair (the colour).
+      path: the PNG file.
+      title: figure title.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    points = ax.scatter(levels, normalized_lengths, c=start_steps, cmap="viridis", s=24)
+    fig.colorbar(points, ax=ax, label="start step t of the pair")
+    ax.axhline(1.0, color="gray", lw=0.8, ls=":", label="straight segment (length 1)")
+    ax.set(xscale="log", xlabel="level λ = F(θ_t)", ylabel="normalized geodesic length", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

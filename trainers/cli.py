@@ -117,6 +117,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"\nreport: {written['report']}\nplots: {plots}\nW&B run: {wandb_run}")
 
 
+def _cmd_demo(args: argparse.Namespace) -> None:
+    import pathlib
+    import time
+
+    from trainers.config import replace_path
+    from trainers.demo import DEFAULT_CONFIG, run_demo
+    from trainers.eval_report import print_table
+    from trainers.experiment_config import load_experiment
+
+    start = time.perf_counter()
+    config = load_experiment(args.config or DEFAULT_CONFIG, args.overrides)
+    if args.seed is not None:
+        config = replace_path(config, "seed", args.seed)
+    folder = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name)
+    out = run_demo(config, folder, progress=not args.no_progress)
+    written = out["written"]
+    print_table(out["results"])
+    print()
+    for line in out["best"]:
+        if line:
+            print(line)
+    level = out["comparison"]["level"]
+    for label, row in out["comparison"]["runs"].items():
+        print(f"{label}: validation meta-loss {level:.4g} reached at meta-iteration {row['steps_to_level']}")
+    print(f"\nreport:  {written['report']}")
+    print(f"plots:   {', '.join(str(p) for p in written.values() if str(p).endswith('.png'))}")
+    runs = [str(p) for paths in written["train_wandb"].values() for p in paths]
+    print(f"W&B:     {written['wandb'] or 'disabled'} (evaluation); {', '.join(runs) or 'disabled'} (training)")
+    print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {folder}")
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML experiment config")
     parser.add_argument("--out", help="run folder (default: <out_dir>/<name>/<command>)")
@@ -168,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluating.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluating.add_argument("overrides", nargs="*", help="dotted overrides, e.g. evaluation.seeds=32")
     evaluating.set_defaults(run=_cmd_evaluate)
+
+    demo = commands.add_parser(
+        "demo", help="targets, geodesic and loss-only meta-training, evaluation on digits (minutes, CPU)")
+    demo.add_argument("--config", help=f"YAML experiment config (default: configs/demo.yaml)")
+    demo.add_argument("--out", help="demo folder (default: <out_dir>/<name>, i.e. runs/demo)")
+    demo.add_argument("--seed", type=int, help="override the config's seed")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("overrides", nargs="*", help="dotted overrides, e.g. meta_train.num_meta_steps=50")
+    demo.set_defaults(run=_cmd_demo)
 
     geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets")
     geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from geodesic_targets.beads import descend_until
 from geodesic_targets.connect import StringSampler
 from geodesic_targets.paths import save_path
-from geodesic_targets.report import load_reference, plot_path_profile, plot_sweep
+from geodesic_targets.report import load_reference, plot_path_profile, plot_sweep, plot_target_lengths
 from geodesic_targets.sweep import energy_sweep, markdown_table
 from geodesic_targets.targets import generate_targets
 from trainers.config import save_config
@@ -93,7 +93,7 @@ def sweep_command(config: ExperimentConfig, folder: pathlib.Path) -> list[dict[s
 
 
 def targets_command(config: ExperimentConfig, folder: pathlib.Path) -> dict[str, Any]:
-    """Geodesic targets from baseline trajectories; writes targets.npz and targets.json."""
+    """Geodesic targets from baseline trajectories; writes targets.npz, targets.json, target_lengths.png."""
     geo = config.geodesics
     pairs = geo.targets.num_instances * (geo.targets.num_steps // geo.targets.horizon)
     with tqdm(total=pairs, desc="geodesic targets", unit="pair") as bar:
@@ -102,6 +102,10 @@ def targets_command(config: ExperimentConfig, folder: pathlib.Path) -> dict[str,
                                    bead_optimizer=geo.bead_optimizer.build(),
                                    on_pair=lambda r: bar.update())
     targets.save(folder / "targets.npz")
+    if len(targets.levels):
+        plot_target_lengths(targets.normalized_lengths, targets.levels, targets.start_steps,
+                            folder / "target_lengths.png",
+                            f"{config.task.name}: geodesic targets ({len(targets.levels)} pairs)")
     summary = {"pairs_certified": int(len(targets.levels)), "pairs_uncertified": targets.num_uncertified,
                "pairs_not_descending": targets.num_not_descending,
                "normalized_length_mean": float(np.mean(targets.normalized_lengths)),

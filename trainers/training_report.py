@@ -1,0 +1,93 @@
+"""Meta-training curves of several runs side by side (e.g. geodesic-supervised vs loss-only).
+
+The runs are compared on their validation meta-loss (`meta_train.validate_every`):
+the same objective on the same held-out instances whatever the training objective,
+so "meta-iterations to reach a level" is a fair measure of how fast each learns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Mapping, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+VALIDATION_KEY = "validation_meta_loss"
+
+
+def read_history(run_dir: str | pathlib.Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(steps, values)` of one logged metric from `run_dir/metrics.jsonl`, sorted by step.
+
+    A resumed run logs some steps twice; the last value of a step wins.
+    """
+    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing (not a meta-training run folder)")
+    by_step: dict[int, float] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if key in row:
+            by_step[int(row["step"])] = math.nan if row[key] is None else float(row[key])
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    return steps, np.array([by_step[s] for s in steps], dtype=np.float64)
+
+
+def first_step_at_or_below(steps: np.ndarray, values: np.ndarray, level: float) -> Optional[int]:
+    """The first step whose value is <= level, or None."""
+    hits = np.flatnonzero(values <= level)
+    return int(steps[hits[0]]) if hits.size else None
+
+
+def compare_runs(runs: Mapping[str, str | pathlib.Path], key: str = VALIDATION_KEY) -> dict:
+    """Meta-iterations each run needs to reach the same validation meta-loss.
+
+    The common level is the highest of the runs' best values, so every run reaches it.
+
+    Returns:
+      `{"level": float, "runs": {label: {"steps_to_level": int, "best": float, "final": float}}}`.
+    """
+    histories = {label: read_history(path, key) for label, path in runs.items()}
+    empty = [label for label, (steps, _) in histories.items() if not steps.size]
+    if empty:
+        raise ValueError(f"runs {empty} logged no {key!r} (set meta_train.validate_every > 0)")
+    level = max(float(np.nanmin(values)) for _, values in histories.values())
+    return {"level": level, "runs": {
+        label: {"steps_to_level": first_step_at_or_below(steps, values, level),
+                "best": float(np.nanmin(values)), "final": float(values[-1])}
+        for label, (steps, values) in histories.items()}}
+
+
+def comparison_markdown(comparison: dict) -> str:
+    """A markdown table of `compare_runs`."""
+    lines = [f"Common level: validation meta-loss {comparison['level']:.4g} (the highest of the runs' best).",
+             "", "| run | meta-iterations to the level | best validation meta-loss | final |",
+             "|---|---|---|---|"]
+    for label, row in comparison["runs"].items():
+        lines.append(f"| {label} | {row['steps_to_level']} | {row['best']:.4g} | {row['final']:.4g} |")
+    return "\n".join(lines)
+
+
+def plot_meta_training(runs: Mapping[str, str | pathlib.Path], path: str | pathlib.Path,
+                       title: str = "meta-training") -> None:
+    """Writes a PNG: validation meta-loss (and the training loss term) against meta-iterations."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for index, (label, run_dir) in enumerate(runs.items()):
+        color = f"C{index}"
+        steps, values = read_history(run_dir, VALIDATION_KEY)
+        if steps.size:
+            ax.plot(steps, values, "o-", color=color, markersize=3, label=f"{label}: validation meta-loss")
+        steps, values = read_history(run_dir, "loss_term")
+        if steps.size:
+            ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8, label=f"{label}: training loss term")
+    ax.set(yscale="log", xlabel="meta-iteration", ylabel="mean inner loss", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
