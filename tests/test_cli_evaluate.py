@@ -1,0 +1,129 @@
+"""End to end: `meta-opt demo` and `meta-opt evaluate` on tiny budgets, read back from disk and W&B."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from trainers.cli import main
+from trainers.run_logger import read_offline_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ["meta_train.num_meta_steps=4", "meta_train.unroll.horizon=10", "meta_train.unroll.unroll_length=5",
+        "meta_train.validate_every=2", "meta_train.checkpoint_every=2", "meta_train.num_instances=2",
+        "meta_train.imitation_batch=2", "geodesics.targets.num_instances=2", "geodesics.targets.num_steps=10",
+        "geodesics.targets.horizon=5", "geodesics.connect.max_steps=50", "evaluation.seeds=2",
+        "evaluation.tuning_seeds=1", "evaluation.steps=6", "evaluation.record_points=3",
+        "evaluation.learning_rates=[0.01,0.1]", "evaluation.dampings=[0.1]",
+        "evaluation.baselines=[adam,esgd]", "logging.mode=offline"]
+
+
+def table_rows(report: str, header_start: str) -> list[list[str]]:
+    """The body rows of the first markdown table whose header starts with `header_start`."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def logged_table(run_path: pathlib.Path, key: str) -> dict:
+    """The JSON W&B wrote for a logged `wandb.Table` (found through the run's history)."""
+    entry = next(h for h in read_offline_run(run_path)["history"] if f"{key}/path" in h)
+    return json.loads((run_path / "files" / entry[f"{key}/path"]).read_text())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(folder), "--no-progress", *TINY]) == 0
+    return folder
+
+
+def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
+    report = (demo / "evaluate" / "report.md").read_text()
+    rows = table_rows(report, "optimizer")
+    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", "adam", "esgd"]
+    assert rows[0][-1] == "not tuned (learned)" and rows[2][-1].startswith("lr=")
+    results = json.loads((demo / "evaluate" / "results.json").read_text())
+    # the table shows the numbers of results.json
+    adam = next(o for o in results[0]["optimizers"] if o["optimizer"] == "adam")
+    assert rows[2][1].startswith(f"{adam['final_loss'][0]:.3g}"[:4])
+    assert results[0]["steps"] == 6 and adam["seeds"] == 2
+    comparison = table_rows(report, "run")
+    assert {r[0] for r in comparison} == {"lstm (geodesic)", "lstm (loss only)"}
+    for png in ("evaluate/curves_digits_mlp.png", "evaluate/meta_training.png", "targets/target_lengths.png"):
+        assert (demo / png).read_bytes()[:8] == PNG_MAGIC, png
+    assert "meta_training.png" in report and "../targets/target_lengths.png" in report
+    # W&B: the evaluation run has the table, the plot and summary numbers equal to results.json
+    (eval_run,) = (demo / "evaluate" / "wandb").glob("offline-run-*")
+    logged = read_offline_run(eval_run)
+    assert logged["summary"]["digits_mlp/adam/final_loss_mean"] == pytest.approx(adam["final_loss"][0])
+    assert any("digits_mlp/curves/path" in h for h in logged["history"])
+    table = logged_table(eval_run, "digits_mlp/table")
+    assert [r[0] for r in table["data"]] == [r[0] for r in rows]
+    for name in ("train_geodesic", "train_loss_only"):
+        (train_run,) = (demo / name / "wandb").glob("offline-run-*")
+        keys = set().union(*read_offline_run(train_run)["history"])
+        assert {"meta_loss", "validation_meta_loss"} <= keys
+    geodesic_imitation = [json.loads(l).get("imitation_loss") for l in
+                          (demo / "train_geodesic" / "metrics.jsonl").read_text().splitlines()]
+    loss_only_imitation = [json.loads(l).get("imitation_loss") for l in
+                           (demo / "train_loss_only" / "metrics.jsonl").read_text().splitlines()]
+    assert any(v for v in geodesic_imitation) and not any(v for v in loss_only_imitation)
+
+
+def test_demo_rerun_resumes_instead_of_repeating(demo, capsys):
+    before = sorted(p.name for p in (demo / "train_geodesic" / "checkpoints").iterdir())
+    targets = (demo / "targets" / "targets.npz").stat().st_mtime_ns
+    assert main(["demo", "--out", str(demo), "--no-progress", *TINY]) == 0
+    assert sorted(p.name for p in (demo / "train_geodesic" / "checkpoints").iterdir()) == before
+    assert (demo / "targets" / "targets.npz").stat().st_mtime_ns == targets
+    assert "lstm (geodesic)" in capsys.readouterr().out
+
+
+def test_evaluate_a_checkpoint_on_two_tasks(demo, tmp_path, capsys):
+    out = tmp_path / "eval"
+    status = main(["evaluate", "--checkpoint", str(demo / "train_loss_only"), "--tasks", "digits_mlp,quadratic",
+                   "--steps", "5", "--seeds", "3", "--tuning-seeds", "2", "--baselines", "sgd,momentum",
+                   "--jacobi", "--out", str(out), "--no-progress", "evaluation.learning_rates=[0.001,0.01]"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "report:" in printed and "W&B run:" in printed
+    report = (out / "report.md").read_text()
+    assert "## digits_mlp" in report and "## quadratic" in report
+    results = {t["task"]: t for t in json.loads((out / "results.json").read_text())}
+    for task in ("digits_mlp", "quadratic"):
+        assert [o["optimizer"] for o in results[task]["optimizers"]] == ["lstm", "sgd", "momentum", "jacobi"]
+        assert all(o["seeds"] == 3 for o in results[task]["optimizers"])
+        assert (out / f"curves_{task}.png").read_bytes()[:8] == PNG_MAGIC
+    assert results["quadratic"]["steps"] == 5
+    (run,) = (out / "wandb").glob("offline-run-*")
+    logged = read_offline_run(run)
+    assert {"digits_mlp/lstm/final_loss_mean", "quadratic/jacobi/final_loss_mean"} <= set(logged["summary"])
+    assert logged["config"]["evaluation"]["seeds"] == 3
+    comparison = table_rows(report, "task")
+    assert [r[0] for r in comparison] == ["digits_mlp", "quadratic"]
+    ratio = float(comparison[0][6].rstrip("x"))
+    lstm, best = (np.mean([o["final_loss"][0] for o in results["digits_mlp"]["optimizers"] if o["optimizer"] == n])
+                  for n in ("lstm", comparison[0][4]))
+    assert ratio == pytest.approx(lstm / best, abs=0.006)
+
+
+def test_evaluate_names_bad_input(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
+    assert "neither a checkpoint folder" in capsys.readouterr().err
+
+
+def test_evaluate_rejects_an_unknown_task_or_setting(demo, capsys):
+    run = str(demo / "train_loss_only")
+    assert main(["evaluate", "--checkpoint", run, "--tasks", "nope", "--out", str(demo / "x")]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", run, "--seeds", "1", "--out", str(demo / "x")]) == 2
+    assert "seeds >= 2" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", run, "evaluation.seedz=3", "--out", str(demo / "x")]) == 2
+    assert "evaluation.seedz" in capsys.readouterr().err
