@@ -214,3 +214,29 @@ def test_evaluation_config_rejects_bad_values():
         EvaluationConfig(baselines=("adam", "adamw"))
     with pytest.raises(ValueError, match="learning_rates"):
         EvaluationConfig(learning_rates=(0.1, -1.0))
+
+
+TWO_DEVICES = """
+import sys, jax, numpy as np, optax, tasks
+from trainers.trajectories import run_grid
+family = tasks.get_family("quadratic", dim=4, batch_noise=0.1)
+keys = jax.random.split(jax.random.PRNGKey(0), 4)
+runs = run_grid(family, lambda hp: optax.adam(hp["lr"]), {"lr": np.float32([0.01, 0.1])}, keys, 6, 3)
+np.savez(sys.argv[1], curves=runs.curves, n=jax.device_count())
+"""
+
+
+def test_two_host_devices_give_the_same_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    results = []
+    for devices in (1, 2):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+                   JAX_PLATFORMS="cpu")
+        out = tmp_path / f"runs{devices}.npz"
+        subprocess.run([sys.executable, "-c", TWO_DEVICES, str(out)], check=True, env=env, capture_output=True)
+        results.append(np.load(out))
+    assert int(results[0]["n"]) == 1 and int(results[1]["n"]) == 2
+    np.testing.assert_allclose(results[0]["curves"], results[1]["curves"], rtol=1e-5)

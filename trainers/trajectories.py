@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from tasks.base import TaskFamily
+from trainers import sharding
 
 PyTree = Any
 Hparams = Mapping[str, jax.Array]
@@ -118,12 +119,16 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
       build: hyperparameters -> optimizer; called under tracing.
       grid: hyperparameter name -> values, all of length G (one setting per index);
         empty for an optimizer without hyperparameters (then G = 1).
-      keys: seed keys [K] (`jax.random.split`), one run each.
+      keys: seed keys [K] (`jax.random.split`), one run each; split over all devices
+        when K is a multiple of the device count.
       num_steps: inner steps per run.
       record_points: about this many training-loss measurements per run.
     """
     run = make_run(family, build, num_steps, record_points)
     over_seeds = jax.vmap(run, in_axes=(None, 0))
+    mesh = sharding.task_mesh()
+    if keys.shape[0] % mesh.size == 0:  # seeds split over all devices; jit partitions the runs
+        keys = sharding.shard_tasks(keys, mesh)
     if jax.tree_util.tree_leaves(grid):
         out = jax.jit(jax.vmap(over_seeds, in_axes=(0, None)))(dict(grid), keys)
     else:
