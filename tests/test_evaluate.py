@@ -240,3 +240,10 @@ def test_two_host_devices_give_the_same_runs(tmp_path):
         results.append(np.load(out))
     assert int(results[0]["n"]) == 1 and int(results[1]["n"]) == 2
     np.testing.assert_allclose(results[0]["curves"], results[1]["curves"], rtol=1e-5)
+
+
+def test_verdict_summary_names_where_the_learned_optimizer_wins_and_diverges():
+    rows = [["digits_mlp", "100", "lstm", "", "adam", "", "0.50x", "wins"],
+            ["digits_mlp 10x steps", "1000", "lstm", "", "adam", "", "∞", "diverges"]]
+    assert eval_report.verdict_summary(rows) == ("**Wins:** lstm on digits_mlp. "
+                                                 "**Diverges:** lstm on digits_mlp 10x steps.")

@@ -140,6 +140,16 @@ def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
     return rows
 
 
+def verdict_summary(comparison: Sequence[Sequence[str]]) -> str:
+    """One sentence per verdict naming the tasks: where a learned optimizer wins, ties, loses, diverges."""
+    by_verdict: dict[str, list[str]] = {}
+    for row in comparison:
+        by_verdict.setdefault(row[-1], []).append(f"{row[2]} on {row[0]}")
+    order = ("wins", "tie", "loses", "diverges")
+    return " ".join(f"**{verdict.capitalize()}:** {'; '.join(by_verdict[verdict])}."
+                    for verdict in order if verdict in by_verdict)
+
+
 def write_report(tasks: Sequence[TaskResult], folder: str | pathlib.Path, *, title: str,
                  intro: str = "", extra_sections: Sequence[str] = ()) -> dict[str, pathlib.Path]:
     """Writes `report.md` and one `curves_<task>.png` per task into `folder`.
@@ -158,7 +168,7 @@ def write_report(tasks: Sequence[TaskResult], folder: str | pathlib.Path, *, tit
         lines += ["## Learned optimizers against the best tuned baseline", "",
                   "Ratio: mean final training loss of the learned optimizer over the best baseline's. "
                   "Verdict: paired difference over the same held-out seeds, beyond two standard errors.",
-                  "", markdown_table(COMPARISON_COLUMNS, comparison), ""]
+                  "", markdown_table(COMPARISON_COLUMNS, comparison), "", verdict_summary(comparison), ""]
     for task in tasks:
         png = folder / f"curves_{slug(task.label)}.png"
         plot_curves(task, png)
