@@ -21,6 +21,13 @@ from geodesic_targets.sweep import LevelResult  # noqa: E402
 _POINT = re.compile(r"\(([-+0-9.eE]+),([-+0-9.eE]+)\)")
 
 
+def save_figure(fig, path: str | pathlib.Path) -> None:
+    """Writes a figure to a PNG (tight layout, 120 dpi) and frees it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def load_reference(path: str | pathlib.Path) -> dict[str, list[tuple[float, float]]]:
     """Figure name (e.g. "normlengthcubics") -> its (x, y) points, from the reference file."""
     figures, name = {}, None
@@ -65,9 +72,7 @@ def plot_sweep(results: Sequence[LevelResult], path: str | pathlib.Path, title: 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_path_profile(loss_fn, beads, threshold: float, path: str | pathlib.Path, title: str,
@@ -106,9 +111,7 @@ def plot_path_profile(loss_fn, beads, threshold: float, path: str | pathlib.Path
     ax.set_ylabel("eval loss")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_target_lengths(normalized_lengths, levels, start_steps, path: str | pathlib.Path,
@@ -132,6 +135,4 @@ def plot_target_lengths(normalized_lengths, levels, start_steps, path: str | pat
     ax.set(xscale="log", xlabel="level λ = F(θ_t)", ylabel="normalized geodesic length", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

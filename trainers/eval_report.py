@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from geodesic_targets.report import save_figure  # noqa: E402
 from trainers.evaluate import TaskResult, best_baseline, mean_and_se, summarize  # noqa: E402
 
 
@@ -98,9 +99,7 @@ def plot_curves(task: TaskResult, path: str | pathlib.Path) -> None:
            title=f"{task.label}: mean ± SE over {seeds} held-out seeds")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def paired_verdict(learned: np.ndarray, baseline: np.ndarray) -> tuple[float, str]:

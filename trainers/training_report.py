@@ -18,6 +18,8 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from geodesic_targets.report import save_figure  # noqa: E402
+
 VALIDATION_KEY = "validation_meta_loss"
 
 
@@ -88,6 +90,4 @@ def plot_meta_training(runs: Mapping[str, str | pathlib.Path], path: str | pathl
     ax.set(yscale="log", xlabel="meta-iteration", ylabel="mean inner loss", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
