@@ -138,9 +138,11 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     for line in out["best"]:
         if line:
             print(line)
-    level = out["comparison"]["level"]
-    for label, row in out["comparison"]["runs"].items():
-        print(f"{label}: validation meta-loss {level:.4g} reached at meta-iteration {row['steps_to_level']}")
+    if out["comparison"]:
+        level = out["comparison"]["level"]
+        for label, row in out["comparison"]["runs"].items():
+            print(f"{label}: validation meta-loss {level:.4g} first reached at meta-iteration "
+                  f"{row['steps_to_level']}")
     print(f"\nreport:  {written['report']}")
     print(f"plots:   {', '.join(str(p) for p in written.values() if str(p).endswith('.png'))}")
     runs = [str(p) for paths in written["train_wandb"].values() for p in paths]
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="targets, geodesic and loss-only meta-training, evaluation on digits (minutes, CPU)")
-    demo.add_argument("--config", help=f"YAML experiment config (default: configs/demo.yaml)")
+    demo.add_argument("--config", help="YAML experiment config (default: configs/demo.yaml)")
     demo.add_argument("--out", help="demo folder (default: <out_dir>/<name>, i.e. runs/demo)")
     demo.add_argument("--seed", type=int, help="override the config's seed")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")

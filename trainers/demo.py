@@ -27,7 +27,7 @@ from trainers.evaluate_cli import load_learned, run_evaluation
 from trainers.experiment_config import ExperimentConfig
 from trainers.geodesics_cli import targets_command
 from trainers.meta_train import train
-from trainers.training_report import compare_runs, comparison_markdown, plot_meta_training
+from trainers.training_report import compare_runs, training_section
 
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 GEODESIC, LOSS_ONLY = "lstm (geodesic)", "lstm (loss only)"
@@ -43,7 +43,7 @@ def _train(config: ExperimentConfig, run_dir: pathlib.Path, progress: bool) -> N
 
 def _targets_section(targets: TargetSet, folder: pathlib.Path) -> str:
     lengths = targets.normalized_lengths
-    text = [f"## Geodesic targets", "",
+    text = ["## Geodesic targets", "",
             f"{len(lengths)} certified pairs ({targets.num_uncertified} uncertified, "
             f"{targets.num_not_descending} not descending left out); normalized geodesic length "
             f"mean {np.mean(lengths):.3f}, max {np.max(lengths):.3f}. A length of 1 means the straight "
@@ -59,7 +59,8 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
     """Runs the whole demo; returns the evaluation's task results and the files written.
 
     Raises:
-      ValueError: if `meta_train.imitation_weight` is 0 (there would be no geodesic run).
+      ValueError: if `meta_train.imitation_weight` is 0 (there would be no geodesic run), or
+        no target pair could be certified.
     """
     if config.meta_train.imitation_weight <= 0:
         raise ValueError("the demo compares geodesic supervision with loss-only training: "
@@ -74,6 +75,9 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
         save_config(config, targets_dir / "config.yaml")
         targets_command(config, targets_dir)
     targets = TargetSet.load(targets_dir / "targets.npz")
+    if not len(targets.levels):
+        raise ValueError(f"{targets_dir / 'targets.npz'} holds no certified target pair: raise the "
+                         "geodesics.connect budgets (max_steps, max_beads) or geodesics.targets.num_instances")
 
     runs = {GEODESIC: folder / "train_geodesic", LOSS_ONLY: folder / "train_loss_only"}
     _train(replace_path(config, "meta_train.targets", str(targets_dir / "targets.npz")), runs[GEODESIC], progress)
@@ -81,12 +85,8 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
 
     eval_dir = folder / "evaluate"
     eval_dir.mkdir(parents=True, exist_ok=True)
-    plot_meta_training(runs, eval_dir / "meta_training.png", f"{config.task.name}: meta-training")
-    comparison = compare_runs(runs)
-    training_section = "\n".join([
-        "## Meta-training: geodesic-supervised against loss-only", "",
-        "Validation meta-loss: mean minibatch loss of full-horizon runs on held-out instances.", "",
-        comparison_markdown(comparison), "", "![meta-training curves](meta_training.png)", ""])
+    training = training_section(runs, eval_dir)  # None when validate_every is 0
+    comparison = compare_runs(runs) if training else None
 
     learned = [load_learned(runs[label], label) for label in (GEODESIC, LOSS_ONLY)]
     task_configs = resolve_tasks(config.evaluation, config.task.name, config.task.options,
@@ -97,8 +97,9 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
         title=f"Demo: geodesic-supervised and loss-only LSTM optimizers on {config.task.name}",
         intro=f"Both LSTM optimizers were meta-trained for {config.meta_train.num_meta_steps} "
               f"meta-iterations from seed {config.seed}; the baselines were tuned on separate seeds.",
-        extra_sections=[training_section, _targets_section(targets, folder)])
-    written["meta_training"] = eval_dir / "meta_training.png"
+        extra_sections=[*([training] if training else []), _targets_section(targets, folder)])
+    if training:
+        written["meta_training"] = eval_dir / "meta_training.png"
     written["target_lengths"] = targets_dir / "target_lengths.png"
     written["train_wandb"] = {label: sorted((path / "wandb").glob("*run-*")) for label, path in runs.items()}
     return {"results": results, "written": written, "comparison": comparison,

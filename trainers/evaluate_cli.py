@@ -24,6 +24,7 @@ from trainers.evaluate import (Contender, TaskResult, baseline, evaluate_task, e
                                learned_contender, resolve_tasks)
 from trainers.experiment_config import ExperimentConfig, build_family, family_for
 from trainers.run_logger import LoggingConfig, RunLogger
+from trainers.training_report import training_section
 
 PyTree = Any
 
@@ -157,8 +158,10 @@ def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str,
     intro = "Checkpoints: " + ", ".join(f"`{c.label}` = {c.path} (meta-step {c.step})" for c in learned) + \
         (f". Tasks other than `{config.task.name}` use the training task's network options." if task_names else ".")
     run_config = {**to_dict(config), "checkpoints": {c.label: str(c.path) for c in learned}}
+    training = training_section({c.label: c.path.parents[1] for c in learned}, folder)
     results, written = run_evaluation(evaluation, task_configs, learned, seed=config.seed,
                                       data_dir=config.data_dir, folder=folder, logging=config.logging,
-                                      run_config=run_config, progress=progress, intro=intro)
+                                      run_config=run_config, progress=progress, intro=intro,
+                                      extra_sections=[training] if training else [])
     print_table(results)
     return results, written

@@ -91,3 +91,20 @@ def plot_meta_training(runs: Mapping[str, str | pathlib.Path], path: str | pathl
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     save_figure(fig, path)
+
+
+def training_section(runs: Mapping[str, str | pathlib.Path], folder: str | pathlib.Path) -> Optional[str]:
+    """A report section comparing meta-training runs, with `meta_training.png` written to `folder`.
+
+    Returns None unless there are 2+ runs and every one logged a validation meta-loss.
+    """
+    paths = [pathlib.Path(path) for path in runs.values()]
+    if len(paths) < 2 or not all((path / "metrics.jsonl").exists() and read_history(path, VALIDATION_KEY)[0].size
+                                 for path in paths):
+        return None
+    plot_meta_training(runs, pathlib.Path(folder) / "meta_training.png", "meta-training")
+    return "\n".join([
+        "## Meta-training", "",
+        "Validation meta-loss: mean minibatch loss of full-horizon runs from fresh parameters on held-out "
+        "instances (the same quantity whatever each run's training objective).", "",
+        comparison_markdown(compare_runs(runs)), "", "![meta-training curves](meta_training.png)", ""])
