@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 from geodesic_targets.report import save_figure  # noqa: E402
 
 VALIDATION_KEY = "validation_meta_loss"
+FINAL_KEY = "validation_final_loss"
 
 
 def read_history(run_dir: str | pathlib.Path, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -65,10 +66,10 @@ def compare_runs(runs: Mapping[str, str | pathlib.Path], key: str = VALIDATION_K
         for label, (steps, values) in histories.items()}}
 
 
-def comparison_markdown(comparison: dict) -> str:
-    """A markdown table of `compare_runs`."""
-    lines = [f"Common level: validation meta-loss {comparison['level']:.4g} (the highest of the runs' best).",
-             "", "| run | meta-iterations to the level | best validation meta-loss | final |",
+def comparison_markdown(comparison: dict, name: str = "validation meta-loss") -> str:
+    """A markdown table of `compare_runs` of the metric called `name`."""
+    lines = [f"Common level: {name} {comparison['level']:.4g} (the highest of the runs' best).",
+             "", f"| run | meta-iterations to the level | best {name} | final |",
              "|---|---|---|---|"]
     for label, row in comparison["runs"].items():
         lines.append(f"| {label} | {row['steps_to_level']} | {row['best']:.4g} | {row['final']:.4g} |")
@@ -107,4 +108,7 @@ def training_section(runs: Mapping[str, str | pathlib.Path], folder: str | pathl
         "## Meta-training", "",
         "Validation meta-loss: mean minibatch loss of full-horizon runs from fresh parameters on held-out "
         "instances (the same quantity whatever each run's training objective).", "",
-        comparison_markdown(compare_runs(runs)), "", "![meta-training curves](meta_training.png)", ""])
+        comparison_markdown(compare_runs(runs)), "",
+        "Validation final loss: the training loss at the end of those runs.", "",
+        comparison_markdown(compare_runs(runs, FINAL_KEY), "validation final loss"), "",
+        "![meta-training curves](meta_training.png)", ""])
