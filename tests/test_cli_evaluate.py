@@ -82,6 +82,7 @@ def test_demo_rerun_resumes_instead_of_repeating(demo, capsys):
     targets = (demo / "targets" / "targets.npz").stat().st_mtime_ns
     assert main(["demo", "--out", str(demo), "--no-progress", *TINY]) == 0
     assert sorted(p.name for p in (demo / "train_geodesic" / "checkpoints").iterdir()) == before
+    assert len(list((demo / "train_geodesic" / "wandb").glob("offline-run-*"))) == 1  # not even reopened
     assert (demo / "targets" / "targets.npz").stat().st_mtime_ns == targets
     assert "lstm (geodesic)" in capsys.readouterr().out
 

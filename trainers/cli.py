@@ -138,11 +138,11 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     for line in out["best"]:
         if line:
             print(line)
-    if out["comparison"]:
-        level = out["comparison"]["level"]
-        for label, row in out["comparison"]["runs"].items():
-            print(f"{label}: validation meta-loss {level:.4g} first reached at meta-iteration "
-                  f"{row['steps_to_level']}")
+    for key, comparison in (out["comparison"] or {}).items():
+        name = key.replace("_", " ")
+        reached = ", ".join(f"{label} at {row['steps_to_level']} (final {row['final']:.4g})"
+                            for label, row in comparison["runs"].items())
+        print(f"{name} {comparison['level']:.4g} first reached: {reached}")
     print(f"\nreport:  {written['report']}")
     print(f"plots:   {', '.join(str(p) for p in written.values() if str(p).endswith('.png'))}")
     runs = [str(p) for paths in written["train_wandb"].values() for p in paths]

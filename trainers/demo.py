@@ -27,15 +27,18 @@ from trainers.evaluate_cli import load_learned, run_evaluation
 from trainers.experiment_config import ExperimentConfig
 from trainers.geodesics_cli import targets_command
 from trainers.meta_train import train
-from trainers.training_report import compare_runs, training_section
+from trainers.training_report import FINAL_KEY, VALIDATION_KEY, compare_runs, training_section
 
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 GEODESIC, LOSS_ONLY = "lstm (geodesic)", "lstm (loss only)"
 
 
 def _train(config: ExperimentConfig, run_dir: pathlib.Path, progress: bool) -> None:
-    """Meta-trains into run_dir, resuming a run that is already there."""
-    resume = latest_checkpoint(run_dir) is not None
+    """Meta-trains into run_dir, resuming a run that is there and skipping a finished one."""
+    newest = latest_checkpoint(run_dir)
+    if newest is not None and int(newest.name.split("-")[-1]) >= config.meta_train.num_meta_steps:
+        return
+    resume = newest is not None
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
     train(config, run_dir, resume=resume, progress=progress)
@@ -86,7 +89,7 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
     eval_dir = folder / "evaluate"
     eval_dir.mkdir(parents=True, exist_ok=True)
     training = training_section(runs, eval_dir)  # None when validate_every is 0
-    comparison = compare_runs(runs) if training else None
+    comparison = {key: compare_runs(runs, key) for key in (VALIDATION_KEY, FINAL_KEY)} if training else None
 
     learned = [load_learned(runs[label], label) for label in (GEODESIC, LOSS_ONLY)]
     task_configs = resolve_tasks(config.evaluation, config.task.name, config.task.options,
@@ -101,6 +104,6 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
     if training:
         written["meta_training"] = eval_dir / "meta_training.png"
     written["target_lengths"] = targets_dir / "target_lengths.png"
-    written["train_wandb"] = {label: sorted((path / "wandb").glob("*run-*")) for label, path in runs.items()}
+    written["train_wandb"] = {label: sorted((path / "wandb").glob("*run-*"))[-1:] for label, path in runs.items()}
     return {"results": results, "written": written, "comparison": comparison,
             "best": [describe_best(task) for task in results]}
