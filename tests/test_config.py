@@ -15,6 +15,7 @@ import yaml
 from trainers.config import (ConfigError, apply_overrides, from_dict, load_config,
                              parse_override, replace_path, save_config, to_dict)
 from trainers.experiment_config import ExperimentConfig, TaskConfig, build_family, load_experiment
+from trainers.train_config import MetaTrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -251,7 +252,8 @@ def test_example_config_loads():
     config = load_experiment(CONFIGS / "digits_mlp.yaml")
     assert config == ExperimentConfig(
         name="digits_mlp", seed=0, task=TaskConfig("digits_mlp", {
-            "hidden_sizes": [20], "activation": "sigmoid", "batch_size": 128}))
+            "hidden_sizes": [20], "activation": "sigmoid", "batch_size": 128}),
+        meta_train=MetaTrainConfig(validate_every=10))
     config = load_experiment(CONFIGS / "digits_mlp.yaml", ["task.options.batch_size=64"])
     assert config.task.options["batch_size"] == 64
 
