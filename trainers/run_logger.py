@@ -101,8 +101,12 @@ class RunLogger:
         self._run = wandb.init(project=logging.project, entity=logging.entity, name=logging.run_name,
                                tags=list(logging.tags), config=dict(config), mode=self.mode,
                                dir=str(self.run_dir), job_type=job_type, id=run_id, resume="allow",
-                               settings=wandb.Settings(console="off", quiet=True, init_timeout=120.0,
-                                                       x_disable_stats=True, disable_git=True, save_code=False))
+                               settings=wandb.Settings(
+                                   console="off", quiet=True, init_timeout=120.0, x_disable_stats=True,
+                                   disable_git=True, save_code=False,
+                                   # Offline, tables are plain media files: with artifact references
+                                   # wandb 0.19 asks the server for its version and retries forever.
+                                   allow_offline_artifacts=self.mode != "offline"))
         self.run_path = pathlib.Path(self._run.settings.sync_dir)
         (self.run_dir / _RUN_ID_FILE).write_text(run_id + "\n", encoding="utf-8")
 
