@@ -75,7 +75,7 @@ def test_a_diverging_setting_scores_inf_and_an_edge_choice_is_flagged():
 
 def test_esgd_is_tuned_over_learning_rate_and_damping_jointly():
     contender = baseline("esgd", [0.1, 1.0], [1e-3, 1e-1])
-    assert contender.grid_size == 4
+    assert len(contender.grid["learning_rate"]) == len(contender.grid["damping"]) == 4
     assert sorted(zip(contender.grid["learning_rate"].tolist(), contender.grid["damping"].tolist())) == \
         sorted((a, b) for a in np.float32([0.1, 1.0]).tolist() for b in np.float32([1e-3, 1e-1]).tolist())
 
@@ -167,6 +167,8 @@ def test_paired_verdict():
     assert eval_report.paired_verdict(base * 2.0, base)[1] == "loses"
     assert eval_report.paired_verdict(base + np.array([0.1, -0.1, 0.1, -0.1]), base)[1] == "tie"
     assert eval_report.paired_verdict(np.array([1.0, np.nan, 1.0, 1.0]), base)[1] == "diverges"
+    ratio, verdict = eval_report.paired_verdict(base, np.array([1.0, np.inf, 1.0, 1.0]))
+    assert math.isnan(ratio) and verdict == "wins"
 
 
 def test_format_mean_se():

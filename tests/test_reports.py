@@ -7,7 +7,7 @@ import pytest
 
 from geodesic_targets.report import plot_target_lengths
 from trainers.evaluate_cli import checkpoint_folder, parse_checkpoint_arguments
-from trainers.checkpoint import CheckpointError
+from trainers.checkpoint import CheckpointError, checkpoint_step
 from trainers.training_report import (compare_runs, comparison_markdown, first_step_at_or_below,
                                       plot_meta_training, read_history)
 
@@ -77,6 +77,9 @@ def test_checkpoint_folder_accepts_a_run_or_a_checkpoint(tmp_path):
         folder.mkdir(parents=True)
         (folder / "manifest.json").write_text("{}")
     assert checkpoint_folder(tmp_path).name == "ckpt-00000020"
+    assert checkpoint_step(checkpoint_folder(tmp_path)) == 20
+    with pytest.raises(CheckpointError, match="ckpt-<step>"):
+        checkpoint_step(tmp_path / "checkpoints")
     assert checkpoint_folder(tmp_path / "checkpoints" / "ckpt-00000010").name == "ckpt-00000010"
     with pytest.raises(CheckpointError, match="neither a checkpoint folder"):
         checkpoint_folder(tmp_path / "empty")

@@ -55,11 +55,19 @@ def _fsync(path: pathlib.Path) -> None:
         os.close(fd)
 
 
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """The meta-step a `ckpt-<step>` folder holds, read from its name."""
+    match = _NAME.fullmatch(pathlib.Path(path).name)
+    if match is None:
+        raise CheckpointError(f"{path}: not a checkpoint folder name (ckpt-<step>)")
+    return int(match.group(1))
+
+
 def list_checkpoints(run_dir: str | os.PathLike) -> list[pathlib.Path]:
     """Returns the checkpoint folders of a run, oldest step first (`.tmp-*` ignored)."""
     root = pathlib.Path(run_dir) / "checkpoints"
     found = [p for p in root.iterdir() if _NAME.fullmatch(p.name) and p.is_dir()] if root.is_dir() else []
-    return sorted(found, key=lambda p: int(_NAME.fullmatch(p.name).group(1)))
+    return sorted(found, key=checkpoint_step)
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> pathlib.Path | None:

@@ -105,12 +105,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                 if getattr(args, name) is not None}
     if args.baselines is not None:
         settings["baselines"] = tuple(_comma_list(args.baselines))
-    if args.jacobi:
-        settings["baselines"] = (*settings.get("baselines", ("adam", "rmsprop", "momentum", "esgd")), "jacobi")
     if args.generalization:
         settings["generalization"] = True
     _, written = evaluate_command(parse_checkpoint_arguments(args.checkpoint), settings,
                                   _comma_list(args.tasks or ""), args.out, overrides=args.overrides,
+                                  add_baselines=("jacobi",) if args.jacobi else (),
                                   progress=not args.no_progress)
     plots = ", ".join(str(path) for path in written.values() if str(path).endswith(".png"))
     wandb_run = written["wandb"] or "disabled (metrics.jsonl only)"

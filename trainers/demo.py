@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from geodesic_targets.targets import TargetSet
-from trainers.checkpoint import latest_checkpoint
+from trainers.checkpoint import checkpoint_step, latest_checkpoint
 from trainers.config import replace_path, save_config, to_dict
 from trainers.eval_report import describe_best
 from trainers.evaluate import resolve_tasks
@@ -36,7 +36,7 @@ GEODESIC, LOSS_ONLY = "lstm (geodesic)", "lstm (loss only)"
 def _train(config: ExperimentConfig, run_dir: pathlib.Path, progress: bool) -> None:
     """Meta-trains into run_dir, resuming a run that is there and skipping a finished one."""
     newest = latest_checkpoint(run_dir)
-    if newest is not None and int(newest.name.split("-")[-1]) >= config.meta_train.num_meta_steps:
+    if newest is not None and checkpoint_step(newest) >= config.meta_train.num_meta_steps:
         return
     resume = newest is not None
     run_dir.mkdir(parents=True, exist_ok=True)

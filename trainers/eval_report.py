@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import pathlib
 import re
+import sys
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -111,7 +112,7 @@ def paired_verdict(learned: np.ndarray, baseline: np.ndarray) -> tuple[float, st
     if not np.all(np.isfinite(learned)):
         return math.inf, "diverges"
     if not np.all(np.isfinite(baseline)):
-        return 0.0, "wins"
+        return math.nan, "wins"  # no ratio to a diverged baseline
     ratio = float(np.mean(learned) / np.mean(baseline))
     diff, se = mean_and_se(np.asarray(learned, np.float64) - np.asarray(baseline, np.float64))
     if math.isnan(se) or abs(diff) <= 2 * se:
@@ -135,7 +136,8 @@ def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
             rows.append([task.label, str(task.num_steps), result.label,
                          format_mean_se(mean_and_se(result.final_losses)), best.label,
                          format_mean_se(mean_and_se(best.final_losses)),
-                         f"{ratio:.2f}x" if math.isfinite(ratio) else "∞", verdict])
+                         f"{ratio:.2f}x" if math.isfinite(ratio) else ("—" if math.isnan(ratio) else "∞"),
+                         verdict])
     return rows
 
 
@@ -220,8 +222,6 @@ def log_to_wandb(logger, tasks: Sequence[TaskResult], images: dict[str, pathlib.
 
 def print_table(tasks: Sequence[TaskResult], out=None) -> None:
     """Prints each task's table (plain text, for the terminal)."""
-    import sys
-
     out = out or sys.stdout
     for task in tasks:
         rows = table_rows(task)

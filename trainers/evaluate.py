@@ -52,10 +52,6 @@ class Contender:
     grid: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     learned: bool = False
 
-    @property
-    def grid_size(self) -> int:
-        return len(next(iter(self.grid.values()))) if self.grid else 1
-
 
 def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[float] = (1e-4,)) -> Contender:
     """A baseline from `meta_opt.get_optimizer` with its tuning grid.
@@ -267,7 +263,7 @@ def resolve_tasks(evaluation: EvaluationConfig, train_task_name: str, train_opti
       `evaluation.generalization`, the generalization variants.
     """
     steps = evaluation.steps or horizon
-    base = {k: v for k, v in train_options.items()}
+    base = dict(train_options)
     listed = list(evaluation.tasks) or ([] if extra_names else
                                         [EvalTaskConfig(train_task_name, base, None, train_task_name)])
     listed += [EvalTaskConfig(name, _fit_options(name, base) if name != train_task_name else base,

@@ -129,7 +129,7 @@ def run_evaluation(evaluation: EvaluationConfig, task_configs: Sequence[EvalTask
 
 def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str, Any],
                      task_names: Sequence[str], out: Optional[str], *, overrides: Sequence[str] = (),
-                     progress: bool = True):
+                     add_baselines: Sequence[str] = (), progress: bool = True):
     """What `meta-opt evaluate` does; returns (task results, written files).
 
     Args:
@@ -138,6 +138,7 @@ def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str,
       task_names: extra tasks (`--tasks`).
       out: the run folder; None = `<first run's folder>/../evaluate`.
       overrides: dotted overrides of the config, e.g. "evaluation.learning_rates=[0.01,0.1]".
+      add_baselines: appended to the configured baselines (`--jacobi`).
     """
     learned = [load_learned(path, label) for label, path in checkpoints]
     config = learned[0].config
@@ -148,6 +149,8 @@ def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str,
         except ConfigError as err:
             raise attribute_override(err, overrides) from None
     evaluation = dataclasses.replace(config.evaluation, **settings)
+    baselines = tuple(dict.fromkeys((*evaluation.baselines, *add_baselines)))
+    evaluation = dataclasses.replace(evaluation, baselines=baselines)
     for name in task_names:
         tasks.validate_options(name, {})  # an unknown task name fails before any work
     config = dataclasses.replace(config, evaluation=evaluation)
