@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast venv clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,13 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	$(BIN)/meta-opt demo
 
+# Everything, slow end-to-end and multi-process tests included (under 10 minutes on 2 cores).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+# The edit loop: everything not marked slow (under 2 minutes on 2 cores).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -14,7 +14,7 @@ setup(
     ),
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["meta_opt*", "tasks*", "trainers*", "geodesic_targets*"]),
+    packages=find_packages(include=["meta_opt*", "tasks*", "trainers*", "geodesic_targets*", "common*"]),
     python_requires=">=3.10",
     install_requires=[
         # Lower bounds are the oldest versions the test suite was run against (README).
@@ -30,10 +30,12 @@ setup(
         "matplotlib>=3.9.0",
         "pyyaml>=6.0.1",
         "tqdm>=4.66.0",
+        "dacite>=1.9.2",
+        "tabulate>=0.10.0",
     ],
     extras_require={
         "dev": ["pytest>=8.0.0", "pytest-xdist>=3.5.0"],
         "cuda": ["jax[cuda12]"],
     },
-    entry_points={"console_scripts": ["meta-opt=trainers.cli:main"]},
+    entry_points={"console_scripts": ["meta-opt=trainers.commands.cli:main"]},
 )

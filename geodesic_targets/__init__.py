@@ -3,16 +3,18 @@
 `connect(loss_fn, theta_a, theta_b, threshold, key=...)` joins two points inside a
 level set; `StringSampler` does so repeatedly with one compilation;
 `energy_sweep` and `generate_targets` build on it. Never imports `trainers`.
+Exports are lazy (`common.lazy`): `geodesic_targets.options` needs no JAX.
 """
 
-from geodesic_targets.connect import ConnectOptions, PathResult, StringSampler, connect
-from geodesic_targets.paths import (load_path, normalized_length, path_length, resample,
-                                    save_path)
-from geodesic_targets.sweep import LevelResult, SweepOptions, energy_sweep
-from geodesic_targets.targets import TargetOptions, TargetSet, generate_targets
+from common.lazy import lazy_exports
 
-__all__ = [
-    "ConnectOptions", "LevelResult", "PathResult", "StringSampler", "SweepOptions",
-    "TargetOptions", "TargetSet", "connect", "energy_sweep", "generate_targets", "load_path",
-    "normalized_length", "path_length", "resample", "save_path",
-]
+_EXPORTS = {
+    "PathResult": "connect", "StringSampler": "connect", "connect": "connect",
+    "ConnectOptions": "options", "SweepOptions": "options", "TargetOptions": "options",
+    "load_path": "paths", "normalized_length": "paths", "path_length": "paths",
+    "resample": "paths", "save_path": "paths",
+    "LevelResult": "sweep", "energy_sweep": "sweep",
+    "NoCertifiedPairs": "targets", "TargetSet": "targets", "generate_targets": "targets",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

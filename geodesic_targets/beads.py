@@ -18,14 +18,16 @@ the same beads.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from geodesic_targets.options import Method
+from meta_opt.inner_step import InnerCarry, inner_step
+
 PyTree = Any
-Method = Literal["greedy", "constrained"]
 
 
 def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
@@ -72,9 +74,9 @@ def descend_until(objective: Callable[[PyTree, jax.Array], jax.Array],
     def descend(carry):
         params, opt_state, _, step, key = carry
         key, step_key = jax.random.split(key)
-        updates, opt_state = optimizer.update(jax.grad(objective)(params, step_key), opt_state, params)
-        params = project(optax.apply_updates(params, updates))
-        return params, opt_state, certify(params), step + 1, key
+        moved, _ = inner_step(objective, optimizer, InnerCarry(params, opt_state), step_key)
+        params = project(moved.params)
+        return params, moved.opt_state, certify(params), step + 1, key
 
     carry = (start, optimizer.init(start), certify(start), jnp.zeros([], jnp.int32), key)
     params, _, loss, steps, _ = jax.lax.while_loop(keep_going, descend, carry)

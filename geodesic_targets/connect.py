@@ -16,47 +16,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geodesic_targets.beads import BeadTraining, Method
+from geodesic_targets.beads import BeadTraining
 from geodesic_targets.interpolation import grid, lerp, segment_barriers
+from geodesic_targets.options import ConnectOptions, Method
 from geodesic_targets.paths import endpoint_distance, path_length, stack
 
 PyTree = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class ConnectOptions:
-    """Budgets and choices of a string search.
-
-    Attributes:
-      method: "greedy" (Algorithm 1) or "constrained" (section 6).
-      insert_at: new greedy beads start at the segment's loss maximum ("argmax")
-        or its midpoint ("midpoint"); constrained beads always start at the midpoint.
-      alpha: beads are trained to alpha * threshold (the paper: alpha < 1 aids convergence).
-      num_grid: points of t in [0, 1] on which every segment is certified.
-      max_depth: recursion levels before giving up.
-      max_beads: inserted beads before giving up.
-      max_steps: training steps of one bead before giving up.
-      pull: pull toward the neighbours' midpoint (constrained only).
-      batched: train all beads of a level in one vmapped call (False: one at a time,
-        for comparison).
-    """
-
-    method: Method = "greedy"
-    insert_at: Literal["argmax", "midpoint"] = "argmax"
-    alpha: float = 0.95
-    num_grid: int = 33
-    max_depth: int = 10
-    max_beads: int = 64
-    max_steps: int = 500
-    pull: float = 1e-2
-    batched: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

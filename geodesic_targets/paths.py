@@ -11,14 +11,12 @@ References:
 from __future__ import annotations
 
 import os
-import secrets
-import zipfile
-from pathlib import Path
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from common import npz_tree
 
 PyTree = Any
 
@@ -120,66 +118,18 @@ def unstack(stacked: PyTree) -> list[PyTree]:
     return [bead(stacked, i) for i in range(_num_beads(stacked, minimum=0))]
 
 
-def _encode(part: str) -> str:
-    """Escapes '%' and '/' in a key part, so Haiku names like "mlp/~/linear_0" survive."""
-    return part.replace("%", "%25").replace("/", "%2F")
-
-
-def _decode(part: str) -> str:
-    return part.replace("%2F", "/").replace("%25", "%")
-
-
-def _flatten(tree: PyTree) -> dict[str, np.ndarray]:  # {"a/b/c": leaf}, encoded parts joined by "/"
-    arrays = {}
-    for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        parts = [str(next((getattr(k, a) for a in ("key", "idx", "name") if hasattr(k, a)), k))
-                 for k in key_path]
-        arr, where = np.asarray(jax.device_get(leaf)), jax.tree_util.keystr(key_path)
-        if not all(parts) or arr.dtype.kind in "OV":
-            raise ValueError(f"{where}: keys must be non-empty, dtype ({arr.dtype}) "
-                             "storable without pickle")
-        arrays["/".join(_encode(p) for p in parts)] = arr
-    return arrays
-
-
-def _unflatten(arrays: dict[str, np.ndarray], where: str) -> dict[str, Any]:
-    """Nested dicts from {"a/b/c": leaf} (inverse of `_flatten`); ValueError on clashing keys."""
-    tree: dict[str, Any] = {}
-    for name, arr in arrays.items():
-        *parents, last = parts = [_decode(p) for p in name.split("/")]
-        node = tree
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                break
-        if not all(parts) or not isinstance(node, dict) or last in node:
-            raise ValueError(f"{where}: key {name!r} clashes with another or is malformed")
-        node[last] = arr
-    return tree
-
-
 def save_path(path: str | os.PathLike, beads: PyTree, /, **metadata: Any) -> None:
     """Writes a path and metadata to the `.npz` file `path` (name as given), atomically.
 
     Leaves go under "beads/<k1>/<k2>..." (dict keys, sequence indices, attribute names;
     a bare array: "beads"), metadata (numbers, strings, arrays; no object or bfloat16)
-    under "meta/<name>". `load_path` returns all containers as dicts with string keys
-    (exact for Haiku params). Written to a temp file in the folder, then `os.replace`d.
+    under "meta/<name>" (`common.npz_tree`). `load_path` returns all containers as
+    dicts with string keys (exact for Haiku params).
     """
     _num_beads(beads, minimum=0)  # some leaves, one bead axis
-    path, arrays = Path(path), _flatten({"beads": beads, "meta": metadata})
-    _unflatten(arrays, f"<path to save at {path}>")  # no key clashes
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # object dtypes were refused above; numpy < 2 has no allow_pickle here
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    arrays = npz_tree.encode({"beads": beads, "meta": metadata})
+    npz_tree.decode(arrays, f"<path to save at {path}>")  # no key clashes
+    npz_tree.write_npz(path, arrays)
 
 
 def load_path(path: str | os.PathLike) -> tuple[PyTree, dict[str, Any]]:
@@ -192,15 +142,7 @@ def load_path(path: str | os.PathLike) -> tuple[PyTree, dict[str, Any]]:
     Raises:
       ValueError: naming the file if it is corrupt, truncated or not a path file.
     """
-    with open(path, "rb") as f:  # a missing file raises FileNotFoundError
-        try:
-            data = np.load(f, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
-            with data:
-                tree = _unflatten({k: data[k] for k in data.files}, str(path))
-        except (OSError, EOFError, ValueError, KeyError, NotImplementedError, zipfile.BadZipFile) as e:
-            raise ValueError(f"{path}: not a readable path file ({e})") from e
+    tree = npz_tree.decode(npz_tree.read_npz(path), str(path))
     meta = tree.get("meta", {})
     if "beads" not in tree or set(tree) - {"beads", "meta"} or not isinstance(meta, dict):
         raise ValueError(f"{path}: not a path file (top-level keys {sorted(tree)})")

@@ -19,27 +19,11 @@ import numpy as np
 import optax
 
 from geodesic_targets.beads import descend_until
-from geodesic_targets.connect import ConnectOptions, StringSampler
+from geodesic_targets.connect import StringSampler
+from geodesic_targets.options import ConnectOptions, SweepOptions
 from tasks.base import Task
 
 PyTree = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepOptions:
-    """Attributes:
-    levels: the energy levels lambda (any order; swept from high to low).
-    num_pairs: independent pairs of models per level.
-    max_train_steps: steps allowed to bring a model from one level to the next.
-    """
-
-    levels: tuple[float, ...] = (0.5, 0.3, 0.2)
-    num_pairs: int = 4
-    max_train_steps: int = 3000
-
-    def __post_init__(self):
-        if not self.levels or min(self.levels) <= 0 or self.num_pairs < 1:
-            raise ValueError(f"levels must be positive and num_pairs >= 1, got {self}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,19 +115,3 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
         if on_level is not None:
             on_level(results[-1])
     return results
-
-
-def _number(value: float, digits: int) -> str:
-    return "–" if np.isnan(value) else f"{value:.{digits}f}"
-
-
-def markdown_table(results: list[LevelResult]) -> str:
-    """The sweep as a markdown table ("–" where a value does not exist, e.g. no test error)."""
-    rows = ["| level | connected / tried | unreached | normalized length | beads | test error % | seconds |",
-            "|---|---|---|---|---|---|---|"]
-    for r in results:
-        rows.append(f"| {r.level:g} | {r.pairs_connected} / {r.pairs_tried} | {r.pairs_unreached} | "
-                    f"{_number(r.normalized_length_mean, 3)} ± {_number(r.normalized_length_se, 3)} | "
-                    f"{_number(r.beads_mean, 1)} ± {_number(r.beads_se, 1)} | "
-                    f"{_number(r.test_error_mean, 2)} | {r.seconds:.1f} |")
-    return "\n".join(rows) + "\n"

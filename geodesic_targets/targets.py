@@ -24,31 +24,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geodesic_targets.connect import ConnectOptions, PathResult, StringSampler
+from geodesic_targets.connect import PathResult, StringSampler
+from meta_opt.inner_step import init_carry, inner_step, task_objective
+from geodesic_targets.options import ConnectOptions, TargetOptions
 from geodesic_targets.paths import bead, load_path, resample, save_path, stack
 from tasks.base import TaskFamily
 
 PyTree = Any
 
 
-@dataclasses.dataclass(frozen=True)
-class TargetOptions:
-    """Attributes:
-    num_instances: task instances whose trajectories are cut into pairs.
-    num_steps: baseline steps per trajectory.
-    horizon: T, the steps between the ends of a pair and the number of target points.
-    level_tolerance: relative slack on lambda = F(theta_t), so that the start itself,
-      evaluated in another compiled function, is not rejected for a rounding error.
-    """
-
-    num_instances: int = 4
-    num_steps: int = 100
-    horizon: int = 20
-    level_tolerance: float = 1e-5
-
-    def __post_init__(self):
-        if min(self.num_instances, self.num_steps, self.horizon) < 1 or self.horizon > self.num_steps:
-            raise ValueError(f"need num_instances, num_steps >= 1 and 1 <= horizon <= num_steps: {self}")
+class NoCertifiedPairs(ValueError):
+    """No pair of a target generation could be certified (the budgets are too small)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,23 +89,20 @@ def baseline_checkpoints(family: TaskFamily, baseline: optax.GradientTransformat
       `(instance_keys [N, 2], checkpoints (leaves [N, C, ...]), losses [N, C])` with
       C = num_steps // horizon + 1 checkpoints at steps 0, T, 2T, ...
     """
-    baseline = optax.with_extra_args_support(baseline)
     instance_key, init_key, batch_key = jax.random.split(key, 3)
     n = options.num_instances
 
     def trajectory(inst_key, init, batches):
         task = family.instance(inst_key)
-        params = task.init(init)
+        objective = task_objective(task)
 
         def step(carry, k):
-            params, state = carry
-            loss_fn = lambda p: task.loss(p, task.sample_batch(k))
-            updates, state = baseline.update(jax.grad(loss_fn)(params), state, params, value_fn=loss_fn)
-            return (optax.apply_updates(params, updates), state), params
+            new_carry, _ = inner_step(objective, baseline, carry, k)
+            return new_carry, carry.params
 
-        (final, _), history = jax.lax.scan(step, (params, baseline.init(params)),
-                                           jax.random.split(batches, options.num_steps))
-        history = jax.tree_util.tree_map(lambda h, f: jnp.concatenate([h, f[None]]), history, final)
+        final, history = jax.lax.scan(step, init_carry(baseline, task.init(init)),
+                                      jax.random.split(batches, options.num_steps))
+        history = jax.tree_util.tree_map(lambda h, f: jnp.concatenate([h, f[None]]), history, final.params)
         checkpoints = jax.tree_util.tree_map(lambda h: h[::options.horizon], history)
         return checkpoints, jax.vmap(task.eval_loss)(checkpoints)
 
@@ -145,7 +128,7 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
       on_pair: called after each string search (progress).
 
     Raises:
-      ValueError: no pair was certified (raise the budgets or lower the horizon).
+      NoCertifiedPairs: no pair was certified (raise the budgets or lower the horizon).
     """
     trajectory_key, bead_key = jax.random.split(key)
     keys, checkpoints, losses = baseline_checkpoints(family, baseline or optax.adam(1e-2), options,
@@ -172,7 +155,7 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
             targets.append(jax.tree_util.tree_map(lambda x: x[1:], points))
             kept.append((level, end_loss, result.normalized_length, i, c * options.horizon))
     if not kept:
-        raise ValueError(f"no pair was certified ({uncertified} failed string searches, "
+        raise NoCertifiedPairs(f"no pair was certified ({uncertified} failed string searches, "
                          f"{not_descending} not descending): raise the budgets or lower the horizon")
     levels, end_losses, lengths, instances, steps = (np.array(v) for v in zip(*kept))
     return TargetSet(stack(starts), stack(targets), levels, end_losses, lengths,

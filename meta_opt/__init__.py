@@ -1,18 +1,21 @@
 """How parameters move: the LSTM meta-optimizer and baselines, all optax transformations.
 
 Nothing here knows about tasks: every optimizer takes gradients (and, for ESGD
-and Jacobi, the objective as `value_fn`) and returns updates.
+and Jacobi, the objective as `value_fn`) and returns updates. Exports are lazy
+(`common.lazy`): `meta_opt.options` can be imported without JAX.
 """
 
-from meta_opt.curvature import (CurvatureState, curvature_preconditioner, esgd,
-                                hessian_vector_product, jacobi, scale_by_curvature)
-from meta_opt.lstm_optimizer import LSTMOptimizer, LSTMOptimizerState, lstm_optimizer
-from meta_opt.preprocess import gradient_features, log_sign_features
-from meta_opt.registry import OPTIMIZERS, get_optimizer, list_optimizers
+from common.lazy import lazy_exports
 
-__all__ = [
-    "CurvatureState", "LSTMOptimizer", "LSTMOptimizerState", "OPTIMIZERS",
-    "curvature_preconditioner", "esgd", "get_optimizer", "gradient_features",
-    "hessian_vector_product", "jacobi", "list_optimizers", "log_sign_features",
-    "lstm_optimizer", "scale_by_curvature",
-]
+_EXPORTS = {
+    "CurvatureState": "curvature", "curvature_preconditioner": "curvature", "esgd": "curvature",
+    "hessian_vector_product": "curvature", "jacobi": "curvature", "scale_by_curvature": "curvature",
+    "InnerCarry": "inner_step", "init_carry": "inner_step", "inner_step": "inner_step",
+    "task_objective": "inner_step",
+    "LSTMOptimizerState": "lstm_optimizer", "lstm_optimizer": "lstm_optimizer",
+    "LSTMOptimizer": "options", "check_hparams": "options",
+    "gradient_features": "preprocess", "log_sign_features": "preprocess",
+    "OPTIMIZERS": "registry", "get_optimizer": "registry", "list_optimizers": "registry",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """The coordinatewise LSTM core: one small recurrent network shared by every coordinate.
 
-Haiku is confined to this module (DESIGN.md, house style 6): the learned
+Haiku is confined to this module (docs/ARCHITECTURE.md, "Haiku"): the learned
 optimizer sees the core only as pure `init`/`step`/`initial_state` functions.
 """
 

@@ -1,6 +1,6 @@
 """Haiku networks used by the tasks.
 
-Haiku stays behind this module (DESIGN.md, house style 6): every task sees a
+Haiku stays behind this module (docs/ARCHITECTURE.md, "Haiku"): every task sees a
 network only as an `hk.Transformed` pair of pure functions, so a port to another
 module library touches this file alone.
 """

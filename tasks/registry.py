@@ -2,48 +2,53 @@
 
 The table below is a constant: families are added by editing it, never by
 registering at import time, so what a name means never depends on import order.
+Builders are named as "module:function" and imported when a family is built, so
+listing tasks and checking their options (config loading) needs no JAX.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import types
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-import jax
-
-from tasks import image_tasks, options as opts, synthetic
-from tasks.base import Task, TaskFamily
+from tasks import options as opts
 
 
 @dataclasses.dataclass(frozen=True)
 class FamilySpec:
-    """How to build one family: its options dataclass, builder and a one-line summary."""
+    """How to build one family: its options dataclass, builder ("module:function") and summary."""
 
     options_type: type
-    build: Callable[[Any], TaskFamily]
+    builder: str
     summary: str
 
+    def build(self, options: Any):
+        """The `TaskFamily` built from `options` (imports the builder's module)."""
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)(options)
 
+
+_SYNTH, _IMAGE = "tasks.synthetic:", "tasks.image_tasks:"
 FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType({
-    "quadratic": FamilySpec(synthetic.QuadraticOptions, synthetic.quadratic_family,
+    "quadratic": FamilySpec(opts.QuadraticOptions, _SYNTH + "quadratic_family",
                             "||W theta - y||^2, random 10x10 W and y per instance"),
-    "poly_cubic": FamilySpec(synthetic.PolyCubicOptions, synthetic.poly_cubic_family,
+    "poly_cubic": FamilySpec(opts.PolyCubicOptions, _SYNTH + "poly_cubic_family",
                              "1-4-4-1 MLP regressing a random cubic on [0, 1]"),
-    "deep_linear": FamilySpec(synthetic.DeepLinearOptions, synthetic.deep_linear_family,
+    "deep_linear": FamilySpec(opts.DeepLinearOptions, _SYNTH + "deep_linear_family",
                               "K-layer linear network regression (connected level sets)"),
-    "digits_mlp": FamilySpec(opts.MLPOptions, image_tasks.digits_mlp_family,
+    "digits_mlp": FamilySpec(opts.MLPOptions, _IMAGE + "digits_mlp_family",
                              "MLP on scikit-learn's 8x8 digits (embedded default)"),
-    "mnist_mlp": FamilySpec(opts.MnistMLPOptions, image_tasks.mnist_mlp_family,
+    "mnist_mlp": FamilySpec(opts.MnistMLPOptions, _IMAGE + "mnist_mlp_family",
                             "MLP on MNIST IDX files (20 sigmoid units, batch 128)"),
-    "mnist_cnn": FamilySpec(opts.MnistCNNOptions, image_tasks.mnist_cnn_family,
+    "mnist_cnn": FamilySpec(opts.MnistCNNOptions, _IMAGE + "mnist_cnn_family",
                             "small convolutional network on MNIST"),
-    "cifar10_cnn": FamilySpec(opts.Cifar10CNNOptions, image_tasks.cifar10_cnn_family,
+    "cifar10_cnn": FamilySpec(opts.Cifar10CNNOptions, _IMAGE + "cifar10_cnn_family",
                               "small convolutional network on CIFAR-10"),
-    "digits_autoencoder": FamilySpec(opts.AutoencoderOptions, image_tasks.digits_autoencoder_family,
+    "digits_autoencoder": FamilySpec(opts.AutoencoderOptions, _IMAGE + "digits_autoencoder_family",
                                      "deep autoencoder on the 8x8 digits, squared error"),
-    "mnist_autoencoder": FamilySpec(opts.MnistAutoencoderOptions,
-                                    image_tasks.mnist_autoencoder_family,
+    "mnist_autoencoder": FamilySpec(opts.MnistAutoencoderOptions, _IMAGE + "mnist_autoencoder_family",
                                     "deep autoencoder on MNIST, squared error"),
 })
 
@@ -83,8 +88,8 @@ def validate_options(name: str, overrides: Mapping[str, Any]) -> None:
     make_options(name, overrides)
 
 
-def get_family(name: str, **overrides: Any) -> TaskFamily:
-    """Builds family `name` with its default options updated by `overrides`.
+def get_family(name: str, **overrides: Any):
+    """Builds family `name` (a `TaskFamily`) with its default options updated by `overrides`.
 
     Data-backed families load their data set here (once), so building a family
     can raise `tasks.data.DataFileError` naming a missing file.
@@ -92,6 +97,8 @@ def get_family(name: str, **overrides: Any) -> TaskFamily:
     return _spec(name).build(make_options(name, overrides))
 
 
-def get_task(name: str, *, seed: int = 0, **overrides: Any) -> Task:
-    """The instance of family `name` selected by `seed` (see `TaskFamily.instance`)."""
+def get_task(name: str, *, seed: int = 0, **overrides: Any):
+    """The instance (a `Task`) of family `name` selected by `seed` (see `TaskFamily.instance`)."""
+    import jax
+
     return get_family(name, **overrides).instance(jax.random.PRNGKey(seed))

@@ -10,32 +10,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 
 from tasks import losses, models
 from tasks.base import Task, TaskFamily
-from tasks.options import Activation, check, check_choice, check_sizes
+from tasks.options import DeepLinearOptions, PolyCubicOptions, QuadraticOptions
 from tasks.supervised import supervised_task
-
-
-@dataclasses.dataclass(frozen=True)
-class QuadraticOptions:
-    """Attributes:
-    dim: size of theta, W is dim x dim.
-    init_scale: theta_0 ~ N(0, init_scale^2 I).
-    batch_noise: each batch perturbs y by N(0, batch_noise^2 I); 0 is deterministic.
-    """
-
-    dim: int = 10
-    init_scale: float = 1.0
-    batch_noise: float = 0.0
-
-    def __post_init__(self):
-        check(self.dim > 0, f"dim must be positive, got {self.dim}")
-        check(self.batch_noise >= 0, f"batch_noise must be >= 0, got {self.batch_noise}")
 
 
 def quadratic_problem(key: jax.Array, dim: int) -> tuple[jax.Array, jax.Array]:
@@ -63,30 +44,6 @@ def quadratic_family(options: QuadraticOptions) -> TaskFamily:
         )
 
     return TaskFamily("quadratic", options, make_task)
-
-
-@dataclasses.dataclass(frozen=True)
-class PolyCubicOptions:
-    """Attributes:
-    hidden_sizes: MLP widths (Freeman & Bruna: 1-4-4-1).
-    activation: sigmoid by default; Freeman & Bruna used relu.
-    num_train: training inputs, an even grid on [0, 1].
-    num_test: held-out inputs, uniform on [0, 1] per instance.
-    batch_size: examples per minibatch.
-    noise_std: Gaussian noise on the training targets.
-    """
-
-    hidden_sizes: tuple[int, ...] = (4, 4)
-    activation: Activation = "sigmoid"
-    num_train: int = 256
-    num_test: int = 256
-    batch_size: int = 32
-    noise_std: float = 0.0
-
-    def __post_init__(self):
-        check_sizes("hidden_sizes", self.hidden_sizes, allow_empty=True)
-        check_choice("activation", self.activation, Activation)
-        check(min(self.num_train, self.num_test, self.batch_size) > 0, "sizes must be positive")
 
 
 def random_cubic(key: jax.Array, x: jax.Array) -> jax.Array:
@@ -120,32 +77,6 @@ def poly_cubic_family(options: PolyCubicOptions) -> TaskFamily:
         )
 
     return TaskFamily("poly_cubic", options, make_task)
-
-
-@dataclasses.dataclass(frozen=True)
-class DeepLinearOptions:
-    """Attributes:
-    depth: number of linear layers K.
-    input_dim, hidden_width, output_dim: layer sizes; Proposition 2.2 assumes
-      hidden_width >= min(input_dim, output_dim).
-    num_train, num_test: Gaussian inputs per instance.
-    batch_size: examples per minibatch.
-    noise_std: Gaussian noise on the targets y = A x + noise.
-    """
-
-    depth: int = 3
-    input_dim: int = 8
-    hidden_width: int = 8
-    output_dim: int = 8
-    num_train: int = 256
-    num_test: int = 256
-    batch_size: int = 32
-    noise_std: float = 0.1
-
-    def __post_init__(self):
-        check(self.depth >= 1, f"depth must be >= 1, got {self.depth}")
-        check(min(self.input_dim, self.hidden_width, self.output_dim) > 0, "widths must be positive")
-        check(min(self.num_train, self.num_test, self.batch_size) > 0, "sizes must be positive")
 
 
 def deep_linear_family(options: DeepLinearOptions) -> TaskFamily:

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import tasks
-from trainers import cli
-from trainers.experiment_config import load_experiment
+from trainers.commands import cli
+from trainers.config.experiment import load_experiment
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -74,3 +74,20 @@ def test_download_without_reachable_files_names_the_file(tmp_path, capsys):
     assert status == 2 and "train-images-idx3-ubyte.gz" in err
     leftovers = [p for p in target.rglob("*") if p.is_file()] if target.exists() else []
     assert leftovers == []
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path, capsys, monkeypatch):
+    # A run folder in the wrong state is the user's to fix: one line, exit status 2.
+    assert cli.main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("meta-opt: error: ") and "is not a run folder" in err and err.count("\n") == 1
+    # An internal bug (here a KeyError deep inside a command) is not a user error: it propagates.
+    from trainers.pipelines import geodesics
+
+    def broken(*args, **kwargs):
+        raise KeyError("internal bug")
+
+    monkeypatch.setattr(geodesics, "targets_command", broken)
+    with pytest.raises(KeyError, match="internal bug"):
+        cli.main(["geodesics", "targets", "--config", str(CONFIGS / "digits_mlp.yaml"),
+                  "--out", str(tmp_path / "targets")])

@@ -6,8 +6,10 @@ import pathlib
 import numpy as np
 import pytest
 
-from trainers.cli import main
-from trainers.run_logger import read_offline_run
+from trainers.commands.cli import main
+from tests.wandb_offline import read_offline_run
+
+pytestmark = pytest.mark.slow  # compiles a whole demo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["meta_train.num_meta_steps=4", "meta_train.unroll.horizon=10", "meta_train.unroll.unroll_length=5",
@@ -52,7 +54,9 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     results = json.loads((demo / "evaluate" / "results.json").read_text())
     # the table shows the numbers of results.json
     adam = next(o for o in results[0]["optimizers"] if o["optimizer"] == "adam")
-    assert rows[2][1].startswith(f"{adam['final_loss'][0]:.3g}"[:4])
+    shown_mean, shown_se = (float(x) for x in rows[2][1].split("±"))  # "0.0564 ± 0.0030": 3 significant digits
+    assert shown_mean == pytest.approx(adam["final_loss"][0], rel=5e-3)
+    assert shown_se == pytest.approx(adam["final_loss"][1], abs=abs(shown_mean) * 5e-3 + 1e-12)
     assert results[0]["steps"] == 6 and adam["seeds"] == 2
     comparison = table_rows(report, "run")
     assert {r[0] for r in comparison} == {"lstm (geodesic)", "lstm (loss only)"}
@@ -128,3 +132,26 @@ def test_evaluate_rejects_an_unknown_task_or_setting(demo, capsys):
     assert "seeds >= 2" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", run, "evaluation.seedz=3", "--out", str(demo / "x")]) == 2
     assert "evaluation.seedz" in capsys.readouterr().err
+
+
+def test_one_config_gives_the_same_targets_through_geodesics_targets_train_and_demo(demo, tmp_path):
+    """Every command derives the target key from the seed with the same tag (trainers.core.keys)."""
+    from geodesic_targets.targets import TargetSet
+
+    assert main(["geodesics", "targets", "--config", "configs/demo.yaml", "--out", str(tmp_path / "targets"),
+                 "--no-progress", *TINY]) == 0
+    assert main(["train", "--config", "configs/demo.yaml", "--out", str(tmp_path / "train"), "--no-progress",
+                 *TINY, "meta_train.num_meta_steps=1"]) == 0
+    sets = [TargetSet.load(path) for path in (demo / "targets" / "targets.npz", tmp_path / "targets" / "targets.npz",
+                                              tmp_path / "train" / "targets.npz")]
+    for other in sets[1:]:
+        np.testing.assert_array_equal(other.levels, sets[0].levels)
+        np.testing.assert_array_equal(other.instance_keys, sets[0].instance_keys)
+        for a, b in zip(*(jax_leaves(s.targets) for s in (sets[0], other))):
+            np.testing.assert_array_equal(a, b)
+
+
+def jax_leaves(tree):
+    import jax
+
+    return jax.tree_util.tree_leaves(tree)

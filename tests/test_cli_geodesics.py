@@ -10,8 +10,9 @@ import yaml
 
 from geodesic_targets.paths import load_path
 from geodesic_targets.targets import TargetSet
-from trainers import cli
-from trainers.experiment_config import load_experiment
+from tests.markdown import table_rows
+from trainers.commands import cli
+from trainers.config.experiment import load_experiment
 
 TINY = """\
 name: tiny
@@ -55,6 +56,12 @@ def test_sweep_prints_and_writes_the_table_and_plot(config, tmp_path, capsys):
     records = json.loads((out / "sweep.json").read_text())
     assert [r["level"] for r in records] == [0.05, 0.03]
     assert all(r["pairs_connected"] + r["pairs_unreached"] <= 2 for r in records)
+    for row, record in zip(table_rows(table)[1:], records):  # the table shows sweep.json's numbers
+        shown = row[3].split("±")[0].strip()
+        if record["pairs_connected"]:
+            assert float(shown) == pytest.approx(record["normalized_length_mean"], abs=5e-4)
+        else:
+            assert shown == "–"
     assert (out / "sweep.png").read_bytes()[:8] == PNG
     assert load_experiment(out / "config.yaml").seed == 1
 

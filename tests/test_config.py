@@ -14,8 +14,8 @@ import yaml
 
 from trainers.config import (ConfigError, apply_overrides, from_dict, load_config,
                              parse_override, replace_path, save_config, to_dict)
-from trainers.experiment_config import ExperimentConfig, TaskConfig, build_family, load_experiment
-from trainers.train_config import MetaTrainConfig
+from trainers.config.experiment import ExperimentConfig, TaskConfig, build_family, load_experiment
+from trainers.config.sections import MetaTrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -33,7 +33,7 @@ class Outer:
     lr: float = 0.1
     note: Optional[str] = None
     shape: tuple[int, str] = (1, "a")
-    steps: list[int] = ()
+    steps: tuple[int, ...] = ()
     flags: dict[str, bool] = dataclasses.field(default_factory=dict)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     verbose: bool = False

@@ -11,12 +11,15 @@ import pytest
 import meta_opt
 import tasks
 from tasks.base import Task, TaskFamily
-from trainers import eval_report
-from trainers.eval_config import EvalTaskConfig, EvaluationConfig
-from trainers.evaluate import (baseline, best_baseline, evaluate_task, evaluation_keys,
-                               generalization_tasks, learned_contender, mean_and_se, resolve_tasks,
-                               steps_to_target, summarize, tune, tuning_score)
-from trainers.trajectories import make_run, recorded_steps, run_grid
+from trainers.reporting import evaluation_report as eval_report
+from trainers.config.sections import EvalTaskConfig, EvaluationConfig
+from trainers.evaluation.contenders import baseline, learned_contender, tune
+from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
+from trainers.evaluation.statistics import (best_baseline, mean_and_se, paired_verdict, steps_to_target,
+                                            summarize, tuning_score)
+from trainers.evaluation.task_list import generalization_tasks, real_mnist_dir, resolve_tasks
+from trainers.reporting.tables import format_mean_se
+from trainers.core.trajectories import make_run, recorded_steps, run_grid
 
 
 def diagonal_quadratic(curvatures) -> TaskFamily:
@@ -140,7 +143,7 @@ def test_evaluation_keys_separate_tuning_from_held_out_and_tasks():
     np.testing.assert_array_equal(held_out, evaluation_keys(0, 0, 4, 8)[1])  # deterministic
 
 
-def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers():
+def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers(tmp_path):
     family = diagonal_quadratic([1.0, 3.0])
     tuning_keys, held_out_keys = evaluation_keys(0, 0, 2, 3)
     lstm = meta_opt.LSTMOptimizer(hidden_sizes=(4,))
@@ -159,23 +162,30 @@ def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers():
     assert rows[1]["final_loss"][0] == pytest.approx(np.mean(sgd.final_losses))
     assert rows[1]["chosen"] == {"learning_rate": pytest.approx(0.5)}
     assert best_baseline(result).label == min(result.results[1:], key=lambda r: np.mean(r.final_losses)).label
+    # the curves plot shows each optimizer's mean over seeds, ending at the table's final loss
+    figure = eval_report.plot_curves(result, tmp_path / "curves.png")
+    lines = {line.get_label(): line for line in figure.axes[0].lines}
+    for row, contender in zip(rows, result.results):
+        np.testing.assert_allclose(lines[row["optimizer"]].get_xdata(), contender.runs.steps)
+        np.testing.assert_allclose(lines[row["optimizer"]].get_ydata()[-1], row["final_loss"][0], rtol=1e-6)
+    np.testing.assert_allclose(lines["sgd"].get_ydata()[0], gd_final_loss([1.0, 3.0], 0.5, 0), rtol=1e-5)
 
 
 def test_paired_verdict():
     base = np.array([1.0, 2.0, 3.0, 4.0])
-    assert eval_report.paired_verdict(base * 0.5, base) == (pytest.approx(0.5), "wins")
-    assert eval_report.paired_verdict(base * 2.0, base)[1] == "loses"
-    assert eval_report.paired_verdict(base + np.array([0.1, -0.1, 0.1, -0.1]), base)[1] == "tie"
-    assert eval_report.paired_verdict(np.array([1.0, np.nan, 1.0, 1.0]), base)[1] == "diverges"
-    ratio, verdict = eval_report.paired_verdict(base, np.array([1.0, np.inf, 1.0, 1.0]))
+    assert paired_verdict(base * 0.5, base) == (pytest.approx(0.5), "wins")
+    assert paired_verdict(base * 2.0, base)[1] == "loses"
+    assert paired_verdict(base + np.array([0.1, -0.1, 0.1, -0.1]), base)[1] == "tie"
+    assert paired_verdict(np.array([1.0, np.nan, 1.0, 1.0]), base)[1] == "diverges"
+    ratio, verdict = paired_verdict(base, np.array([1.0, np.inf, 1.0, 1.0]))
     assert math.isnan(ratio) and verdict == "wins"
 
 
 def test_format_mean_se():
-    assert eval_report.format_mean_se((0.05639, 0.00296)) == "0.0564 ± 0.0030"
-    assert eval_report.format_mean_se((12.34, 0.5)) == "12.3 ± 0.5"
-    assert eval_report.format_mean_se((math.inf, math.nan)) == "∞"
-    assert eval_report.format_mean_se((math.nan, math.nan)) == "—"
+    assert format_mean_se((0.05639, 0.00296)) == "0.0564 ± 0.0030"
+    assert format_mean_se((12.34, 0.5)) == "12.3 ± 0.5"
+    assert format_mean_se((math.inf, math.nan)) == "∞"
+    assert format_mean_se((math.nan, math.nan)) == "—"
 
 
 def test_resolve_tasks_defaults_to_the_training_task_and_fits_options_to_other_families():
@@ -192,20 +202,23 @@ def test_resolve_tasks_defaults_to_the_training_task_and_fits_options_to_other_f
 
 def test_generalization_variants(tmp_path):
     options = {"hidden_sizes": [20], "activation": "sigmoid"}
-    variants = generalization_tasks("digits_mlp", options, 100, mnist_dir=tmp_path)
+    assert real_mnist_dir(str(tmp_path)) is None  # no MNIST files in tmp_path
+    variants = generalization_tasks("digits_mlp", options, 100, mnist_dir=None)
     by_label = {v.label: v for v in variants}
     assert by_label["digits_mlp 2x steps"].steps == 200 and by_label["digits_mlp 10x steps"].steps == 1000
     assert by_label["digits_mlp wider (40)"].options["hidden_sizes"] == [40]
     assert by_label["digits_mlp deeper (20-20)"].options["hidden_sizes"] == [20, 20]
     assert by_label["digits_mlp relu"].options["activation"] == "relu"
-    assert not any(v.name == "mnist_mlp" for v in variants)  # no MNIST files in tmp_path
+    assert not any(v.name == "mnist_mlp" for v in variants)
     for variant in variants:
         tasks.validate_options(variant.name, variant.options)
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
-    mnist = [v for v in generalization_tasks("digits_mlp", options, 100, mnist_dir=tmp_path) if v.name == "mnist_mlp"]
+    assert real_mnist_dir(str(tmp_path)) == str(tmp_path)
+    mnist = [v for v in generalization_tasks("digits_mlp", options, 100, mnist_dir=str(tmp_path))
+             if v.name == "mnist_mlp"]
     assert mnist[0].options == {"hidden_sizes": [20], "activation": "sigmoid", "data_dir": str(tmp_path),
                                 "source": "test_only"}
-    assert [v.label for v in generalization_tasks("quadratic", {}, 10, mnist_dir=tmp_path)][:2] == \
+    assert [v.label for v in generalization_tasks("quadratic", {}, 10, mnist_dir=str(tmp_path))][:2] == \
         ["quadratic 2x steps", "quadratic 10x steps"]
 
 
@@ -220,7 +233,7 @@ def test_evaluation_config_rejects_bad_values():
 
 TWO_DEVICES = """
 import sys, jax, numpy as np, optax, tasks
-from trainers.trajectories import run_grid
+from trainers.core.trajectories import run_grid
 family = tasks.get_family("quadratic", dim=4, batch_noise=0.1)
 keys = jax.random.split(jax.random.PRNGKey(0), 4)
 runs = run_grid(family, lambda hp: optax.adam(hp["lr"]), {"lr": np.float32([0.01, 0.1])}, keys, 6, 3)

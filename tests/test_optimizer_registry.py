@@ -28,9 +28,14 @@ def test_each_optimizer_descends_inside_a_clipping_chain(name):
     tx = optax.chain(optax.clip_by_global_norm(1.0), get_optimizer(name, **HPARAMS[name]))
     state = tx.init(params)
     start = float(f(params))
-    for _ in range(60):
+
+    @jax.jit
+    def step(params, state):
         updates, state = tx.update(jax.grad(f)(params), state, params, value_fn=f)
-        params = optax.apply_updates(params, updates)
+        return optax.apply_updates(params, updates), state
+
+    for _ in range(60):
+        params, state = step(params, state)
     assert float(f(params)) < 0.5 * start
 
 
@@ -57,3 +62,22 @@ def test_unknown_names_and_hyperparameters_are_named():
         get_optimizer("sgd")
     with pytest.raises(TypeError, match="hidden_size"):
         get_optimizer("lstm", meta_params={}, hidden_size=(3,))
+
+
+def test_the_config_hyperparameter_table_matches_the_factories():
+    """`meta_opt.options.HPARAMS` (checked at config load, without JAX) names real arguments."""
+    import inspect
+
+    from meta_opt.options import HPARAMS, check_hparams
+    from meta_opt.registry import OPTIMIZERS
+
+    assert set(HPARAMS) == set(OPTIMIZERS) - {"lstm"}
+    for name, names in HPARAMS.items():
+        assert set(names) <= set(inspect.signature(OPTIMIZERS[name]).parameters), name
+    check_hparams("adam", {"learning_rate": 0.1, "b1": 0.8})
+    with pytest.raises(KeyError, match="unknown optimizer 'adamw'"):
+        check_hparams("adamw", {"learning_rate": 0.1})
+    with pytest.raises(TypeError, match=r"no hyperparameter\(s\) \['lr'\]"):
+        check_hparams("adam", {"lr": 0.1})
+    with pytest.raises(TypeError, match="needs hyperparameter"):
+        check_hparams("sgd", {})

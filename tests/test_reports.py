@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from geodesic_targets.report import plot_target_lengths
-from trainers.evaluate_cli import checkpoint_folder, parse_checkpoint_arguments
-from trainers.checkpoint import CheckpointError, checkpoint_step
-from trainers.training_report import (compare_runs, comparison_markdown, first_step_at_or_below,
-                                      plot_meta_training, read_history)
+from trainers.reporting.plots import plot_target_lengths
+from tests.markdown import table_rows
+from trainers.pipelines.evaluate import checkpoint_folder, parse_checkpoint_arguments
+from trainers.io.checkpoint import CheckpointError, checkpoint_step
+from trainers.reporting.training_report import (compare_runs, comparison_markdown, first_step_at_or_below,
+                                      plot_runs, read_history)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,18 +50,24 @@ def test_compare_runs_uses_the_level_every_run_reaches(tmp_path):
     assert comparison["level"] == pytest.approx(0.7)  # the slow run's best
     assert comparison["runs"]["fast"] == {"steps_to_level": 20, "best": 0.4, "final": 0.4}
     assert comparison["runs"]["slow"]["steps_to_level"] == 30
-    assert "| fast | 20 |" in comparison_markdown(comparison)
+    assert ["fast", "20", "0.4", "0.4"] in table_rows(comparison_markdown(comparison))
     silent = write_metrics(tmp_path / "silent", [{"step": 1, "meta_loss": 1.0}])
     with pytest.raises(ValueError, match="validate_every"):
         compare_runs({"fast": fast, "silent": silent})
-    plot_meta_training({"fast": fast, "slow": slow}, tmp_path / "curves.png")
+    figure = plot_runs({"fast": fast, "slow": slow}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC
+    lines = {line.get_label(): line for line in figure.axes[0].lines}  # the plotted data is the logged data
+    np.testing.assert_array_equal(lines["fast: validation meta-loss"].get_xdata(), [0, 10, 20, 30])
+    np.testing.assert_array_equal(lines["slow: validation meta-loss"].get_ydata(), [2.0, 1.5, 0.9, 0.7])
 
 
 def test_plot_target_lengths_writes_a_png(tmp_path):
-    plot_target_lengths(np.array([1.0, 1.2, 1.05]), np.array([2.0, 0.5, 0.1]), np.array([0, 20, 40]),
-                        tmp_path / "lengths.png", "targets")
+    figure = plot_target_lengths(np.array([1.0, 1.2, 1.05]), np.array([2.0, 0.5, 0.1]), np.array([0, 20, 40]),
+                                 tmp_path / "lengths.png", "targets")
     assert (tmp_path / "lengths.png").read_bytes()[:8] == PNG_MAGIC
+    points = figure.axes[0].collections[0]  # x = level, y = normalized length, colour = start step
+    np.testing.assert_allclose(points.get_offsets(), [[2.0, 1.0], [0.5, 1.2], [0.1, 1.05]])
+    np.testing.assert_allclose(points.get_array(), [0, 20, 40])
 
 
 def test_parse_checkpoint_arguments():

@@ -11,8 +11,10 @@ import pytest
 import tasks
 from geodesic_targets.connect import ConnectOptions
 from geodesic_targets.paths import bead, endpoint_distance, path_length
-from geodesic_targets.report import load_reference
-from geodesic_targets.sweep import SweepOptions, energy_sweep, markdown_table
+from geodesic_targets.reference import load_reference
+from geodesic_targets.sweep import SweepOptions, energy_sweep
+from tests.markdown import table_rows
+from trainers.reporting.tables import sweep_table
 from geodesic_targets.targets import TargetOptions, TargetSet, generate_targets, target_point
 
 KEY = jax.random.PRNGKey(0)
@@ -27,8 +29,8 @@ def test_sweep_on_a_convex_task_is_straight_at_every_level():
         assert r.pairs_connected == 3 and r.pairs_unreached == 0
         np.testing.assert_allclose(r.normalized_length_mean, 1.0, atol=1e-5)
         assert r.beads_mean == 2.0 and np.isnan(r.test_error_mean)
-    table = markdown_table(results)
-    assert "| 20 | 3 / 3 | 0 | 1.000 ± 0.000 | 2.0 ± 0.0 | – |" in table
+    table = sweep_table(results)
+    assert table_rows(table)[1][:6] == ["20", "3 / 3", "0", "1.000 ± 0.000", "2.0 ± 0.0", "–"]
 
 
 def test_sweep_counts_pairs_that_cannot_reach_a_level():

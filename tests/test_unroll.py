@@ -8,7 +8,8 @@ import numpy as np
 
 import tasks
 from meta_opt import LSTMOptimizer
-from trainers.unroll import UnrollOptions, initial_states, reduce_losses, unroll
+from trainers.config.sections import UnrollOptions
+from trainers.core.unroll import initial_states, reduce_losses, unroll
 
 KEY = jax.random.PRNGKey(0)
 LEARNED = LSTMOptimizer(hidden_sizes=(8,))
@@ -31,10 +32,10 @@ def test_instances_are_staggered_and_reset_at_the_horizon():
 
 
 def test_loss_kinds_reduce_as_documented():
-    losses = jnp.array([4.0, 2.0, 1.0])
-    np.testing.assert_allclose(reduce_losses(losses, "mean"), 7.0 / 3, rtol=1e-6)
-    np.testing.assert_allclose(reduce_losses(losses, "log"), np.mean(np.log([4.0, 2.0, 1.0])), rtol=1e-5)
-    np.testing.assert_allclose(reduce_losses(losses, "normalized"), (1 + 0.5 + 0.25) / 3, rtol=1e-6)
+    losses, initial = jnp.array([4.0, 2.0, 1.0]), jnp.array(8.0)
+    np.testing.assert_allclose(reduce_losses(losses, "mean", initial), 7.0 / 3, rtol=1e-6)
+    np.testing.assert_allclose(reduce_losses(losses, "log", initial), np.mean(np.log([4.0, 2.0, 1.0])), rtol=1e-5)
+    np.testing.assert_allclose(reduce_losses(losses, "normalized", initial), (0.5 + 0.25 + 0.125) / 3, rtol=1e-6)
 
 
 def test_second_order_meta_gradient_differs_from_first_order_and_is_finite():

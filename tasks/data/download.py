@@ -9,10 +9,11 @@ import hashlib
 import os
 import pathlib
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 
+from common.atomic import atomic_write
+from common.progress import progress_bar
 from tasks.data.cifar10 import BIN_DIR, PY_DIR, batch_names
 from tasks.data.mnist import FILES as MNIST_FILES
 from tasks.data.paths import DataFileError, resolve_data_dir
@@ -60,37 +61,28 @@ def fetch_verified(url: str, dest: pathlib.Path, sha256: str, progress: bool = T
     """
     if dest.is_file() and sha256_file(dest) == sha256:
         return False
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = pathlib.Path(tmp_name)
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    total = int(response.headers.get("Content-Length") or 0) or None
-                    with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                              disable=not progress) as bar:
-                        for chunk in iter(lambda: response.read(_CHUNK), b""):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            bar.update(len(chunk))
-            except (urllib.error.URLError, OSError, ValueError) as error:
-                raise DataFileError(
-                    f"could not download {dest.name} from {url} ({error}): no network (or no "
-                    f"such file on the mirror) was reachable. Put {dest.name} in {dest.parent} "
-                    f"by hand, or pass another base URL.") from error
+    with atomic_write(dest) as out:  # `dest` is replaced only if the block finishes
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with progress_bar(total, dest.name, unit="B", unit_scale=True,
+                                  enabled=progress) as bar:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise DataFileError(
+                f"could not download {dest.name} from {url} ({error}): no network (or no "
+                f"such file on the mirror) was reachable. Put {dest.name} in {dest.parent} "
+                f"by hand, or pass another base URL.") from error
         actual = digest.hexdigest()
         if actual != sha256:
             raise DataFileError(
                 f"checksum mismatch for {dest.name} from {url}: expected sha256 {sha256}, got "
                 f"{actual}. The download was deleted; try again or use another mirror.")
-        os.replace(tmp, dest)
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
+    return True
 
 
 def safe_extract(archive: pathlib.Path, dest: pathlib.Path) -> None:

@@ -1,0 +1,184 @@
+"""The experiment config schema: what every run of the project reads from YAML.
+
+Later sections (meta-training, geodesic targets, evaluation, logging) are added
+here as nested frozen dataclasses; `trainers.config` needs no change for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import tasks.registry
+
+from geodesic_targets.options import ConnectOptions, SweepOptions, TargetOptions
+from meta_opt.options import check_hparams
+from trainers.config.loader import ConfigError, attribute_override, from_dict, load_config
+from trainers.config.sections import EvaluationConfig, LoggingConfig, MetaTrainConfig
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Which task family the inner problems come from.
+
+    Attributes:
+      name: a name from `tasks.list_tasks()`.
+      options: keyword options of the family, forwarded as
+        `tasks.get_family(name, **options)`; type-checked against the family's
+        options dataclass (`tasks.options_type(name)`).
+        A plain dict, to be treated as read-only.
+    """
+
+    name: str = "digits_mlp"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _adam(learning_rate: float) -> Callable[[], dict[str, Any]]:
+    return lambda: {"learning_rate": learning_rate}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """An optimizer by name, built with `meta_opt.get_optimizer(name, **hparams)`."""
+
+    name: str = "adam"
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=_adam(1e-2))
+
+    def build(self):
+        """The optax transformation this section names (imports JAX)."""
+        from meta_opt.registry import get_optimizer
+
+        return get_optimizer(self.name, **self.hparams)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeodesicsConfig:
+    """`meta-opt geodesics`: string sampling, energy sweeps and target generation.
+
+    Attributes:
+      connect: string-sampling budgets (`geodesic_targets.ConnectOptions`).
+      bead_optimizer: trains the beads.
+      train_optimizer: trains the models that `connect` and `sweep` join.
+      level: the level lambda of `geodesics connect`.
+      sweep: levels, pairs and training budget of `geodesics sweep`.
+      targets: instances, steps and horizon of `geodesics targets`.
+      baseline: the optimizer whose trajectories `geodesics targets` cuts into pairs.
+    """
+
+    connect: ConnectOptions = dataclasses.field(default_factory=ConnectOptions)
+    bead_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    train_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    level: float = 0.5
+    sweep: SweepOptions = dataclasses.field(default_factory=SweepOptions)
+    targets: TargetOptions = dataclasses.field(default_factory=TargetOptions)
+    baseline: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One run: its name, seed, folders and task.
+
+    Attributes:
+      name: the run name (required); the run folder is `out_dir/name`.
+      seed: the root seed every PRNG key of the run is derived from.
+      out_dir: the folder that holds run folders.
+      data_dir: where the data sets are (MNIST IDX, CIFAR-10); None means
+        `$META_OPT_DATA` or the cache folder.
+      task: the task section.
+      geodesics: the `meta-opt geodesics` section.
+      meta_train: the `meta-opt train` section.
+      evaluation: the `meta-opt evaluate` section (tasks, seeds, baseline grids).
+      logging: Weights & Biases project, entity, run name, tags and mode.
+    """
+
+    name: str
+    seed: int = 0
+    out_dir: str = "runs"
+    data_dir: Optional[str] = None
+    task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+    geodesics: GeodesicsConfig = dataclasses.field(default_factory=GeodesicsConfig)
+    meta_train: MetaTrainConfig = dataclasses.field(default_factory=MetaTrainConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+
+
+def load_experiment(
+    path: str | os.PathLike, overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Loads an experiment config and checks its task section against the task registry.
+
+    Args:
+      path: the YAML file.
+      overrides: "a.b=value" strings applied on top of the file, in order.
+
+    Returns:
+      The validated config.
+
+    Raises:
+      ConfigError: as `load_config`, or naming `task.name` or
+        `task.options.<key>` when the task registry rejects them (`check_task`).
+    """
+    config = load_config(ExperimentConfig, path, overrides)
+    check_task(config.task, source=str(path), overrides=overrides)
+    for section in ("bead_optimizer", "train_optimizer", "baseline"):
+        check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
+                        source=str(path), overrides=overrides)
+    return config
+
+
+def check_optimizer(optimizer: OptimizerConfig, key: str, *, source: str = "",
+                    overrides: Sequence[str] = ()) -> None:
+    """Checks an optimizer section's name and hyperparameter names at load time (no JAX).
+
+    Raises:
+      ConfigError: at `<key>.name` or `<key>.hparams`, naming the problem.
+    """
+    try:
+        check_hparams(optimizer.name, optimizer.hparams)
+    except KeyError as err:
+        located = ConfigError(err.args[0], key=f"{key}.name", source=source)
+        raise attribute_override(located, overrides) from err
+    except (TypeError, ValueError) as err:
+        located = ConfigError(str(err), key=f"{key}.hparams", source=source)
+        raise attribute_override(located, overrides) from err
+
+
+def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] = ()) -> None:
+    """Type-checks a task section against its family's options dataclass.
+
+    Args:
+      task: the task section.
+      source: the config file, named in errors.
+      overrides: the overrides applied to the config, named in errors they caused.
+
+    Raises:
+      ConfigError: at `task.name` for an unknown task, at `task.options.<key>` for
+        an unknown option or a wrong type, at `task.options` for a value the
+        family rejects (its message names the option).
+    """
+    try:
+        options_type = tasks.registry.options_type(task.name)
+    except KeyError as err:
+        located = ConfigError(err.args[0], key="task.name", source=source)
+        raise attribute_override(located, overrides) from err
+    try:
+        from_dict(options_type, task.options, source=source, path="task.options")
+    except ConfigError as err:
+        raise attribute_override(err, overrides) from err
+
+
+def build_family(config: ExperimentConfig):
+    """The `TaskFamily` a config names, with the run's `data_dir` for data-backed tasks.
+
+    A `data_dir` set in the task options wins over the top-level one.
+    """
+    return family_for(config.task.name, config.task.options, config.data_dir)
+
+
+def family_for(name: str, options: Mapping[str, Any], data_dir: Optional[str] = None):
+    """`tasks.get_family(name, **options)`, giving data-backed families `data_dir` unless set."""
+    options = dict(options)
+    fields = {f.name for f in dataclasses.fields(tasks.registry.options_type(name))}
+    if "data_dir" in fields and data_dir is not None:
+        options.setdefault("data_dir", data_dir)
+    return tasks.registry.get_family(name, **options)

@@ -1,0 +1,184 @@
+"""The sections of an experiment config: meta-training, unrolls, evaluation, logging.
+
+Frozen dataclasses with value checks and no JAX or wandb, so that loading and
+checking a config stays light (`meta-opt config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, Mapping, Optional
+
+from meta_opt.options import LSTMOptimizer
+
+LossKind = Literal["mean", "log", "normalized"]
+
+
+@dataclasses.dataclass(frozen=True)
+class UnrollOptions:
+    """Attributes:
+    horizon: H, inner steps before an instance is reset to fresh params.
+    unroll_length: U, inner steps per meta-gradient (truncation).
+    stagger: start instances at different points of the horizon, so they do not
+      all reset in the same meta-step.
+    second_order: differentiate through the inner gradients (default: constants).
+    loss_kind: "mean" inner loss, mean "log" loss, or loss "normalized" by the
+      loss at the unroll's start.
+    """
+
+    horizon: int = 100
+    unroll_length: int = 20
+    stagger: bool = True
+    second_order: bool = False
+    loss_kind: LossKind = "mean"
+
+    def __post_init__(self):
+        if not 1 <= self.unroll_length <= self.horizon or self.horizon % self.unroll_length:
+            raise ValueError(f"need 1 <= unroll_length <= horizon with horizon a multiple of "
+                             f"unroll_length (resets happen between unrolls), got {self}")
+        if self.loss_kind not in ("mean", "log", "normalized"):
+            raise ValueError(f"loss_kind must be mean, log or normalized, got {self.loss_kind!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OuterOptimizerConfig:
+    """Adam with global-norm clipping on the meta-parameters.
+
+    Attributes:
+      learning_rate: Adam's step size.
+      clip_norm: the meta-gradient's global norm is clipped to this.
+    """
+
+    learning_rate: float = 1e-3
+    clip_norm: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaTrainConfig:
+    """Meta-training of the LSTM optimizer.
+
+    Attributes:
+      num_meta_steps: outer steps.
+      num_instances: N task instances unrolled at once (a multiple of the device count).
+      unroll: horizon H, unroll length U, staggering, second derivatives, loss kind.
+      lstm: the learned optimizer's architecture and preprocessing.
+      outer: the outer optimizer.
+      loss_weight: weight of the inner-loss meta-objective (0: imitation only).
+      imitation_weight: beta, weight of the geodesic imitation loss (0: loss only).
+      imitation_batch: target pairs per meta-step.
+      targets: a `.npz` from `meta-opt geodesics targets`; None with beta > 0 means
+        generate them first with the `geodesics.targets` settings.
+      checkpoint_every: meta-steps between checkpoints (the last step is always saved).
+      distributed: call `jax.distributed.initialize()` (multi-host jobs).
+      validate_every: meta-steps between validations (0: never). The validation
+        meta-loss is the mean minibatch loss of H-step runs from fresh parameters on
+        `validation_seeds` fixed instances that training never draws: the loss-only
+        objective over a whole horizon, comparable across runs with other objectives.
+      validation_seeds: instances of each validation.
+    """
+
+    num_meta_steps: int = 200
+    num_instances: int = 8
+    unroll: UnrollOptions = dataclasses.field(default_factory=UnrollOptions)
+    lstm: LSTMOptimizer = dataclasses.field(default_factory=LSTMOptimizer)
+    outer: OuterOptimizerConfig = dataclasses.field(default_factory=OuterOptimizerConfig)
+    loss_weight: float = 1.0
+    imitation_weight: float = 0.0
+    imitation_batch: int = 4
+    targets: Optional[str] = None
+    checkpoint_every: int = 10
+    distributed: bool = False
+    validate_every: int = 0
+    validation_seeds: int = 8
+
+    def __post_init__(self):
+        if self.num_meta_steps < 1 or self.num_instances < 1 or self.checkpoint_every < 1:
+            raise ValueError("num_meta_steps, num_instances and checkpoint_every must be >= 1")
+        if self.validate_every < 0 or self.validation_seeds < 1:
+            raise ValueError("validate_every must be >= 0 and validation_seeds >= 1")
+
+
+BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd")
+
+
+def _log_grid(low_exponent: int, high_exponent: int) -> tuple[float, ...]:
+    """1, 3 per decade: 10^low, 3 10^low, ..., 10^high."""
+    return tuple(m * 10.0**e for e in range(low_exponent, high_exponent + 1) for m in (1.0, 3.0)
+                 if m * 10.0**e <= 10.0**high_exponent)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalTaskConfig:
+    """One row group of the report: a task family with options and a step count.
+
+    Attributes:
+      name: a name from `tasks.list_tasks()`.
+      options: the family's options (None fields of the training task are filled in
+        by `trainers.evaluation.evaluate.resolve_tasks`).
+      steps: inner steps per run; None = `evaluation.steps`.
+      label: the name in tables and plots; "" = `name`.
+    """
+
+    name: str = "digits_mlp"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    steps: Optional[int] = None
+    label: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """Learned optimizers against tuned baselines on held-out seeds.
+
+    Attributes:
+      tasks: what to evaluate on; empty = the training task.
+      steps: inner steps per run; None = the meta-training horizon H.
+      seeds: held-out seeds per optimizer and task (the reported runs).
+      tuning_seeds: separate seeds on which each baseline's grid is searched.
+      seed: root of the evaluation keys; None = the experiment seed. Evaluation
+        keys are folded with their own tag, so they never coincide with training keys.
+      baselines: names from `meta_opt.list_optimizers()` (momentum is SGD + 0.9 momentum).
+      learning_rates: the log grid every baseline's learning rate is chosen from.
+      dampings: ESGD's and Jacobi's damping grid (searched jointly with the learning rate).
+      generalization: add the Andrychowicz et al. variants of the training task
+        (2x and 10x steps, wider, deeper, ReLU) and real MNIST when present.
+      record_points: about this many training-loss measurements per run (curves, steps to target).
+      target_loss: the loss whose first crossing is "steps to target"; None = the
+        worst tuned baseline's mean final loss on each task (every baseline gets there).
+    """
+
+    tasks: tuple[EvalTaskConfig, ...] = ()
+    steps: Optional[int] = None
+    seeds: int = 16
+    tuning_seeds: int = 4
+    seed: Optional[int] = None
+    baselines: tuple[str, ...] = ("adam", "rmsprop", "momentum", "esgd")
+    learning_rates: tuple[float, ...] = _log_grid(-4, 1)
+    dampings: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    generalization: bool = False
+    record_points: int = 50
+    target_loss: Optional[float] = None
+
+    def __post_init__(self):
+        if self.seeds < 2 or self.tuning_seeds < 1:
+            raise ValueError(f"need seeds >= 2 (for a standard error) and tuning_seeds >= 1, "
+                             f"got {self.seeds}, {self.tuning_seeds}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        unknown = sorted(set(self.baselines) - set(BASELINES))
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {unknown}; known: {', '.join(BASELINES)}")
+        if not self.learning_rates or min(self.learning_rates) <= 0:
+            raise ValueError("learning_rates must be a non-empty list of positive numbers")
+        if not self.dampings or min(self.dampings) <= 0:
+            raise ValueError("dampings must be a non-empty list of positive numbers")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingConfig:
+    """Where a run is logged; `mode`: "auto" (`resolve_mode`), "online", "offline", "disabled" (jsonl only)."""
+
+    project: str = "geodesic-meta-opt"
+    entity: Optional[str] = None
+    run_name: Optional[str] = None
+    tags: tuple[str, ...] = ()
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"

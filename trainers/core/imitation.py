@@ -1,0 +1,62 @@
+"""The imitation meta-loss: how far the learned optimizer's steps land from target points.
+
+References:
+  The research proposal (`../shared/papers/research_proposal.txt`): follow the
+  geodesic in Omega_lambda from theta_t to theta_{t+T}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from meta_opt.inner_step import inner_step, init_carry, task_objective
+from meta_opt.options import LSTMOptimizer
+from tasks.base import TaskFamily
+
+PyTree = Any
+
+
+def squared_norm(tree: PyTree) -> jax.Array:
+    """Sum of squares over all leaves (the last axes of stacked trees are summed per entry)."""
+    return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree))
+
+
+def path_mismatch(trajectory: PyTree, targets: PyTree, start: PyTree) -> jax.Array:
+    """Mean over k of ||trajectory_k - target_k||^2, over ||target_T - start||^2.
+
+    Args:
+      trajectory: the optimizer's iterates theta_1 ... theta_T, leaves [T, ...].
+      targets: the target points, leaves [T, ...]; the last is the pair's end.
+      start: theta_0, where both began.
+
+    Dividing by the squared end-to-end distance makes pairs of every scale weigh
+    alike: a trajectory that stays at `start` scores the mean of
+    ||target_k - start||^2 / ||target_T - start||^2 (1/3 + 1/(2T) + 1/(6T^2)
+    for targets evenly spaced on the chord).
+    """
+    gap = jax.vmap(squared_norm)(jax.tree_util.tree_map(jnp.subtract, trajectory, targets))
+    end = jax.tree_util.tree_map(lambda t: t[-1], targets)
+    scale = squared_norm(jax.tree_util.tree_map(jnp.subtract, end, start))
+    return jnp.mean(gap) / jnp.maximum(scale, 1e-12)
+
+
+def imitation_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
+                   start: PyTree, targets: PyTree, instance_key: jax.Array, key: jax.Array,
+                   second_order: bool = False) -> jax.Array:
+    """`path_mismatch` of T learned steps from `start` (fresh optimizer state) against `targets`.
+
+    T is the targets' leading axis; step k draws its minibatch from `key`.
+    """
+    tx = learned.transformation(meta_params)
+    objective = task_objective(family.instance(instance_key))
+    num_points = jax.tree_util.tree_leaves(targets)[0].shape[0]
+
+    def step(carry, batch_key):
+        carry, _ = inner_step(objective, tx, carry, batch_key, differentiate_gradient=second_order)
+        return carry, carry.params
+
+    _, trajectory = jax.lax.scan(step, init_carry(tx, start), jax.random.split(key, num_points))
+    return path_mismatch(trajectory, targets, start)

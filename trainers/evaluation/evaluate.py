@@ -1,0 +1,104 @@
+"""Learned optimizers against tuned baselines on held-out seeds, one task at a time.
+
+Fairness rules, in one place:
+  * baselines are tuned on separate seeds (`trainers.evaluation.contenders`);
+  * all optimizers then run on the same *held-out* seeds (instance, initialization
+    and minibatches are equal across optimizers: a paired comparison);
+  * evaluation keys are folded with their own tag (`trainers.core.keys`), so they
+    never coincide with the keys meta-training drew its instances from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tasks.base import TaskFamily
+from trainers.core import keys as run_keys
+from trainers.core.trajectories import Trajectories, run_grid
+from trainers.evaluation.contenders import Contender, Tuning, tune
+
+TUNING, HELD_OUT = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ContenderResult:
+    """One optimizer on one task: its held-out runs and, for a baseline, its tuning."""
+
+    label: str
+    learned: bool
+    runs: Trajectories  # leading axes [1, K]
+    tuning: Optional[Tuning] = None
+
+    @property
+    def final_losses(self) -> np.ndarray:
+        """Final training loss per held-out seed, [K]."""
+        return self.runs.final_losses[0]
+
+    @property
+    def chosen(self) -> dict[str, float]:
+        return self.tuning.chosen if self.tuning else {}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskResult:
+    """Every contender on one task (same held-out seeds), and the target loss."""
+
+    label: str
+    task: str
+    num_steps: int
+    results: tuple[ContenderResult, ...]
+    target_loss: float
+
+
+def evaluation_keys(seed: int, task_index: int, tuning_seeds: int, seeds: int) -> tuple[jax.Array, jax.Array]:
+    """`(tuning keys [tuning_seeds], held-out keys [seeds])` of one task, disjoint streams."""
+    root = jax.random.fold_in(run_keys.derive(seed, "evaluation"), task_index)
+    return (jax.random.split(jax.random.fold_in(root, TUNING), tuning_seeds),
+            jax.random.split(jax.random.fold_in(root, HELD_OUT), seeds))
+
+
+def default_target(results: Sequence[ContenderResult]) -> float:
+    """The worst tuned baseline's mean final loss (every baseline reaches it on average)."""
+    pool = [r for r in results if not r.learned] or list(results)
+    means = [float(np.mean(r.final_losses)) for r in pool]
+    finite = [m for m in means if math.isfinite(m)]
+    return max(finite) if finite else math.nan
+
+
+def evaluate_task(family: TaskFamily, contenders: Sequence[Contender], num_steps: int, *,
+                  tuning_keys: jax.Array, held_out_keys: jax.Array, label: str = "",
+                  record_points: int = 50, target_loss: Optional[float] = None,
+                  on_contender=None) -> TaskResult:
+    """Tunes each baseline, then runs every contender on the held-out seeds.
+
+    Args:
+      family: the task family.
+      contenders: learned optimizers and baselines.
+      num_steps: inner steps of every run (tuning runs included).
+      tuning_keys, held_out_keys: seed keys of the grid search and of the reported runs.
+      label: the task's name in the report.
+      record_points: about this many training-loss measurements per run.
+      target_loss: for steps-to-target; None = `default_target`.
+      on_contender: called with each label when it is done (progress bars).
+    """
+    results = []
+    for contender in contenders:
+        tuning = None
+        hparams: dict[str, jax.Array] = {}
+        if contender.grid:
+            tuning = tune(family, contender, tuning_keys, num_steps, record_points)
+            hparams = {k: jnp.asarray(v)[None] for k, v in tuning.chosen.items()}
+        runs = run_grid(family, contender.build, hparams, held_out_keys, num_steps, record_points)
+        results.append(ContenderResult(contender.label, contender.learned, runs, tuning))
+        if on_contender is not None:
+            on_contender(contender.label)
+    target = default_target(results) if target_loss is None else float(target_loss)
+    return TaskResult(label or family.name, family.name, num_steps, tuple(results), target)
+
+

@@ -1,0 +1,87 @@
+"""Summary statistics of evaluation runs: means, standard errors, targets, paired verdicts.
+
+Every number is a mean ± standard error over the held-out seeds. Verdicts use the
+paired difference per seed (all optimizers run on the same seeds), so a "win"
+means the difference is more than two standard errors of that paired difference.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from trainers.evaluation.evaluate import ContenderResult, TaskResult
+
+
+def tuning_score(final_losses: np.ndarray) -> np.ndarray:
+    """Mean over seeds (last axis) of final losses; inf where any seed is not finite."""
+    finite = np.all(np.isfinite(final_losses), axis=-1)
+    return np.where(finite, np.mean(np.where(np.isfinite(final_losses), final_losses, 0.0), axis=-1),
+                    np.inf)
+
+
+
+def mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error (sample std / sqrt(n)) of a 1-D array; SE is nan for n < 2."""
+    values = np.asarray(values, np.float64)
+    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else math.nan
+    return float(np.mean(values)), se
+
+
+def steps_to_target(steps: np.ndarray, curves: np.ndarray, target: float) -> np.ndarray:
+    """Per run, the first recorded step whose training loss is <= target; nan if never. curves [K, P]."""
+    reached = curves <= target
+    first = np.argmax(reached, axis=-1)
+    return np.where(reached.any(axis=-1), steps[first].astype(np.float64), np.nan)
+
+
+def summarize(task: TaskResult) -> list[dict[str, Any]]:
+    """One row per contender: final loss, test metrics, steps to target (mean, SE) and chosen values."""
+    rows = []
+    for result in task.results:
+        final = result.final_losses
+        finite = np.isfinite(final)
+        row: dict[str, Any] = {"optimizer": result.label, "learned": result.learned,
+                               "diverged": int(np.sum(~finite)), "seeds": int(final.size)}
+        row["final_loss"] = mean_and_se(final)
+        for name in ("test_loss", "test_accuracy"):
+            if name in result.runs.metrics:
+                row[name] = mean_and_se(result.runs.metrics[name][0])
+        hits = steps_to_target(result.runs.steps, result.runs.curves[0], task.target_loss)
+        row["reached_target"] = int(np.sum(np.isfinite(hits)))
+        row["steps_to_target"] = mean_and_se(hits[np.isfinite(hits)]) if np.isfinite(hits).any() \
+            else (math.nan, math.nan)
+        row["chosen"] = result.chosen
+        row["at_edge"] = result.tuning.at_edge() if result.tuning else []
+        rows.append(row)
+    return rows
+
+
+def best_baseline(task: TaskResult) -> Optional[ContenderResult]:
+    """The baseline with the lowest mean final training loss (None without baselines)."""
+    baselines = [r for r in task.results if not r.learned]
+    if not baselines:
+        return None
+    return min(baselines, key=lambda r: tuning_score(r.final_losses[None])[0])
+
+
+
+
+def paired_verdict(learned: np.ndarray, baseline: np.ndarray) -> tuple[float, str]:
+    """(ratio of mean final losses, "wins"/"loses"/"tie"/"diverges") from per-seed pairs.
+
+    "diverges" if any learned run is not finite; otherwise "wins"/"loses" when the mean
+    paired difference is more than two of its standard errors from zero.
+    """
+    if not np.all(np.isfinite(learned)):
+        return math.inf, "diverges"
+    if not np.all(np.isfinite(baseline)):
+        return math.nan, "wins"  # no ratio to a diverged baseline
+    ratio = float(np.mean(learned) / np.mean(baseline))
+    diff, se = mean_and_se(np.asarray(learned, np.float64) - np.asarray(baseline, np.float64))
+    if math.isnan(se) or abs(diff) <= 2 * se:
+        return ratio, "tie"
+    return ratio, "wins" if diff < 0 else "loses"

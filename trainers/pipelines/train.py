@@ -1,0 +1,185 @@
+"""The outer meta-training loop: `meta-opt train`.
+
+The loop is plain Python around one jitted meta-step (compiled once): it moves
+metrics to the host for logging, shows a progress bar, and checkpoints the whole
+`MetaState` (meta-params, outer optimizer, inner states in flight, key, step)
+atomically, so a run killed at any moment resumes bit for bit.
+
+Several processes (multi-host, `sharding.maybe_initialize_distributed`) run the same
+loop in lockstep: each builds the same initial state from the seed (or reads the
+same checkpoint) and holds its share of the instances; process 0 alone logs, shows
+the progress bar and writes checkpoints and targets.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import meta_opt
+from common.progress import progress_bar
+from geodesic_targets.targets import TargetSet
+from trainers.core import keys as run_keys
+from trainers.core import sharding
+from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
+from trainers.config import to_dict
+from trainers.config.experiment import ExperimentConfig, build_family
+from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
+from trainers.errors import RunError
+from trainers.io.run_logger import RunLogger
+from trainers.pipelines.geodesics import make_targets
+from trainers.core.trajectories import make_run
+from trainers.core.unroll import initial_states
+
+PyTree = Any
+
+
+def outer_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
+    """Adam (by name through `meta_opt.get_optimizer`) after global-norm clipping."""
+    outer = config.meta_train.outer
+    return optax.chain(optax.clip_by_global_norm(outer.clip_norm),
+                       meta_opt.get_optimizer("adam", learning_rate=outer.learning_rate))
+
+
+def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
+    """The state at meta-step 0, derived from `config.seed` alone."""
+    train = config.meta_train
+    key = run_keys.derive(config.seed, "meta_train")
+    init_key, inner_key, step_key = jax.random.split(key, 3)
+    meta_params = train.lstm.init(init_key)
+    inner = initial_states(family, train.lstm, meta_params, inner_key, train.num_instances, train.unroll)
+    zero = jnp.zeros([], jnp.int32)
+    return MetaState(meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero)
+
+
+def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Optional[Targets]:
+    """Geodesic targets for the imitation loss: from `meta_train.targets`, or generated once."""
+    train = config.meta_train
+    if train.imitation_weight == 0:
+        return None
+    if train.targets:
+        target_set = TargetSet.load(train.targets)
+    elif (run_dir / "targets.npz").exists():
+        target_set = TargetSet.load(run_dir / "targets.npz")
+    else:  # every process makes the same targets from the seed; process 0 keeps them
+        target_set = make_targets(config, family, progress=False)
+        if sharding.is_primary():
+            target_set.save(run_dir / "targets.npz")
+    if target_set.task != config.task.name:
+        raise RunError(f"targets were made for task {target_set.task!r}, not {config.task.name!r}")
+    as_jnp = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)
+    return Targets(as_jnp(target_set.start_params), as_jnp(target_set.targets),
+                   jnp.asarray(target_set.instance_keys, jnp.uint32))
+
+
+def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
+    """`validate(meta_params)`: the learned optimizer on fixed held-out instances (jitted).
+
+    Returns `{"validation_meta_loss": mean minibatch loss over H steps from fresh
+    parameters, "validation_final_loss": mean training loss after H steps}`,
+    averaged over `meta_train.validation_seeds` instances.
+    """
+    train_cfg = config.meta_train
+    keys = jax.random.split(run_keys.derive(config.seed, "validation"), train_cfg.validation_seeds)
+    run = make_run(family, train_cfg.lstm.transformation, train_cfg.unroll.horizon, record_points=1)
+
+    @jax.jit
+    def validate(meta_params):
+        out = jax.vmap(run, in_axes=(None, 0))(meta_params, keys)
+        return {"validation_meta_loss": jnp.mean(out["batch_losses"]),
+                "validation_final_loss": jnp.mean(out["curve"][:, -1])}
+
+    return lambda meta_params: sharding.to_host(validate(meta_params))
+
+
+def place_state(state: MetaState, mesh) -> MetaState:
+    """Instances split over the mesh, everything else replicated (so jit compiles once).
+
+    With several processes `state` must be the same on every process; each keeps
+    only the shards of its own devices.
+    """
+    placed = sharding.replicate(state._replace(inner=None), mesh)
+    return placed._replace(inner=sharding.shard_tasks(state.inner, mesh))
+
+
+def _finite(tree: PyTree) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(tree)
+               if np.issubdtype(np.asarray(x).dtype, np.floating))
+
+
+def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
+          progress: bool = True, on_step: Optional[Callable[[int, dict], None]] = None) -> MetaState:
+    """Meta-trains the LSTM optimizer as `config` says; returns the final state.
+
+    Args:
+      config: the experiment.
+      run_dir: the run folder (checkpoints, metrics.jsonl, the W&B run, config.yaml).
+      resume: continue from the newest checkpoint in `run_dir`.
+      progress: show a progress bar (on process 0 only).
+      on_step: called with (step, metrics) after every meta-step (tests, notebooks),
+        on every process.
+
+    Logged metrics are global: the jitted meta-step averages over all instances of
+    all processes, and its metrics come back replicated, so every process sees the
+    same cross-process means (`inner_steps_per_second` is timed by each process;
+    the processes run in lockstep). In a multi-process job the returned state's
+    instances are sharded over processes (`sharding.gather_to_host` collects them).
+    """
+    run_dir = pathlib.Path(run_dir)
+    sharding.maybe_initialize_distributed(config.meta_train.distributed)
+    mesh = sharding.task_mesh()
+    sharding.check_divisible(config.meta_train.num_instances, mesh)
+    family = build_family(config)
+    state = initial_meta_state(config, family)
+    if resume:
+        state, _, _ = restore_latest(run_dir, state)
+    elif latest_checkpoint(run_dir) is not None:
+        raise RunError(f"{run_dir} already holds checkpoints: pass --resume to continue it, "
+                         "or choose another --out")
+    state = place_state(state, mesh)
+    train_cfg = config.meta_train
+    objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch)
+    meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
+                               outer_optimizer(config), load_targets(config, family, run_dir))
+    state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    step_fn = jax.jit(meta_step, out_shardings=(state_sharding, replicated))  # global metrics
+    inner_steps = train_cfg.num_instances * train_cfg.unroll.unroll_length
+    validate = make_validation(config, family) if train_cfg.validate_every else None
+    first = int(sharding.to_host(state.step))
+    primary = sharding.is_primary()
+    logger = RunLogger(run_dir, to_dict(config), config.logging, primary=primary,
+                       resume_id=RunLogger.stored_run_id(run_dir) if resume else None)
+    with logger, progress_bar(train_cfg.num_meta_steps, "meta-training", unit="step",
+                              initial=first, enabled=progress and primary) as bar:
+        last: dict[str, float] = {}  # stays empty when a resumed run is already complete
+        if validate is not None and first == 0:  # the untrained optimizer, for learning curves
+            logger.log(0, {k: float(v) for k, v in validate(state.meta_params).items()})
+        for step in range(first, train_cfg.num_meta_steps):
+            tick = time.perf_counter()
+            state, metrics = step_fn(state)
+            metrics = {k: float(v) for k, v in sharding.to_host(metrics).items()}
+            metrics["inner_steps_per_second"] = inner_steps / (time.perf_counter() - tick)
+            if validate is not None and (step + 1) % train_cfg.validate_every == 0:
+                metrics.update({k: float(v) for k, v in validate(state.meta_params).items()})
+            logger.log(step + 1, metrics)
+            last = metrics
+            bar.update()
+            bar.set_postfix(meta_loss=f"{metrics['meta_loss']:.4g}", skipped=int(metrics["skipped_steps"]))
+            if on_step is not None:
+                on_step(step + 1, metrics)
+            if (step + 1) % train_cfg.checkpoint_every == 0 or step + 1 == train_cfg.num_meta_steps:
+                whole = sharding.gather_to_host(state)  # a collective: every process gathers
+                if not _finite(whole.meta_params):  # cannot happen: non-finite steps are skipped
+                    raise FloatingPointError(f"non-finite meta-parameters at step {step + 1}")
+                if primary:  # the other processes never touch the checkpoints
+                    save_checkpoint(run_dir, step + 1, whole, {"config": to_dict(config)})
+        logger.log_summary({"final_meta_loss": last.get("meta_loss", float("nan")),
+                            "skipped_steps": int(sharding.to_host(state.skipped))})
+    return state
