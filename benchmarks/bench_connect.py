@@ -21,7 +21,10 @@ rounds; medians and the median of per-round ratios are reported, together with
 the number of beads, the depth and the split between measuring segments and
 training beads (`PathResult.timings`).
 
-Run: .venv/bin/python -m benchmarks.bench_connect [--cases ring poly_cubic] [--quick]
+Each case's two rows are printed as soon as the case is measured; the table is
+printed again, aligned, at the end.
+
+Run: .venv/bin/python -m benchmarks.bench_connect [--cases ring poly_cubic] [--quick | --tiny]
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ def run_case(name: str, case: dict[str, Any], repeats: int) -> dict[str, Any]:
             last[variant] = result
     med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in rounds.items()}
     ratio = statistics.median(b["wall_s"] / s["wall_s"] for b, s in zip(rounds["batched"], rounds["single"]))
-    train_ratio = statistics.median(b["train_s"] / s["train_s"]
+    # nan where no bead was trained (ends connected by the straight segment): no train time
+    train_ratio = statistics.median(b["train_s"] / s["train_s"] if s["train_s"] > 0 else float("nan")
                                     for b, s in zip(rounds["batched"], rounds["single"]))
     same_chain = bool(np.allclose(np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(last["batched"].beads)]),
                                   np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(last["single"].beads)]),
@@ -122,8 +126,40 @@ def run_case(name: str, case: dict[str, Any], repeats: int) -> dict[str, Any]:
                 first_call_s={v: warm[v + "_first_s"] for v in samplers})
 
 
+HEADERS = ["case", "variant", "beads", "depth", "steps", "wall s (median)", "measure s", "train s",
+           "other s", "train: batched / single", "wall: batched / single", "target", "verdict"]
+PRESETS = {
+    "quick": dict(repeats=3),
+    # Seconds, for tests/test_benchmarks.py: the same code as --quick on easier searches.
+    "tiny": dict(repeats=1, ring_degrees=60.0, ring_threshold=1e-3, slow_lr=0.05, cubic_level=0.1),
+}
+
+
+def case_rows(r: dict[str, Any]) -> list[tuple]:
+    """The two table rows (batched, single) of one `run_case` result."""
+    rows = []
+    for variant in ("batched", "single"):
+        m, info = r["median"][variant], r["result"][variant]
+        rows.append((r["case"], variant, info["num_beads"], info["depth"], info["training_steps"],
+                     m["wall_s"], m["measure_s"], m["train_s"], m["total_s"] - m["measure_s"] - m["train_s"],
+                     r["train_ratio"] if variant == "batched" else "",
+                     r["ratio"] if variant == "batched" else "",
+                     TARGET if variant == "batched" else "",
+                     ("met" if r["ratio"] <= TARGET else "not met") if variant == "batched" else ""))
+    return rows
+
+
+def describe(r: dict[str, Any]) -> str:
+    """One line on a case: its setting, whether it connected, the first (compiling) calls."""
+    return (f"{r['case']}: {r['describe']}; connected {r['result']['batched']['connected']} "
+            f"({r['result']['batched']['reason']}); same chain both ways: {r['same_chain']}; "
+            f"first (compiling) call: batched {r['first_call_s']['batched']:.2f} s, "
+            f"single {r['first_call_s']['single']:.2f} s")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Runs the benchmark on command-line `argv`: prints the table, writes the JSON."""
+    """Runs the benchmark on command-line `argv`: prints each case's rows as measured, the
+    table at the end, and writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--ring-degrees", type=float, default=150.0)
@@ -132,32 +168,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cubic-level", type=float, default=0.01)
     parser.add_argument("--repeats", type=int, default=7, help="timed searches per variant")
     parser.add_argument("--quick", action="store_true", help="repeats=3")
+    parser.add_argument("--tiny", action="store_true",
+                        help="easy searches, a few seconds: the same code as --quick, for tests")
     parser.add_argument("--out", default="runs/benchmarks/connect.json")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats = 3
-    results = [run_case(name, CASES[name](args), args.repeats) for name in args.cases]
-    headers = ["case", "variant", "beads", "depth", "steps", "wall s (median)", "measure s", "train s",
-               "other s", "train: batched / single", "wall: batched / single", "target", "verdict"]
-    rows = []
+    args = common.parse_args(parser, argv, PRESETS)
+    printer = common.RowPrinter("Searches, as measured:", HEADERS)
+    results = []
+    for name in args.cases:
+        results.append(run_case(name, CASES[name](args), args.repeats))
+        for row in case_rows(results[-1]):
+            printer.add(row)
+    print()
     for r in results:
-        for variant in ("batched", "single"):
-            m, info = r["median"][variant], r["result"][variant]
-            rows.append((r["case"], variant, info["num_beads"], info["depth"], info["training_steps"],
-                         m["wall_s"], m["measure_s"], m["train_s"], m["total_s"] - m["measure_s"] - m["train_s"],
-                         r["train_ratio"] if variant == "batched" else "",
-                         r["ratio"] if variant == "batched" else "",
-                         TARGET if variant == "batched" else "",
-                         ("met" if r["ratio"] <= TARGET else "not met") if variant == "batched" else ""))
-    for r in results:
-        print(f"{r['case']}: {r['describe']}; connected {r['result']['batched']['connected']} "
-              f"({r['result']['batched']['reason']}); same chain both ways: {r['same_chain']}; "
-              f"first (compiling) call: batched {r['first_call_s']['batched']:.2f} s, "
-              f"single {r['first_call_s']['single']:.2f} s")
-    print(common.markdown_table(headers, rows))
+        print(describe(r))
+    print(printer.table())
     out = {"benchmark": "connect", "repeats": args.repeats, "target": TARGET, "cases": results,
-           "table": {"headers": headers, "rows": rows}, "machine": common.machine_info()}
-    print(f"wrote {common.write_results(args.out, out)}")
+           "table": {"headers": HEADERS, "rows": printer.rows}, "machine": common.machine_info()}
+    print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 
 

@@ -14,7 +14,10 @@ the cost: ESGD that never refreshes (the lax.cond and preconditioner alone), and
 SGD plus the probe draw, plus Hv, plus both, without lax.cond. Ratios are
 medians of per-round ratios, cases timed in alternating rounds.
 
-Run: .venv/bin/python -m benchmarks.bench_esgd [--task digits_mlp] [--quick]
+All rows are timed in the same alternating rounds, so the table is printed once,
+when they are all measured (the parameter and FLOP counts before the timing).
+
+Run: .venv/bin/python -m benchmarks.bench_esgd [--task digits_mlp] [--quick | --tiny]
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ from benchmarks import common
 from meta_opt.registry import get_optimizer
 
 REFRESH_TARGET, AMORTIZED_TARGET = 2.5, 1.15
+
+
+PRESETS = {
+    "quick": dict(repeats=3, number=5),
+    # Seconds, for tests/test_benchmarks.py: the same code as --quick at toy sizes.
+    "tiny": dict(repeats=2, number=1, steps=4, update_interval=2,
+                 set=["batch_size=8", "hidden_sizes=[4]"]),
+}
 
 
 def make_step(task: tasks.Task, opt: optax.GradientTransformationExtraArgs):
@@ -108,10 +119,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--prng", default="threefry2x32", choices=["threefry2x32", "rbg"],
                         help="jax_default_prng_impl, which draws ESGD's probes v")
     parser.add_argument("--quick", action="store_true", help="repeats=3, number=5")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a toy MLP, a few seconds: the same code as --quick, for tests")
     parser.add_argument("--out", default="runs/benchmarks/esgd.json")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.number = 3, 5
+    args = common.parse_args(parser, argv, PRESETS)
     jax.config.update("jax_default_prng_impl", args.prng)
     overrides = parse_overrides(args.set)
     task = tasks.get_task(args.task, **overrides)
@@ -142,6 +153,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, fn in make_diagnostics(task, lr).items():
         cases[f"{name}_scan"] = (jax.jit(make_scan(fn, args.steps)),
                                  (params, jax.random.PRNGKey(2), batch))
+    # Printed before the timing, which measures every row at once (alternating rounds).
+    print(f"task {args.task} {overrides}: {n_params} parameters; XLA flops/step: "
+          f"SGD {flops['sgd_step']:.4g}, ESGD refresh {flops['esgd_k1_step']:.4g} "
+          f"({flops['esgd_k1_step'] / flops['sgd_step']:.2f}x)", flush=True)
     rounds = common.time_interleaved(cases, repeats=args.repeats, number=args.number,
                                      return_rounds=True)
     rounds = {name: [t / args.steps for t in ts] if name.endswith("_scan") else ts
@@ -169,10 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         row("diagnostic: SGD + draw + Hv, no cond", scan, "sgd_draw_hv_scan"),
     ]
     headers = ["optimizer", "measured as", "us/step", "x SGD", "target", "verdict"]
-    print(f"task {args.task} {overrides}: {n_params} parameters; XLA flops/step: "
-          f"SGD {flops['sgd_step']:.4g}, ESGD refresh {flops['esgd_k1_step']:.4g} "
-          f"({flops['esgd_k1_step'] / flops['sgd_step']:.2f}x)")
-    print(common.markdown_table(headers, rows))
+    print(common.table(headers, rows), flush=True)
     results = {
         "benchmark": "esgd", "task": args.task, "task_options": overrides,
         "n_params": n_params, "prng": args.prng,
@@ -183,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                  "amortized": AMORTIZED_TARGET},
         "table": {"headers": headers, "rows": rows}, "machine": common.machine_info(),
     }
-    print(f"wrote {common.write_results(args.out, results)}")
+    print(f"wrote {common.write_results(args.out, results)}", flush=True)
     return results
 
 

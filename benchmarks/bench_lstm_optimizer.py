@@ -13,7 +13,10 @@ To support the explanation it also times the LSTM's gate matmuls alone
 ([n, 22] x [22, 80] and [n, 40] x [40, 80] for hidden (20, 20)) and, with
 `--dtypes float32 bfloat16`, the same update in bfloat16.
 
-Run: .venv/bin/python -m benchmarks.bench_lstm_optimizer [--sizes 1024 16384] [--quick]
+Each size's rows are printed as soon as they are measured; the table is printed
+again, aligned, at the end.
+
+Run: .venv/bin/python -m benchmarks.bench_lstm_optimizer [--sizes 1024 16384] [--quick | --tiny]
 """
 
 from __future__ import annotations
@@ -105,8 +108,26 @@ def measure(n: int, dtype: Any, args: argparse.Namespace) -> list[dict[str, Any]
     return results
 
 
+HEADERS = ["n", "dtype", "case", "us/update", "Mcoord/s", "XLA MFLOP/update",
+           "flop/byte", "GB/s (XLA bytes)", "GFLOP/s", "of matmul"]
+PRESETS = {
+    "quick": dict(sizes=[1024, 16384], repeats=3),
+    # Seconds, for tests/test_benchmarks.py: the same code as --quick at toy sizes.
+    "tiny": dict(sizes=[64, 256], steps=4, repeats=2, number=1, matmul_n=64),
+}
+
+
+def row(r: dict[str, Any]) -> tuple:
+    """One table row of a `measure` result."""
+    return (r["n"], r["dtype"], r["case"], r["seconds_per_update"] * 1e6,
+            r["coords_per_second"] / 1e6, r["xla_flops_per_update"] / 1e6,
+            r["xla_flops_per_update"] / r["xla_bytes_per_update"], r["xla_byte_rate"] / 1e9,
+            r["flop_rate"] / 1e9, f"{100 * r['fraction_of_matmul']:.1f}%")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Runs the benchmark on command-line `argv`: prints the table, writes the JSON."""
+    """Runs the benchmark on command-line `argv`: prints each size's rows as measured, the
+    table at the end, and writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
     parser.add_argument("--dtypes", nargs="+", default=["float32"],
@@ -118,24 +139,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="calls per timed round (0: about 65536 coordinates' worth)")
     parser.add_argument("--matmul-n", type=int, default=2048)
     parser.add_argument("--quick", action="store_true", help="sizes 1024 16384, repeats 3")
+    parser.add_argument("--tiny", action="store_true",
+                        help="toy sizes, a few seconds: the same code as --quick, for tests")
     parser.add_argument("--out", default="runs/benchmarks/lstm_optimizer.json")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.sizes, args.repeats = [1024, 16384], 3
-    results = [r for dtype in args.dtypes for n in args.sizes
-               for r in measure(n, jnp.dtype(dtype), args)]
+    args = common.parse_args(parser, argv, PRESETS)
+    printer = common.RowPrinter("LSTM optimizer updates, as measured:", HEADERS)
+    results = []
+    for dtype in args.dtypes:
+        for n in args.sizes:
+            for r in measure(n, jnp.dtype(dtype), args):
+                results.append(r)
+                printer.add(row(r))
+    print()
     rates = [r["matmul_rate"] for r in results]
-    headers = ["n", "dtype", "case", "us/update", "Mcoord/s", "XLA MFLOP/update",
-               "flop/byte", "GB/s (XLA bytes)", "GFLOP/s", "of matmul"]
-    rows = [(r["n"], r["dtype"], r["case"], r["seconds_per_update"] * 1e6,
-             r["coords_per_second"] / 1e6, r["xla_flops_per_update"] / 1e6,
-             r["xla_flops_per_update"] / r["xla_bytes_per_update"], r["xla_byte_rate"] / 1e9,
-             r["flop_rate"] / 1e9,
-             f"{100 * r['fraction_of_matmul']:.1f}%") for r in results]
     print(f"f32 [{args.matmul_n}]^2 matmul, timed in the rounds between: "
           f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per case); "
           f"target >= {100 * TARGET_FRACTION:.0f}% at n=16384")
-    print(common.markdown_table(headers, rows))
+    print(printer.table())
     for r in results:
         if r["n"] == 16384 and r["case"] in ("update", "scan"):
             met = "met" if r["fraction_of_matmul"] >= TARGET_FRACTION else "not met"
@@ -145,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "target_fraction": TARGET_FRACTION, "steps_per_scan": args.steps,
            "scan_unroll": args.unroll,
            "repeats": args.repeats, "results": results, "machine": common.machine_info()}
-    print(f"wrote {common.write_results(args.out, out)}")
+    print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 
 

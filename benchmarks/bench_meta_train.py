@@ -1,11 +1,13 @@
 """Meta-training throughput, FLOP rate next to a big matmul, and meta-step memory.
 
-The meta-step is built exactly as `trainers.meta_train.train` builds it:
+The meta-step is built exactly as `trainers.pipelines.train.train` builds it:
 `load_experiment(config, overrides)` with `meta_train.num_instances=N`,
 `meta_train.unroll.unroll_length=U` and `logging.mode=disabled`, then
 `build_family`, `place_state(initial_meta_state(...), sharding.task_mesh())`,
 `make_meta_step(...)` with `outer_optimizer(config)` and `load_targets(...)`,
-and `jax.jit(meta_step, out_shardings=(state_sharding, None))`.
+and `jax.jit(meta_step, out_shardings=(state_sharding, None))`, lowered and
+compiled once per N x U; that one executable serves the throughput, FLOP-count
+and memory tables.
 
 Throughput (U = `--unroll`, N in `--instances`): each timed call consumes the
 state the previous call returned (as in training), waiting for it with
@@ -24,11 +26,16 @@ reset inside the scan is a `lax.cond`, counted by XLA as its dearer branch
 (re-initializing the instance), a small over-count.
 
 Memory: `compiled.memory_analysis()` of the rolled step for every N x U in
-`--mem-instances` x `--mem-unrolls`: arguments + outputs + temporaries (the
+`--mem-instances` x `--mem-unrolls` (divisors of the horizon, which the config
+requires; every U is checked before anything is measured): arguments + outputs + temporaries (the
 saved activations of the backward pass live in the temporaries); aliased bytes
 are subtracted. The ordinary (not unrolled) step is the one measured.
 
-Run: .venv/bin/python -m benchmarks.bench_meta_train [--quick]
+Each table row is printed as soon as it is measured (all N of the throughput
+table together, as they are timed in the same rounds); the tables are printed
+again, aligned, at the end.
+
+Run: .venv/bin/python -m benchmarks.bench_meta_train [--quick | --tiny]
 """
 
 from __future__ import annotations
@@ -45,10 +52,10 @@ from typing import Any
 import jax
 
 from benchmarks import common
-from trainers import sharding
-from trainers.experiment_config import build_family, load_experiment
-from trainers.meta_step import MetaObjective, make_meta_step
-from trainers.meta_train import initial_meta_state, load_targets, outer_optimizer, place_state
+from trainers.core import sharding
+from trainers.config.experiment import build_family, load_experiment
+from trainers.core.meta_step import MetaObjective, make_meta_step
+from trainers.pipelines.train import initial_meta_state, load_targets, outer_optimizer, place_state
 
 TARGET_FRACTION = 0.25
 TARGET_N = 16
@@ -92,24 +99,44 @@ def build(config_path: str, n: int, u: int, extra: list[str]) -> tuple[Any, Any,
     return step_fn, state, meta_step, state_sharding
 
 
-def flop_counts(step_fn, meta_step, state, state_sharding) -> dict[str, float]:
+class Steps:
+    """Meta-steps built (`build`) and compiled once per (N, U), shared by all three tables.
+
+    `get(n, u)` -> dict with `compiled` (the rolled step's executable, called as
+    `compiled(state)`), `state`, `meta_step`, `state_sharding` and `compile_s`
+    (seconds to trace, lower and compile).
+    """
+
+    def __init__(self, config_path: str, extra: list[str]):
+        self.config_path, self.extra, self.cache = config_path, extra, {}
+
+    def get(self, n: int, u: int) -> dict[str, Any]:
+        if (n, u) not in self.cache:
+            step_fn, state, meta_step, state_sharding = build(self.config_path, n, u, self.extra)
+            tick = time.perf_counter()
+            compiled = step_fn.lower(state).compile()
+            self.cache[(n, u)] = dict(compiled=compiled, state=state, meta_step=meta_step,
+                                      state_sharding=state_sharding,
+                                      compile_s=time.perf_counter() - tick)
+        return self.cache[(n, u)]
+
+
+def flop_counts(compiled, meta_step, state, state_sharding) -> dict[str, float]:
     """XLA's FLOP count of the rolled step (scan bodies once) and of the fully unrolled one."""
-    rolled = common.xla_cost(step_fn, state)
+    rolled = common.cost_dict(compiled.cost_analysis())
     # A fresh wrapper, so jit's trace cache (keyed on the function) cannot hand back
     # the rolled trace.
     with unrolled_scans():
         lowered = jax.jit(lambda s: meta_step(s), out_shardings=(state_sharding, None)).lower(state)
-    unrolled = lowered.compile().cost_analysis()
-    if isinstance(unrolled, (list, tuple)):
-        unrolled = {k: sum(float(e.get(k, 0.0)) for e in unrolled) for k in ("flops", "bytes accessed")}
+    unrolled = common.cost_dict(lowered.compile().cost_analysis())
     return {"rolled": rolled.get("flops", float("nan")),
-            "unrolled": float(unrolled.get("flops", float("nan"))),
-            "unrolled_bytes": float(unrolled.get("bytes accessed", float("nan")))}
+            "unrolled": unrolled.get("flops", float("nan")),
+            "unrolled_bytes": unrolled.get("bytes accessed", float("nan"))}
 
 
-def memory(step_fn, state) -> dict[str, float]:
+def memory(compiled) -> dict[str, float]:
     """Bytes of the compiled step from `memory_analysis()`."""
-    m = step_fn.lower(state).compile().memory_analysis()
+    m = compiled.memory_analysis()
     fields = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes",
               "alias_size_in_bytes", "generated_code_size_in_bytes")
     out = {f: float(getattr(m, f, float("nan"))) for f in fields}
@@ -147,51 +174,108 @@ def time_chained(cases: dict[int, tuple[Any, Any]], matmul, repeats: int,
     return step_rounds, mm_rounds
 
 
+UNROLL = 20
+MEM_UNROLLS = [10, 20, 50]  # divisors of the default config's horizon (100)
+TINY_SET = ["meta_train.unroll.horizon=4", "task.options.batch_size=8",
+            "task.options.hidden_sizes=[4]", "meta_train.lstm.hidden_sizes=[4, 4]"]
+PRESETS = {
+    "quick": dict(repeats=3, inner_steps=640),
+    # Seconds, for tests/test_benchmarks.py: the same code as --quick at toy sizes.
+    "tiny": dict(instances=[1], unroll=2, mem_instances=[1], mem_unrolls=[1, 2], repeats=2,
+                 inner_steps=4, matmul_n=64, set=TINY_SET),
+}
+
+
+def unroll_lengths(u: int, mem_unrolls: list[int]) -> list[int]:
+    """Every unroll length the run builds a step for: U, the U check's U // 2, the memory sweep's."""
+    return sorted({u, max(1, u // 2), *mem_unrolls})
+
+
+def check_unrolls(config_path: str, unrolls: list[int], extra: list[str]) -> None:
+    """Loads the config (no JAX) at every unroll length before anything is measured.
+
+    Raises:
+      ValueError: naming the unroll lengths the config rejects (the horizon must be a
+        multiple of each) and the ones it accepts, so a bad sweep fails in a second,
+        not after minutes of measuring.
+    """
+    rejected = {}
+    for u in unrolls:
+        try:
+            load_experiment(config_path, [f"meta_train.unroll.unroll_length={u}",
+                                          "logging.mode=disabled", *extra])
+        except ValueError as error:
+            rejected[u] = error
+    if rejected:
+        horizon = load_experiment(config_path, ["logging.mode=disabled", *extra]).meta_train.unroll.horizon
+        valid = [d for d in range(1, horizon + 1) if horizon % d == 0]
+        raise ValueError(f"unroll lengths {sorted(rejected)} are not divisors of the horizon {horizon} "
+                         f"({config_path}, {extra}); valid: {valid}. First error: "
+                         f"{next(iter(rejected.values()))}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark on command-line `argv`: prints the tables, writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/digits_mlp.yaml")
     parser.add_argument("--set", nargs="*", default=[], help="extra a.b=value overrides")
     parser.add_argument("--instances", type=int, nargs="+", default=[1, 4, 16, 64])
-    parser.add_argument("--unroll", type=int, default=20, help="U for the throughput table")
+    parser.add_argument("--unroll", type=int, default=UNROLL,
+                        help="U for the throughput table (U and U // 2 must divide the horizon)")
     parser.add_argument("--mem-instances", type=int, nargs="+", default=[1, 4, 16, 64])
-    parser.add_argument("--mem-unrolls", type=int, nargs="+", default=[10, 20, 40])
+    parser.add_argument("--mem-unrolls", type=int, nargs="+", default=MEM_UNROLLS,
+                        help="U of the memory sweep, divisors of the horizon (100 in the default config)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--inner-steps", type=int, default=1280,
                         help="about this many inner steps (N*U summed) per timed round")
     parser.add_argument("--matmul-n", type=int, default=2048)
     parser.add_argument("--quick", action="store_true", help="repeats 3, fewer steps per round")
+    parser.add_argument("--tiny", action="store_true",
+                        help="toy sizes, a few seconds: the same code as --quick, for tests")
     parser.add_argument("--out", default="runs/benchmarks/meta_train.json")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.inner_steps = 3, 640
+    args = common.parse_args(parser, argv, PRESETS)
     u = args.unroll
+    check_unrolls(args.config, unroll_lengths(u, args.mem_unrolls), args.set)
     matmul = common.matmul_case(args.matmul_n)
     matmul_flops = 2.0 * args.matmul_n**3
+    gflop_headers = ["N", "U", "rolled (scan bodies once) GFLOP", "fully unrolled GFLOP"]
+    gflop_row = lambda n, uu, c: (n, uu, c["rolled"] / 1e9, c["unrolled"] / 1e9)
 
+    steps = Steps(args.config, args.set)
     cases, counts, compile_s = {}, {}, {}
+    counting = common.RowPrinter("XLA FLOP counts, as measured:", gflop_headers)
     for n in args.instances:
-        step_fn, state, meta_step, state_sharding = build(args.config, n, u, args.set)
+        step = steps.get(n, u)
         tick = time.perf_counter()
-        jax.block_until_ready(step_fn(state))  # compile + first call (not timed)
-        compile_s[n] = time.perf_counter() - tick
-        cases[n] = (step_fn, state)
-        counts[(n, u)] = flop_counts(step_fn, meta_step, state, state_sharding)
+        jax.block_until_ready(step["compiled"](step["state"]))  # first call (not timed)
+        compile_s[n] = step["compile_s"] + time.perf_counter() - tick
+        cases[n] = (step["compiled"], step["state"])
+        counts[(n, u)] = flop_counts(step["compiled"], step["meta_step"], step["state"],
+                                     step["state_sharding"])
+        counting.add(gflop_row(n, u, counts[(n, u)]))
     # U check: the same counts at U/2 for the target N.
     check_n = TARGET_N if TARGET_N in args.instances else args.instances[0]
-    step_fn, state, meta_step, state_sharding = build(args.config, check_n, u // 2, args.set)
-    counts[(check_n, u // 2)] = flop_counts(step_fn, meta_step, state, state_sharding)
+    check_u = max(1, u // 2)
+    step = steps.get(check_n, check_u)
+    counts[(check_n, check_u)] = flop_counts(step["compiled"], step["meta_step"], step["state"],
+                                             step["state_sharding"])
+    counting.add(gflop_row(check_n, check_u, counts[(check_n, check_u)]))
+    print()
 
     numbers = {n: max(1, args.inner_steps // (n * u)) for n in args.instances}
     step_rounds, mm_rounds = time_chained(cases, matmul, args.repeats, numbers)
 
+    # All N are timed in the same alternating rounds, so their rows come out together.
+    throughput = common.RowPrinter("Throughput, as measured:", [
+        "N", "U", "ms/meta-step", "inner steps/s", "XLA GFLOP/meta-step",
+        "MFLOP/inner step", "GFLOP/s", "of matmul", "compile+1st s"])
     results = []
     for n in args.instances:
         flops = counts[(n, u)]["unrolled"]
         seconds = statistics.median(step_rounds[n])
         fraction = statistics.median(flops * m / (matmul_flops * t)
                                      for t, m in zip(step_rounds[n], mm_rounds[n]))
-        results.append({
+        r = {
             "num_instances": n, "unroll_length": u, "seconds_per_meta_step": seconds,
             "inner_steps_per_second": n * u / seconds, "compile_and_first_call_s": compile_s[n],
             "xla_flops": flops, "xla_flops_rolled": counts[(n, u)]["rolled"],
@@ -199,38 +283,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "flop_rate": flops / seconds,
             "matmul_rate": matmul_flops / statistics.median(mm_rounds[n]),
             "fraction_of_matmul": fraction, "calls_per_round": numbers[n],
-            "rounds_s": step_rounds[n]})
+            "rounds_s": step_rounds[n]}
+        results.append(r)
+        throughput.add((n, u, r["seconds_per_meta_step"] * 1e3,
+                        r["inner_steps_per_second"], r["xla_flops"] / 1e9,
+                        r["xla_flops"] / (n * u) / 1e6, r["flop_rate"] / 1e9,
+                        f"{100 * r['fraction_of_matmul']:.1f}%", r["compile_and_first_call_s"]))
+    print()
 
+    mib = 2.0**20
+    memory_rows = common.RowPrinter("Meta-step memory (compiled.memory_analysis(), MiB), as measured:", [
+        "N", "U", "arguments", "outputs", "temporaries", "aliased", "total (args+out+temp-alias)"])
     mem_rows = []
     for n in args.mem_instances:
         for mu in args.mem_unrolls:
-            step_fn, state, _, _ = build(args.config, n, mu, args.set)
-            mem_rows.append({"num_instances": n, "unroll_length": mu, **memory(step_fn, state)})
+            m = {"num_instances": n, "unroll_length": mu, **memory(steps.get(n, mu)["compiled"])}
+            mem_rows.append(m)
+            memory_rows.add((n, mu, m["argument_size_in_bytes"] / mib,
+                             m["output_size_in_bytes"] / mib, m["temp_size_in_bytes"] / mib,
+                             m["alias_size_in_bytes"] / mib, m["total_bytes"] / mib))
+    print()
 
     rates = [r["matmul_rate"] for r in results]
     print(f"f32 [{args.matmul_n}]^2 matmul, timed between rounds: "
           f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per N)")
-    print(common.markdown_table(
-        ["N", "U", "ms/meta-step", "inner steps/s", "XLA GFLOP/meta-step",
-         "MFLOP/inner step", "GFLOP/s", "of matmul", "compile+1st s"],
-        [(r["num_instances"], u, r["seconds_per_meta_step"] * 1e3,
-          r["inner_steps_per_second"], r["xla_flops"] / 1e9,
-          r["xla_flops"] / (r["num_instances"] * u) / 1e6, r["flop_rate"] / 1e9,
-          f"{100 * r['fraction_of_matmul']:.1f}%", r["compile_and_first_call_s"])
-         for r in results]))
+    print(throughput.table())
     print()
     print("XLA FLOP counts (U check):")
-    print(common.markdown_table(
-        ["N", "U", "rolled (scan bodies once) GFLOP", "fully unrolled GFLOP"],
-        [(n, uu, c["rolled"] / 1e9, c["unrolled"] / 1e9) for (n, uu), c in sorted(counts.items())]))
+    print(common.table(gflop_headers, [gflop_row(n, uu, c) for (n, uu), c in sorted(counts.items())]))
     print()
-    mib = 2.0**20
     print("Meta-step memory (compiled.memory_analysis(), MiB):")
-    print(common.markdown_table(
-        ["N", "U", "arguments", "outputs", "temporaries", "aliased", "total (args+out+temp-alias)"],
-        [(m["num_instances"], m["unroll_length"], m["argument_size_in_bytes"] / mib,
-          m["output_size_in_bytes"] / mib, m["temp_size_in_bytes"] / mib,
-          m["alias_size_in_bytes"] / mib, m["total_bytes"] / mib) for m in mem_rows]))
+    print(memory_rows.table())
     for r in results:
         if r["num_instances"] == TARGET_N:
             met = "met" if r["fraction_of_matmul"] >= TARGET_FRACTION else "not met"
@@ -242,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "flop_counts": [{"num_instances": n, "unroll_length": uu, **c}
                            for (n, uu), c in sorted(counts.items())],
            "memory": mem_rows, "machine": common.machine_info()}
-    print(f"wrote {common.write_results(args.out, out)}")
+    print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 
 

@@ -1,12 +1,15 @@
 """Shared helpers of the hand-run benchmarks: timing, machine description, FLOP counts.
 
-Benchmarks are scripts, not tests: they print a markdown table and write their
-numbers as JSON. Ratios between two measurements are only quoted when both were
+Benchmarks are scripts, not tests: they print each markdown table row as it is
+measured (`RowPrinter`), the whole tables again at the end, and write their
+numbers as JSON. Each has a `--tiny` mode (seconds, for tests/test_benchmarks.py)
+running the same code as `--quick` at toy sizes. Ratios between two measurements are only quoted when both were
 taken in the same process; absolute times always travel with `machine_info()`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -18,6 +21,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+
+from trainers.reporting.tables import markdown_table
 
 
 def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 7, number: int = 10) -> float:
@@ -122,12 +127,16 @@ def machine_info() -> dict[str, Any]:
 
 
 def xla_cost(jitted_fn: Callable[..., Any], *args: Any) -> dict[str, float]:
-    """XLA's cost analysis of the compiled `jitted_fn(*args)`, as one flat dict.
+    """XLA's cost analysis of the compiled `jitted_fn(*args)`, as one flat dict (`cost_dict`)."""
+    return cost_dict(jitted_fn.lower(*args).compile().cost_analysis())
+
+
+def cost_dict(analysis: Any) -> dict[str, float]:
+    """A compiled computation's `cost_analysis()` as one flat dict of numbers.
 
     Recent jax returns a dict, older versions a list of dicts (one per
     computation); the list is summed key by key.
     """
-    analysis = jitted_fn.lower(*args).compile().cost_analysis()
     if analysis is None:
         return {}
     if isinstance(analysis, dict):
@@ -176,13 +185,61 @@ def matmul_case(n: int = 2048, dtype: Any = jnp.float32) -> tuple[Callable[..., 
                                  jax.random.normal(kb, (n, n), dtype))
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub markdown table; floats are printed with 4 significant digits."""
-    def cell(value: Any) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+def format_cell(value: Any) -> str:
+    """One table cell: floats with 4 significant digits, anything else as `str`."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table (`trainers.reporting.tables.markdown_table`), cells by `format_cell`."""
+    return markdown_table(headers, [[format_cell(v) for v in row] for row in rows])
+
+
+class RowPrinter:
+    """Prints a markdown table one row at a time, as each row is measured.
+
+    The header goes out at construction, each `add`ed row at once (flushed), so a
+    run that dies later still leaves the rows it measured. `table()` is the whole
+    table again, aligned, for the summary printed at the end.
+    """
+
+    def __init__(self, title: str, headers: Sequence[str]):
+        self.headers, self.rows = list(headers), []
+        print(title)
+        self._line(self.headers)
+        print("|" + "---|" * len(self.headers), flush=True)
+
+    def _line(self, cells: Sequence[Any]) -> None:
+        print("| " + " | ".join(format_cell(v) for v in cells) + " |", flush=True)
+
+    def add(self, row: Sequence[Any]) -> None:
+        """Prints `row` now and keeps it for `table()`."""
+        if len(row) != len(self.headers):
+            raise ValueError(f"row of {len(row)} cells for {len(self.headers)} columns: {row}")
+        self.rows.append(tuple(row))
+        self._line(row)
+
+    def table(self) -> str:
+        """Every row added so far as one markdown table (`table`)."""
+        return table(self.headers, self.rows)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+               presets: Mapping[str, Mapping[str, Any]]) -> argparse.Namespace:
+    """Parses `argv`; each preset flag given (in `presets` order) changes the defaults.
+
+    `presets` maps a boolean option's dest (e.g. "quick", "tiny") to new defaults,
+    so options written out on the command line still win over a preset.
+    """
+    args = parser.parse_args(argv)
+    defaults: dict[str, Any] = {}
+    for flag, values in presets.items():
+        if getattr(args, flag):
+            defaults.update(values)
+    if defaults:
+        parser.set_defaults(**defaults)
+        args = parser.parse_args(argv)
+    return args
 
 
 def write_results(path: str | os.PathLike, results: dict[str, Any]) -> pathlib.Path:
