@@ -42,7 +42,7 @@ import optax
 import tasks
 from benchmarks import common
 from geodesic_targets.beads import descend_until
-from geodesic_targets.connect import ConnectOptions, StringSampler
+from geodesic_targets.sampler import ConnectOptions, StringSampler
 
 TARGET = 0.4
 

@@ -9,8 +9,10 @@ Exports are lazy (`common.lazy`): `geodesic_targets.options` needs no JAX.
 from common.lazy import lazy_exports
 
 _EXPORTS = {
-    "PathResult": "connect", "StringSampler": "connect", "connect": "connect",
-    "ConnectOptions": "options", "SweepOptions": "options", "TargetOptions": "options",
+    "StringSampler": "sampler", "connect": "sampler", "PathResult": "path_result",
+    "ConnectOptions": "options", "LevelSchedule": "options", "ShortenOptions": "options",
+    "SweepOptions": "options", "TargetOptions": "options",
+    "Shortener": "shortening", "shorten": "shortening",
     "load_path": "paths", "normalized_length": "paths", "path_length": "paths",
     "resample": "paths", "save_path": "paths",
     "LevelResult": "sweep", "energy_sweep": "sweep",

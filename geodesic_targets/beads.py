@@ -130,7 +130,7 @@ class BeadTraining:
                              self.max_steps, key, project)
 
     def train_many(self, starts: PyTree, lefts: PyTree, rights: PyTree, keys: jax.Array,
-                   target: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
-        """`train_one` over beads stacked along axis 0, in one vmap."""
-        return jax.vmap(self.train_one, in_axes=(0, 0, 0, 0, None, None))(
-            starts, lefts, rights, keys, target, context)
+                   targets: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
+        """`train_one` over beads stacked along axis 0 (each with its own target), in one vmap."""
+        return jax.vmap(self.train_one, in_axes=(0, 0, 0, 0, 0, None))(
+            starts, lefts, rights, keys, targets, context)

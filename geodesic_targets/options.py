@@ -28,6 +28,8 @@ class ConnectOptions:
       pull: pull toward the neighbours' midpoint (constrained only).
       batched: train all beads of a level in one vmapped call (False: one at a time,
         for comparison).
+      shorten: relax every connected chain toward the geodesic (`geodesic_targets.shortening`).
+      shortening: the budgets of that relaxation.
     """
 
     method: Method = "greedy"
@@ -39,6 +41,8 @@ class ConnectOptions:
     max_steps: int = 500
     pull: float = 1e-2
     batched: bool = True
+    shorten: bool = False
+    shortening: "ShortenOptions" = dataclasses.field(default_factory=lambda: ShortenOptions())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,3 +80,86 @@ class TargetOptions:
     def __post_init__(self):
         if min(self.num_instances, self.num_steps, self.horizon) < 1 or self.horizon > self.num_steps:
             raise ValueError(f"need num_instances, num_steps >= 1 and 1 <= horizon <= num_steps: {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShortenOptions:
+    """Budgets of path shortening (`geodesic_targets.shortening`).
+
+    Attributes:
+      num_points: points of the relaxed path, ends included (a path given with a
+        level per point keeps its own number of points).
+      rounds: relaxation rounds (each: pull toward the neighbours' midpoint, project
+        back below alpha times the level).
+      pull: fraction of the way to the neighbours' midpoint a point moves per round.
+      alpha: points are projected to at most alpha * level (slack for the segments
+        between them).
+      projection_steps: Gauss-Newton steps of one projection onto the level set.
+      check_every: rounds between certifications; the shortest certified path seen
+        is the result.
+      num_grid: points of t in [0, 1] on which every segment is certified.
+    """
+
+    num_points: int = 33
+    rounds: int = 400
+    pull: float = 0.5
+    alpha: float = 0.97
+    projection_steps: int = 8
+    check_every: int = 50
+    num_grid: int = 33
+
+    def __post_init__(self):
+        if self.num_points < 3 or self.rounds < 1 or self.check_every < 1 or self.num_grid < 2:
+            raise ValueError(f"need num_points >= 3, rounds >= 1, check_every >= 1, num_grid >= 2: {self}")
+        if not 0 < self.pull <= 1 or not 0 < self.alpha <= 1 or self.projection_steps < 1:
+            raise ValueError(f"need 0 < pull <= 1, 0 < alpha <= 1, projection_steps >= 1: {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelSchedule:
+    """A level that may move along a path: the level set the path must stay in.
+
+    Attributes:
+      levels: the level at equally spaced positions from the path's start (first) to
+        its end (last), linear in between.
+      by: what a position is. "fraction": the arc-length fraction of the path (a
+        schedule of the geometry, e.g. constant or linear between the ends' losses);
+        a point at fraction s must have loss <= level(s). "index": the point index of
+        a path with exactly len(levels) points (the teacher's schedule: target point k
+        must be at least as low as the teacher after k steps); the segment from point
+        k to k+1 must stay at or below the higher of their two levels.
+
+    A schedule by fraction that falls faster than a path can descend forces detours
+    (a longer path reaches each fraction later); by index, the levels belong to the
+    points whatever the path's length, so no detour is ever forced (GEODESICS.md).
+    """
+
+    levels: tuple[float, ...]
+    by: Literal["fraction", "index"] = "fraction"
+
+    def __post_init__(self):
+        if len(self.levels) < 2 or self.by not in ("fraction", "index"):
+            raise ValueError(f"a schedule needs >= 2 levels and by 'fraction' or 'index': {self}")
+
+    @classmethod
+    def constant(cls, level: float) -> "LevelSchedule":
+        """The level set Omega(level) along the whole path (plain string sampling)."""
+        return cls((float(level), float(level)))
+
+    @classmethod
+    def linear(cls, start: float, end: float) -> "LevelSchedule":
+        """From `start` at the first point to `end` at the last, linear in arc length."""
+        return cls((float(start), float(end)))
+
+    @classmethod
+    def by_index(cls, levels) -> "LevelSchedule":
+        """One level per path point (e.g. the teacher's losses F(theta_t), ..., F(theta_{t+T}))."""
+        return cls(tuple(float(x) for x in levels), "index")
+
+    @property
+    def start(self) -> float:
+        return self.levels[0]
+
+    @property
+    def end(self) -> float:
+        return self.levels[-1]

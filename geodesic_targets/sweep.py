@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from geodesic_targets.beads import descend_until
-from geodesic_targets.connect import StringSampler
+from geodesic_targets.sampler import StringSampler
 from geodesic_targets.options import ConnectOptions, SweepOptions
 from tasks.base import Task
 

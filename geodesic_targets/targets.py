@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geodesic_targets.connect import PathResult, StringSampler
+from geodesic_targets.sampler import PathResult, StringSampler
 from meta_opt.inner_step import init_carry, inner_step, task_objective
 from geodesic_targets.options import ConnectOptions, TargetOptions
 from geodesic_targets.paths import bead, load_path, resample, save_path, stack

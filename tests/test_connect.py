@@ -10,7 +10,7 @@ import pytest
 
 import tasks
 from geodesic_targets.beads import BeadTraining, project_to_bisector
-from geodesic_targets.connect import ConnectOptions, StringSampler, connect
+from geodesic_targets.sampler import ConnectOptions, StringSampler, connect
 from geodesic_targets.interpolation import barrier, grid, interpolated_losses
 
 KEY = jax.random.PRNGKey(0)

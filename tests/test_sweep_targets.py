@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import tasks
-from geodesic_targets.connect import ConnectOptions
+from geodesic_targets.sampler import ConnectOptions
 from geodesic_targets.paths import bead, endpoint_distance, path_length
 from geodesic_targets.reference import load_reference
 from geodesic_targets.sweep import SweepOptions, energy_sweep

@@ -17,7 +17,7 @@ import numpy as np
 from common.atomic import write_text
 from common.progress import progress_bar
 from geodesic_targets.beads import descend_until
-from geodesic_targets.connect import StringSampler
+from geodesic_targets.sampler import StringSampler
 from geodesic_targets.paths import save_path
 from geodesic_targets.reference import load_reference
 from geodesic_targets.sweep import energy_sweep

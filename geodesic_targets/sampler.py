@@ -7,6 +7,12 @@ vmapped, jitted call, so the number of compiled calls grows with the recursion
 depth rather than with the number of beads. (On a CPU with small networks the
 host work per bead still dominates; see BENCHMARKS.md.)
 
+The level may move along the path (`LevelSchedule` by arc-length fraction): a bead
+is trained below alpha times the level at its fraction, and every segment is
+certified against the level at each grid point's fraction (`certify`); since new
+beads shift the fractions, every segment is measured again after each insertion.
+With `shorten` the certified chain is then relaxed toward the geodesic (`shorten`).
+
 References:
   Freeman & Bruna, "Topology and geometry of half-rectified network
   optimization", ICLR 2017: Algorithm 1 and section 6.
@@ -14,7 +20,6 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Callable, Optional
 
@@ -24,48 +29,14 @@ import numpy as np
 import optax
 
 from geodesic_targets.beads import BeadTraining
-from geodesic_targets.interpolation import grid, lerp, segment_barriers
-from geodesic_targets.options import ConnectOptions, Method
-from geodesic_targets.paths import endpoint_distance, path_length, stack
+from geodesic_targets.certify import grid_levels, point_fractions, segment_excess
+from geodesic_targets.interpolation import grid, lerp
+from geodesic_targets.options import ConnectOptions, LevelSchedule, Method
+from geodesic_targets.path_result import PathResult, describe_path
+from geodesic_targets.paths import stack
+from geodesic_targets.shortening import Shortener
 
 PyTree = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class PathResult:
-    """The outcome of a string search.
-
-    Attributes:
-      connected: every neighbouring pair's interpolated loss, on the grid, is at or
-        below the threshold. Never True otherwise.
-      reason: why the search stopped.
-      beads: the chain, params stacked along axis 0 (ends included).
-      segment_max_losses: maximum interpolated loss of each segment [num_beads - 1]
-        (NaN for a segment not measured when the search stopped).
-      max_interpolated_loss: the largest of them.
-      threshold: the level lambda.
-      num_beads: beads in the chain, ends included.
-      depth: recursion levels used.
-      path_length: sum of bead-to-bead distances.
-      endpoint_distance: Euclidean distance between the ends.
-      normalized_length: path_length / endpoint_distance.
-      training_steps: bead training steps summed over beads.
-      timings: seconds spent measuring segments, training beads, and in total.
-    """
-
-    connected: bool
-    reason: str
-    beads: PyTree
-    segment_max_losses: np.ndarray
-    max_interpolated_loss: float
-    threshold: float
-    num_beads: int
-    depth: int
-    path_length: float
-    endpoint_distance: float
-    normalized_length: float
-    training_steps: int
-    timings: dict[str, float]
 
 
 def _pad(items: list, size: int) -> list:
@@ -81,6 +52,11 @@ def _stack_padded(items: list) -> PyTree:
     return stack(_pad(items, _bucket(len(items))))
 
 
+def as_schedule(threshold: float | LevelSchedule) -> LevelSchedule:
+    """A constant schedule for a number; a schedule as it is."""
+    return threshold if isinstance(threshold, LevelSchedule) else LevelSchedule.constant(threshold)
+
+
 class StringSampler:
     """Connects pairs of points for one loss; compiled functions are reused across calls.
 
@@ -90,7 +66,7 @@ class StringSampler:
         `connect(..., context=...)` passes (e.g. a task instance key), so many
         problems of one shape share one compilation.
       optimizer: optax optimizer that trains beads (default: Adam, learning rate 1e-2).
-      options: budgets and choices.
+      options: budgets and choices (`options.shorten` relaxes every connected chain).
       train_loss_fn: optional minibatch loss `(params, key, context) -> scalar` for
         bead training.
     """
@@ -104,27 +80,27 @@ class StringSampler:
         training = BeadTraining(loss_fn, optimizer or optax.adam(1e-2), options.max_steps,
                                 options.method, options.pull, train_loss_fn)
         self._loss = jax.jit(loss_fn)
-        self._barriers = jax.jit(lambda lefts, rights, context: segment_barriers(
-            lambda p: loss_fn(p, context), lefts, rights, self.ts))
+        self._excess = jax.jit(lambda lefts, rights, levels, context: segment_excess(
+            lambda p: loss_fn(p, context), lefts, rights, levels, self.ts))
         self._train = jax.jit(training.train_many)
+        self._shortener = Shortener(loss_fn, options.shortening) if options.shorten else None
 
-    def _measure(self, beads: list, segments: list[int], context) -> tuple[np.ndarray, np.ndarray]:
+    def _measure(self, beads: list, segments: list[int], levels: np.ndarray, context):
+        """`(max excess, t of it, max loss)` of the listed segments; `levels` [all segments, G]."""
         lefts = _stack_padded([beads[i] for i in segments])
         rights = _stack_padded([beads[i + 1] for i in segments])
-        maxima, argmax_ts = self._barriers(lefts, rights, context)
-        return np.asarray(maxima)[:len(segments)], np.asarray(argmax_ts)[:len(segments)]
+        rows = np.asarray(_pad([levels[i] for i in segments], _bucket(len(segments))))
+        return tuple(np.asarray(x)[:len(segments)] for x in self._excess(lefts, rights, rows, context))
 
-    def _train_beads(self, starts, lefts, rights, keys, target, context):
-        if self.options.batched:
-            batches = [list(range(len(starts)))]
-        else:
-            batches = [[i] for i in range(len(starts))]
+    def _train_beads(self, starts, lefts, rights, keys, targets, context):
+        batches = [list(range(len(starts)))] if self.options.batched else [[i] for i in range(len(starts))]
         beads, losses, steps = [], [], []
         for batch in batches:
             out = self._train(_stack_padded([starts[i] for i in batch]),
                               _stack_padded([lefts[i] for i in batch]),
                               _stack_padded([rights[i] for i in batch]),
-                              jnp.stack(_pad([keys[i] for i in batch], _bucket(len(batch)))), target,
+                              jnp.stack(_pad([keys[i] for i in batch], _bucket(len(batch)))),
+                              jnp.asarray(_pad([targets[i] for i in batch], _bucket(len(batch))), jnp.float32),
                               context)
             out = jax.block_until_ready(out)
             beads += [jax.tree_util.tree_map(lambda x: x[j], out[0]) for j in range(len(batch))]
@@ -132,35 +108,54 @@ class StringSampler:
             steps += list(np.asarray(out[2])[:len(batch)])
         return beads, np.array(losses), np.array(steps)
 
-    def connect(self, theta_a: PyTree, theta_b: PyTree, threshold: float, *,
+    def connect(self, theta_a: PyTree, theta_b: PyTree, threshold: float | LevelSchedule, *,
                 key: jax.Array, context: Any = None) -> PathResult:
         """Searches for a chain from theta_a to theta_b inside {loss <= threshold}.
 
         Args:
           theta_a, theta_b: the ends, params pytrees.
-          threshold: the level lambda.
+          threshold: the level lambda, or a `LevelSchedule` by arc-length fraction.
           key: PRNG key of bead training (bead j of the search uses fold_in(key, j)).
           context: passed to the losses (same structure and shapes on every call).
 
         Returns:
           The `PathResult`; `connected` is False with a reason when a budget ran out.
+          With `options.shorten`, a connected chain is returned shortened (never longer).
         """
+        schedule = as_schedule(threshold)
+        if schedule.by != "fraction":
+            raise ValueError("string sampling takes schedules by arc-length fraction; a schedule by "
+                             "point index belongs to a path of fixed points (use shorten)")
+        result = self._search(theta_a, theta_b, schedule, key, context)
+        if self._shortener is None or not result.connected:
+            return result
+        short = self._shortener.shorten(result.beads, schedule, context)
+        timings = {**result.timings, "shorten_s": short.timings["total_s"]}
+        return PathResult(**{**short.__dict__, "depth": result.depth, "training_steps": result.training_steps,
+                             "timings": timings, "reason": f"{result.reason}; {short.reason}"})
+
+    def _search(self, theta_a, theta_b, schedule: LevelSchedule, key, context) -> PathResult:
         opts, start = self.options, time.perf_counter()
+        levels = jnp.asarray(schedule.levels, jnp.float32)
+        moving = len(set(schedule.levels)) > 1  # fractions shift with every bead: re-verify all
         timings = {"measure_s": 0.0, "train_s": 0.0}
         beads, verified = [theta_a, theta_b], [False]
         seg_max = np.full(1, np.nan)
         depth, inserted, total_steps, reason = 0, 0, 0, ""
         end_losses = [float(self._loss(theta_a, context)), float(self._loss(theta_b, context))]
-        if max(end_losses) > threshold:
-            reason = f"an end lies above the threshold (losses {end_losses[0]:.4g}, {end_losses[1]:.4g})"
+        if end_losses[0] > schedule.start or end_losses[1] > schedule.end:
+            reason = (f"an end lies above the threshold (losses {end_losses[0]:.4g}, {end_losses[1]:.4g}; "
+                      f"levels {schedule.start:.4g}, {schedule.end:.4g})")
         while not reason:
-            pending = [i for i, ok in enumerate(verified) if not ok]
+            chain = stack(beads)
+            level_grid = np.asarray(grid_levels(levels, "fraction", chain, self.ts))
+            pending = [i for i, ok in enumerate(verified) if not ok or moving]
             tick = time.perf_counter()
-            maxima, argmax_ts = self._measure(beads, pending, context)
+            excess, argmax_ts, tops = self._measure(beads, pending, level_grid, context)
             timings["measure_s"] += time.perf_counter() - tick
-            for i, m in zip(pending, maxima):
-                seg_max[i], verified[i] = m, bool(m <= threshold)
-            failing = [(i, t) for i, m, t in zip(pending, maxima, argmax_ts) if m > threshold]
+            for i, e, top in zip(pending, excess, tops):
+                seg_max[i], verified[i] = top, bool(e <= 0)
+            failing = [(i, t) for i, e, t in zip(pending, excess, argmax_ts) if e > 0]
             if not failing:
                 reason = "every segment is below the threshold"
                 break
@@ -171,21 +166,26 @@ class StringSampler:
                 reason = f"bead budget ({opts.max_beads}) exhausted"
                 break
             at = lambda t: 0.5 if opts.insert_at == "midpoint" or opts.method == "constrained" else t
+            fractions = np.asarray(point_fractions(chain))
+            targets = [opts.alpha * float(np.interp(fractions[i] + at(t) * (fractions[i + 1] - fractions[i]),
+                                                    np.linspace(0, 1, len(schedule.levels)), schedule.levels))
+                       for i, t in failing]
             starts = [lerp(beads[i], beads[i + 1], at(t)) for i, t in failing]
             keys = [jax.random.fold_in(key, inserted + j) for j in range(len(failing))]
             tick = time.perf_counter()
             new, losses, steps = self._train_beads(starts, [beads[i] for i, _ in failing],
-                                                   [beads[i + 1] for i, _ in failing], keys,
-                                                   jnp.float32(opts.alpha * threshold), context)
+                                                   [beads[i + 1] for i, _ in failing], keys, targets, context)
             timings["train_s"] += time.perf_counter() - tick
             total_steps += int(steps.sum())
             beads, verified, seg_max = _insert(beads, verified, seg_max, [i for i, _ in failing], new)
             inserted, depth = inserted + len(failing), depth + 1
-            if np.any(losses > threshold):
-                reason = (f"{int(np.sum(losses > threshold))} bead(s) stayed above the threshold "
-                          f"after {opts.max_steps} training steps")
+            stuck = losses > np.asarray(targets) / opts.alpha
+            if np.any(stuck):
+                reason = f"{int(np.sum(stuck))} bead(s) stayed above the threshold after {opts.max_steps} training steps"
         timings["total_s"] = time.perf_counter() - start
-        return _result(beads, seg_max, threshold, reason, depth, total_steps, timings)
+        connected = bool(all(verified)) and not np.any(np.isnan(seg_max))
+        return describe_path(stack(beads), seg_max, connected, reason, schedule.start,
+                             depth=depth, steps=total_steps, timings=timings)
 
 
 def _insert(beads, verified, seg_max, segments, new):
@@ -204,32 +204,22 @@ def _insert(beads, verified, seg_max, segments, new):
     return out_beads, out_verified, np.array(out_max)
 
 
-def _result(beads, seg_max, threshold, reason, depth, steps, timings) -> PathResult:
-    chain = stack(beads)
-    length, distance = float(path_length(chain)), float(endpoint_distance(chain))
-    connected = bool(np.all(seg_max <= threshold))  # NaN (unmeasured) compares False
-    return PathResult(
-        connected=connected, reason=reason, beads=chain, segment_max_losses=seg_max,
-        max_interpolated_loss=float(np.nanmax(seg_max)) if np.any(np.isfinite(seg_max)) else float("nan"),
-        threshold=float(threshold), num_beads=len(beads), depth=depth, path_length=length,
-        endpoint_distance=distance,
-        normalized_length=length / distance if distance > 0 else float("nan"),
-        training_steps=steps, timings=timings)
-
-
 def connect(loss_fn: Callable[[PyTree], jax.Array], theta_a: PyTree, theta_b: PyTree,
-            threshold: float, *, key: jax.Array, method: Method = "greedy",
+            threshold: float | LevelSchedule, *, key: jax.Array, method: Method = "greedy",
             optimizer: Optional[optax.GradientTransformation] = None,
             train_loss_fn: Optional[Callable[[PyTree, jax.Array], jax.Array]] = None,
+            shorten: bool = False, level_schedule: Optional[LevelSchedule] = None,
             **options: Any) -> PathResult:
     """Connects theta_a and theta_b inside {loss_fn <= threshold} by Dynamic String Sampling.
 
     A one-call form of `StringSampler(...).connect(...)` for a loss `params -> scalar`
     (and a minibatch `train_loss_fn(params, key)`); `options` are the fields of
-    `ConnectOptions` (alpha, num_grid, max_depth, max_beads, max_steps, insert_at, ...).
+    `ConnectOptions` (alpha, num_grid, max_depth, max_beads, max_steps, insert_at,
+    shortening, ...). `level_schedule` replaces the constant `threshold` by a level
+    that moves along the path; `shorten` relaxes the connected chain toward the geodesic.
     Build a `StringSampler` instead to connect many pairs with one compilation.
     """
     train = None if train_loss_fn is None else (lambda p, k, _: train_loss_fn(p, k))
     sampler = StringSampler(lambda p, _: loss_fn(p), optimizer,
-                            ConnectOptions(method=method, **options), train)
-    return sampler.connect(theta_a, theta_b, threshold, key=key)
+                            ConnectOptions(method=method, shorten=shorten, **options), train)
+    return sampler.connect(theta_a, theta_b, level_schedule or threshold, key=key)
