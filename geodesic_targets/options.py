@@ -70,16 +70,28 @@ class TargetOptions:
     horizon: T, the steps between the ends of a pair and the number of target points.
     level_tolerance: relative slack on lambda = F(theta_t), so that the start itself,
       evaluated in another compiled function, is not rejected for a rounding error.
+    schedule: the level set each pair's path must stay in. "constant": Omega(F(theta_t))
+      (string sampling); "linear": from F(theta_t) to F(theta_{t+T}) in arc length
+      (string sampling); "teacher": point k at or below the teacher's best loss after
+      k steps (the teacher's own path, shortened with one level per point).
+    timing: where the T target points sit on the path. "arc_length": equally spaced;
+      "schedule": target k is the first point of the path whose loss reaches the
+      teacher's best loss after k steps (the last is theta_{t+T}).
     """
 
     num_instances: int = 4
     num_steps: int = 100
     horizon: int = 20
     level_tolerance: float = 1e-5
+    schedule: Literal["constant", "linear", "teacher"] = "constant"
+    timing: Literal["arc_length", "schedule"] = "arc_length"
 
     def __post_init__(self):
         if min(self.num_instances, self.num_steps, self.horizon) < 1 or self.horizon > self.num_steps:
             raise ValueError(f"need num_instances, num_steps >= 1 and 1 <= horizon <= num_steps: {self}")
+        if self.schedule not in ("constant", "linear", "teacher") or self.timing not in ("arc_length", "schedule"):
+            raise ValueError(f"schedule must be constant, linear or teacher and timing arc_length or "
+                             f"schedule: {self}")
 
 
 @dataclasses.dataclass(frozen=True)

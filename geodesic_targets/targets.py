@@ -1,11 +1,16 @@
-"""Geodesic supervision targets for a learned optimizer.
+"""Supervision targets for a learned optimizer: paths between points of a teacher's runs.
 
-A baseline optimizer runs on N task instances at once (vmap); every `horizon`
-steps T its parameters are recorded. Each pair (theta_t, theta_{t+T}) with
-F(theta_{t+T}) <= F(theta_t) = lambda is connected inside Omega(lambda) by
-string sampling, and the chain is resampled at T points of equal arc length:
-the path a learned optimizer starting at theta_t should follow in T steps.
-Pairs that could not be certified are left out and counted.
+A teacher optimizer runs on N task instances at once (`geodesic_targets.teacher`);
+its trajectories are cut into pairs (theta_t, theta_{t+T}). Each pair with
+F(theta_{t+T}) <= F(theta_t) gets a path that stays in a level set given by a
+schedule (`TargetOptions.schedule`): Omega(F(theta_t)) or a level falling linearly
+along the path (string sampling, optionally shortened toward the geodesic), or the
+teacher's own pace (the teacher's path, shortened with point k held at or below the
+teacher's best loss after k steps). T target points are placed on the path at
+equal arc length or where the path reaches the teacher's losses
+(`TargetOptions.timing`): the path a learned optimizer starting at theta_t should
+follow in T steps. Pairs whose path could not be certified are left out and counted.
+Each pair's geometry is recorded (`geodesic_targets.target_geometry`).
 
 References:
   The research proposal (`../shared/papers/research_proposal.txt`): "a natural
@@ -24,13 +29,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from geodesic_targets.sampler import PathResult, StringSampler
-from meta_opt.inner_step import init_carry, inner_step, task_objective
-from geodesic_targets.options import ConnectOptions, TargetOptions
-from geodesic_targets.paths import bead, load_path, resample, save_path, stack
+from geodesic_targets import target_geometry as geometry
+from geodesic_targets.options import ConnectOptions, LevelSchedule, TargetOptions
+from geodesic_targets.path_result import PathResult
+from geodesic_targets.paths import bead, load_path, save_path, stack
+from geodesic_targets.sampler import StringSampler
+from geodesic_targets.shortening import Shortener
+from geodesic_targets.teacher import run_teacher
 from tasks.base import TaskFamily
 
 PyTree = Any
+# Fields added after the first target sets were written, with the values those sets had.
+_DEFAULTS = {"schedule": "constant", "timing": "arc_length"}
+_PER_PAIR = ("unshortened_lengths", "chord_deviations", "chord_break_fractions", "num_beads")
 
 
 class NoCertifiedPairs(ValueError):
@@ -52,6 +63,13 @@ class TargetSet:
       num_uncertified: pairs whose string search failed (left out).
       num_not_descending: pairs with F(theta_{t+T}) > F(theta_t) (left out).
       task: the task family's name.
+      schedule: the level schedule of the paths ("constant", "linear" or "teacher").
+      timing: how the target points sit on the paths ("arc_length" or "schedule").
+      unshortened_lengths: normalized length before shortening, [M] (nan: not shortened).
+      chord_deviations: the path's largest distance from the chord over the chord's length, [M].
+      chord_break_fractions: the fraction of teacher steps where the chord is above the
+        teacher's loss, [M].
+      num_beads: points of each path, [M].
     """
 
     start_params: PyTree
@@ -64,6 +82,18 @@ class TargetSet:
     num_uncertified: int
     num_not_descending: int
     task: str
+    schedule: str = "constant"
+    timing: str = "arc_length"
+    unshortened_lengths: Optional[np.ndarray] = None
+    chord_deviations: Optional[np.ndarray] = None
+    chord_break_fractions: Optional[np.ndarray] = None
+    num_beads: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        nan = np.full(len(self.levels), np.nan)
+        for name in _PER_PAIR:
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, nan)
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the set to a `.npz` file (atomic, no pickle)."""
@@ -75,91 +105,105 @@ class TargetSet:
     def load(cls, path: str | os.PathLike) -> "TargetSet":
         """Reads a set written by `save`; ValueError naming the file if it is not one."""
         tree, meta = load_path(path)
-        missing = {f.name for f in dataclasses.fields(cls)} - {"start_params", "targets"} - set(meta)
+        optional = set(_DEFAULTS) | set(_PER_PAIR)
+        missing = {f.name for f in dataclasses.fields(cls)} - {"start_params", "targets"} - set(meta) - optional
         if missing or set(tree) != {"start", "targets"}:
             raise ValueError(f"{path}: not a TargetSet file (missing {sorted(missing)})")
         return cls(start_params=tree["start"], targets=tree["targets"], **meta)
-
-
-def baseline_checkpoints(family: TaskFamily, baseline: optax.GradientTransformation,
-                         options: TargetOptions, key: jax.Array):
-    """Runs the baseline on every instance at once; returns params and eval losses every T steps.
-
-    Returns:
-      `(instance_keys [N, 2], checkpoints (leaves [N, C, ...]), losses [N, C])` with
-      C = num_steps // horizon + 1 checkpoints at steps 0, T, 2T, ...
-    """
-    instance_key, init_key, batch_key = jax.random.split(key, 3)
-    n = options.num_instances
-
-    def trajectory(inst_key, init, batches):
-        task = family.instance(inst_key)
-        objective = task_objective(task)
-
-        def step(carry, k):
-            new_carry, _ = inner_step(objective, baseline, carry, k)
-            return new_carry, carry.params
-
-        final, history = jax.lax.scan(step, init_carry(baseline, task.init(init)),
-                                      jax.random.split(batches, options.num_steps))
-        history = jax.tree_util.tree_map(lambda h, f: jnp.concatenate([h, f[None]]), history, final.params)
-        checkpoints = jax.tree_util.tree_map(lambda h: h[::options.horizon], history)
-        return checkpoints, jax.vmap(task.eval_loss)(checkpoints)
-
-    keys = jax.random.split(instance_key, n)
-    run = jax.jit(jax.vmap(trajectory))
-    checkpoints, losses = run(keys, jax.random.split(init_key, n), jax.random.split(batch_key, n))
-    return keys, checkpoints, np.asarray(losses)
 
 
 def generate_targets(family: TaskFamily, options: TargetOptions, connect_options: ConnectOptions,
                      *, key: jax.Array, baseline: Optional[optax.GradientTransformation] = None,
                      bead_optimizer: Optional[optax.GradientTransformation] = None,
                      on_pair: Optional[Callable[[PathResult], None]] = None) -> TargetSet:
-    """Builds a `TargetSet` from baseline trajectories on `family` (see the module doc).
+    """Builds a `TargetSet` from teacher trajectories on `family` (see the module doc).
 
     Args:
       family: the task family; instances are drawn from `key`.
-      options: instances, steps, horizon.
-      connect_options: string-sampling budgets.
+      options: instances, steps, horizon, schedule and timing.
+      connect_options: string-sampling budgets; `shorten` and `shortening` (the teacher
+        schedule always shortens the teacher's path with `shortening`).
       key: PRNG key of everything.
-      baseline: the optimizer whose trajectories are cut (default Adam, 1e-2).
+      baseline: the teacher (default Adam, 1e-2).
       bead_optimizer: trains beads (default as `StringSampler`).
-      on_pair: called after each string search (progress).
+      on_pair: called with each pair's path result (progress).
 
     Raises:
       NoCertifiedPairs: no pair was certified (raise the budgets or lower the horizon).
     """
     trajectory_key, bead_key = jax.random.split(key)
-    keys, checkpoints, losses = baseline_checkpoints(family, baseline or optax.adam(1e-2), options,
-                                                     trajectory_key)
-    sampler = StringSampler(lambda params, k: family.instance(k).eval_loss(params), bead_optimizer,
-                            connect_options)
-    starts, targets, kept, uncertified, not_descending = [], [], [], 0, 0
-    for i in range(options.num_instances):
-        for c in range(losses.shape[1] - 1):
-            level, end_loss = float(losses[i, c]), float(losses[i, c + 1])
-            if end_loss > level:
-                not_descending += 1
-                continue
-            ends = [jax.tree_util.tree_map(lambda x, j=j: x[i, j], checkpoints) for j in (c, c + 1)]
-            result = sampler.connect(*ends, level * (1 + options.level_tolerance),
-                                     key=jax.random.fold_in(bead_key, i * 10_000 + c), context=keys[i])
-            if on_pair is not None:
-                on_pair(result)
-            if not result.connected:
-                uncertified += 1
-                continue
-            points = resample(result.beads, options.horizon + 1)
-            starts.append(ends[0])
-            targets.append(jax.tree_util.tree_map(lambda x: x[1:], points))
-            kept.append((level, end_loss, result.normalized_length, i, c * options.horizon))
-    if not kept:
-        raise NoCertifiedPairs(f"no pair was certified ({uncertified} failed string searches, "
-                         f"{not_descending} not descending): raise the budgets or lower the horizon")
-    levels, end_losses, lengths, instances, steps = (np.array(v) for v in zip(*kept))
-    return TargetSet(stack(starts), stack(targets), levels, end_losses, lengths,
-                     np.asarray(keys)[instances], steps, uncertified, not_descending, family.name)
+    runs = run_teacher(family, baseline or optax.adam(1e-2), options, trajectory_key)
+    loss = lambda params, k: family.instance(k).eval_loss(params)
+    horizon, slack = options.horizon, 1 + options.level_tolerance
+    pairs = [(i, c * horizon) for i in range(options.num_instances) for c in range(options.num_steps // horizon)]
+    descending = [(i, t) for i, t in pairs if runs.losses[i, t + horizon] <= runs.losses[i, t]]
+    if options.schedule == "teacher":
+        schedules = [LevelSchedule.by_index(geometry.best_so_far(runs.pair(i, t, horizon)[1]) * slack)
+                     for i, t in descending]
+        results = _shorten(Shortener(loss, connect_options.shortening, by="index"),
+                           [runs.pair(i, t, horizon)[0] for i, t in descending], schedules,
+                           runs.instance_keys[[i for i, _ in descending]]) if descending else []
+    else:
+        sampler = StringSampler(loss, bead_optimizer, dataclasses.replace(connect_options, shorten=False))
+        schedules, results = [], []
+        for i, t in descending:
+            path, losses = runs.pair(i, t, horizon)
+            ends = geometry.first_and_last(path)
+            schedules.append(LevelSchedule.constant(losses[0] * slack) if options.schedule == "constant"
+                             else LevelSchedule.linear(losses[0] * slack, losses[-1] * slack))
+            results.append(sampler.connect(*ends, schedules[-1], key=jax.random.fold_in(bead_key, i * 10_000 + t // horizon),
+                                           context=runs.instance_keys[i]))
+        if connect_options.shorten:
+            results = _shorten_connected(Shortener(loss, connect_options.shortening), results, schedules,
+                                         runs.instance_keys[[i for i, _ in descending]])
+    for result in results:
+        if on_pair is not None:
+            on_pair(result)
+    return _target_set(family, options, runs, descending, results, len(pairs) - len(descending), loss)
+
+
+def _shorten(shortener: Shortener, paths, schedules, contexts) -> list[PathResult]:
+    return shortener.shorten_many(paths, schedules, jnp.asarray(contexts))
+
+
+def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResult]:
+    """Shortens the connected chains together (one vmapped relaxation); the others stay as they are."""
+    done = [j for j, r in enumerate(results) if r.connected]
+    if not done:
+        return results
+    short = _shorten(shortener, [results[j].beads for j in done], [schedules[j] for j in done], contexts[done])
+    out = list(results)
+    for j, s in zip(done, short):
+        out[j] = s if s.connected else results[j]
+    return out
+
+
+def _target_set(family, options, runs, descending, results, not_descending, loss) -> TargetSet:
+    horizon, rows, starts, targets = options.horizon, [], [], []
+    for (i, t), result in zip(descending, results):
+        if not result.connected:
+            continue
+        path, losses = runs.pair(i, t, horizon)
+        context_loss = lambda p, k=runs.instance_keys[i]: loss(p, k)
+        start, end = geometry.first_and_last(path)
+        if options.timing == "schedule":
+            points = geometry.timed_by_schedule(context_loss, result.beads, geometry.best_so_far(losses))
+        else:
+            points = geometry.at_equal_arc_length(result.beads, horizon)
+        before = result.length_before / result.endpoint_distance if result.endpoint_distance > 0 else np.nan
+        rows.append((losses[0], losses[-1], result.normalized_length, i, t, before,
+                     geometry.chord_deviation(result.beads),
+                     geometry.chord_break_fraction(context_loss, start, end, losses), result.num_beads))
+        starts.append(start)
+        targets.append(points)
+    uncertified = len(results) - len(rows)
+    if not rows:
+        raise NoCertifiedPairs(f"no pair was certified ({uncertified} failed path searches, "
+                               f"{not_descending} not descending): raise the budgets or lower the horizon")
+    columns = [np.array(c) for c in zip(*rows)]
+    return TargetSet(stack(starts), stack(targets), *columns[:3], runs.instance_keys[columns[3]], columns[4],
+                     uncertified, not_descending, family.name, options.schedule, options.timing,
+                     *columns[5:8], columns[8].astype(np.int32))
 
 
 def target_point(target_set: TargetSet, pair: int, k: int) -> PyTree:

@@ -80,3 +80,26 @@ def test_bad_geodesics_config_is_a_clear_error(config, capsys):
     status = cli.main(["geodesics", "sweep", "--config", str(config), "geodesics.sweep.levels=[-1]"])
     err = capsys.readouterr().err
     assert status == 2 and "geodesics.sweep" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("schedule, timing", [("teacher", "schedule"), ("linear", "arc_length")])
+def test_targets_with_a_schedule_report_their_geometry(config, tmp_path, capsys, schedule, timing):
+    out = tmp_path / "targets"
+    assert cli.main(["geodesics", "targets", "--config", str(config), "--out", str(out), "--no-progress",
+                     f"geodesics.targets.schedule={schedule}", f"geodesics.targets.timing={timing}",
+                     "geodesics.connect.shorten=true", "geodesics.connect.shortening.num_points=9",
+                     "geodesics.connect.shortening.rounds=40", "geodesics.connect.shortening.check_every=20"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "targets.json").read_text())
+    targets = TargetSet.load(out / "targets.npz")
+    assert summary["schedule"] == targets.schedule == schedule and targets.timing == timing
+    assert summary["pairs_certified"] == len(targets.levels) == len(summary["pairs"])
+    rows = table_rows((out / "targets.md").read_text())
+    assert (out / "targets.md").read_text().splitlines()[0][2:] in printed
+    pair_rows = [r for r in rows if r[0].isdigit()]
+    for row, j in zip(pair_rows, range(len(targets.levels))):  # the table shows the set's numbers
+        assert float(row[4]) == pytest.approx(targets.normalized_lengths[j], abs=5e-4)
+        assert float(row[5]) == pytest.approx(targets.unshortened_lengths[j], abs=5e-4)
+        assert targets.normalized_lengths[j] <= targets.unshortened_lengths[j] + 1e-6
+    for png in ("target_lengths.png", "target_geometry.png"):
+        assert (out / png).read_bytes()[:8] == PNG

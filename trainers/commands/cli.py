@@ -76,8 +76,8 @@ def _cmd_geodesics(args: argparse.Namespace) -> None:
     folder = geodesics_cli.run_folder(config, args.out, args.geodesics_command)
     command = getattr(geodesics_cli, f"{args.geodesics_command}_command")
     result = command(config, folder, progress=not args.no_progress)
-    if args.geodesics_command == "sweep":
-        print((folder / "sweep.md").read_text(), end="")
+    if args.geodesics_command in ("sweep", "targets"):
+        print((folder / f"{args.geodesics_command}.md").read_text(), end="")
     else:
         print(yaml.safe_dump(result, sort_keys=False), end="")
     print(f"results in {folder}")

@@ -12,7 +12,6 @@ import pathlib
 from typing import Any
 
 import jax
-import numpy as np
 
 from common.atomic import write_text
 from common.progress import progress_bar
@@ -28,6 +27,8 @@ from trainers.core import keys as run_keys
 from trainers.errors import RunError
 from trainers.reporting.plots import path_profile_data, plot_path_profile, plot_sweep, plot_target_lengths
 from trainers.reporting.tables import sweep_table
+from trainers.reporting.target_report import (PAIR_COLUMNS, pair_rows, plot_targets, target_markdown,
+                                              target_summary)
 
 # The published values ship with the project's shared folder (beside the repository);
 # where it is absent the sweep plot simply has no reference curve.
@@ -118,16 +119,20 @@ def make_targets(config: ExperimentConfig, family=None, progress: bool = True) -
 
 
 def targets_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> dict[str, Any]:
-    """Geodesic targets from baseline trajectories; writes targets.npz, targets.json, target_lengths.png."""
+    """Targets from teacher trajectories and their geometry, before any meta-training.
+
+    Writes targets.npz (the set), targets.md (summary and a row per pair), targets.json
+    (the same as data), target_lengths.png and target_geometry.png.
+    """
     targets = make_targets(config, progress=progress)
     targets.save(folder / "targets.npz")
-    if len(targets.levels):
-        plot_target_lengths(targets.normalized_lengths, targets.levels, targets.start_steps,
-                            folder / "target_lengths.png",
-                            f"{config.task.name}: geodesic targets ({len(targets.levels)} pairs)")
-    summary = {"pairs_certified": int(len(targets.levels)), "pairs_uncertified": targets.num_uncertified,
-               "pairs_not_descending": targets.num_not_descending,
-               "normalized_length_mean": float(np.mean(targets.normalized_lengths)),
-               "normalized_length_max": float(np.max(targets.normalized_lengths))}
-    _write_json(folder / "targets.json", summary)
+    title = (f"{config.task.name}: targets, schedule {targets.schedule}, timing {targets.timing}, "
+             f"T = {config.geodesics.targets.horizon} ({len(targets.levels)} pairs)")
+    plot_target_lengths(targets.normalized_lengths, targets.levels, targets.start_steps,
+                        folder / "target_lengths.png", title)
+    plot_targets(targets, folder / "target_geometry.png", title)
+    write_text(folder / "targets.md", target_markdown(targets, title))
+    summary = target_summary(targets)
+    _write_json(folder / "targets.json", {**summary, "pairs": [dict(zip(PAIR_COLUMNS, row))
+                                                               for row in pair_rows(targets)]})
     return summary

@@ -169,3 +169,27 @@ def path_profile_data(loss_fn: Callable, beads, points_per_segment: int = 16):
     chord = (np.asarray(fine) * starts[-1],
              np.asarray(interpolated_losses(loss_fn, bead(beads, 0), bead(beads, n - 1), fine)))
     return segments, starts, bead_losses, chord
+
+
+def plot_target_geometry(levels, lengths, unshortened, deviations, breaks, path: str | pathlib.Path,
+                         title: str) -> Figure:
+    """Three panels against the pair's level: normalized length (after, and before shortening),
+    the path's largest distance from the chord over the chord's length, and the fraction of
+    teacher steps at which the chord is above the teacher's loss."""
+    fig = Figure(figsize=(13, 4))
+    axes = fig.subplots(1, 3)
+    axes[0].scatter(levels, lengths, s=24, label="target path")
+    if np.isfinite(unshortened).any():
+        axes[0].scatter(levels, unshortened, s=24, marker="x", label="before shortening")
+    axes[0].axhline(1.0, color="gray", lw=0.8, ls=":", label="chord (length 1)")
+    axes[0].set(ylabel="normalized length")
+    axes[1].scatter(levels, deviations, s=24)
+    axes[1].set(ylabel="max distance from chord / chord length")
+    axes[2].scatter(levels, breaks, s=24)
+    axes[2].set(ylabel="fraction of teacher steps the chord breaks", ylim=(-0.05, 1.05))
+    for ax in axes:
+        ax.set(xscale="log", xlabel="level λ = F(θ_t)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
