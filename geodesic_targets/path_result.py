@@ -33,6 +33,7 @@ class PathResult:
       training_steps: bead training steps summed over beads.
       timings: seconds spent measuring segments, training beads, and in total.
       length_before: the path length before shortening (nan: not shortened).
+      beads_before: beads of the chain before shortening (0: not shortened).
     """
 
     connected: bool
@@ -49,6 +50,7 @@ class PathResult:
     training_steps: int
     timings: dict[str, float]
     length_before: float = float("nan")
+    beads_before: int = 0
 
 
 def describe_path(beads: PyTree, segment_max_losses: np.ndarray, connected: bool, reason: str,

@@ -46,20 +46,30 @@ def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
 
 def project_below(loss_fn: Callable[[PyTree], jax.Array], point: PyTree, target: jax.Array,
                   steps: int, max_step: jax.Array) -> PyTree:
-    """Gauss-Newton steps toward {loss <= target}; a point already there does not move.
+    """Gauss-Newton steps toward {loss <= target}, at most `steps`; stops once there.
 
     Each step moves p by (F(p) - target) / |grad F|^2 along -grad F (exact for a
-    linear loss), at most `max_step` in norm.
+    linear loss), at most `max_step` in norm. A point already below the target does
+    not move (one loss evaluation; under `vmap` the loop runs until every point is
+    done, and finished points stay put).
     """
-    def step(_, p):
+    def keep_going(carry):
+        _, step, done = carry
+        return (~done) & (step < steps)
+
+    def step_toward(carry):
+        p, step, _ = carry
         value, g = jax.value_and_grad(loss_fn)(p)
         norm = jnp.sqrt(_tree_dot(g, g))
         excess = jnp.maximum(value - target, 0.0)
         distance = jnp.minimum(excess / jnp.maximum(norm, 1e-30), max_step)
         scale = jnp.where(norm > 0, distance / jnp.maximum(norm, 1e-30), 0.0)
-        return jax.tree_util.tree_map(lambda x, gx: x - scale * gx, p, g)
+        moved = jax.tree_util.tree_map(lambda x, gx: x - scale * gx, p, g)
+        return moved, step + 1, excess <= 0
 
-    return jax.lax.fori_loop(0, steps, step, point)
+    point, _, _ = jax.lax.while_loop(keep_going, step_toward, (point, jnp.zeros([], jnp.int32),
+                                                                jnp.zeros([], bool)))
+    return point
 
 
 def relax(loss_fn: Callable[[PyTree], jax.Array], points: PyTree, levels: jax.Array, by: str,
@@ -175,7 +185,8 @@ class Shortener:
                   else "no certified path found (the input was not certified either)")
         result = describe_path(beads, np.asarray(top), bool(certified), reason, schedule.start,
                                depth=0, steps=0, timings={"total_s": seconds})
-        return dataclasses.replace(result, length_before=float(path_length(original)))
+        return dataclasses.replace(result, length_before=float(path_length(original)),
+                                   beads_before=_num_beads(original))
 
 
 def shorten(loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, threshold: float | LevelSchedule, *,

@@ -30,7 +30,9 @@ PyTree = Any
 class LevelResult:
     """One level of a sweep.
 
-    Normalized length and beads: mean and standard error over connected pairs.
+    Normalized length and beads: mean and standard error over connected pairs (with
+    shortening, the length after it and the beads string sampling placed before it;
+    the unshortened length is then recorded too, else nan).
     Test error: mean over the ends of every pair that reached the level.
     `failures` says why each unconnected pair was not connected.
     """
@@ -46,6 +48,8 @@ class LevelResult:
     test_error_mean: float
     seconds: float
     failures: tuple[str, ...] = ()
+    unshortened_length_mean: float = float("nan")
+    unshortened_length_se: float = float("nan")
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -93,7 +97,7 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
         keys = jax.random.split(jax.random.fold_in(train_key, index), 2 * options.num_pairs)
         models, losses, _ = train_to(models, jnp.float32(level), keys)
         reached = np.asarray(losses) <= level
-        lengths, beads, errors, unreached, failures = [], [], [], 0, []
+        lengths, beads, unshortened, errors, unreached, failures = [], [], [], [], 0, []
         for pair in range(options.num_pairs):
             a, b = 2 * pair, 2 * pair + 1
             if not (reached[a] and reached[b]):
@@ -104,14 +108,15 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
             errors += [100 * float(error(end)) for end in ends]
             if result.connected:
                 lengths.append(result.normalized_length)
-                beads.append(result.num_beads)
+                beads.append(result.beads_before or result.num_beads)
+                unshortened.append(result.length_before / result.endpoint_distance)
             else:
                 failures.append(f"pair {pair}: {result.reason}")
         results.append(LevelResult(
             float(level), options.num_pairs, len(lengths), unreached, *_mean_se(lengths),
             *_mean_se([float(b) for b in beads]),
             float(np.mean(errors)) if errors else float("nan"), time.perf_counter() - tick,
-            tuple(failures)))
+            tuple(failures), *_mean_se([u for u in unshortened if np.isfinite(u)])))
         if on_level is not None:
             on_level(results[-1])
     return results

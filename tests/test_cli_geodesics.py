@@ -14,6 +14,7 @@ from tests.markdown import table_rows
 from trainers.commands import cli
 from trainers.config.experiment import load_experiment
 
+pytestmark = pytest.mark.slow  # each test runs a geodesics command end to end
 TINY = """\
 name: tiny
 task: {name: poly_cubic}

@@ -48,6 +48,7 @@ def fine_schedule_check(loss_fn, result, schedule, per_segment=64):
     return losses, levels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", [optax.adam(0.1), optax.sgd(2.0)], ids=["adam", "sgd"])
 def test_shortened_path_around_a_disk_has_the_closed_form_length(optimizer):
     distance, degrees = 1.2 * RADIUS, 150
@@ -90,6 +91,7 @@ def test_constant_and_linear_schedules_take_the_chord_in_a_convex_bowl():
         assert result.connected and result.num_beads == 2, (schedule, result.reason)
 
 
+@pytest.mark.slow
 def test_a_schedule_the_chord_breaks_gives_a_longer_path_that_keeps_it():
     rotation = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(3), (10, 10)))[0]
     loss = lambda p: jnp.sum(p["w"] ** 2)

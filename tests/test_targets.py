@@ -16,6 +16,7 @@ from geodesic_targets.options import ConnectOptions, ShortenOptions, TargetOptio
 from geodesic_targets.paths import save_path
 from geodesic_targets.targets import TargetSet, generate_targets
 
+pytestmark = pytest.mark.slow  # each test runs a teacher and builds a target set
 KEY = jax.random.PRNGKey(0)
 FAST = ConnectOptions(max_steps=300, shortening=ShortenOptions(num_points=9, rounds=60, check_every=20))
 

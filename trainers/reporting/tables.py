@@ -40,7 +40,7 @@ def format_mean_se(value: tuple[float, float], digits: int = 3) -> str:
 
 
 SWEEP_COLUMNS = ("level", "connected / tried", "unreached", "normalized length", "beads",
-                 "test error %", "seconds")
+                 "test error %", "seconds", "before shortening")
 
 
 def sweep_table(results: Sequence[Any]) -> str:
@@ -48,5 +48,7 @@ def sweep_table(results: Sequence[Any]) -> str:
     rows = [[f"{r.level:g}", f"{r.pairs_connected} / {r.pairs_tried}", r.pairs_unreached,
              f"{format_number(r.normalized_length_mean, 3)} ± {format_number(r.normalized_length_se, 3)}",
              f"{format_number(r.beads_mean, 1)} ± {format_number(r.beads_se, 1)}",
-             format_number(r.test_error_mean, 2), f"{r.seconds:.1f}"] for r in results]
+             format_number(r.test_error_mean, 2), f"{r.seconds:.1f}",
+             f"{format_number(r.unshortened_length_mean, 3)} ± {format_number(r.unshortened_length_se, 3)}"]
+            for r in results]
     return markdown_table(SWEEP_COLUMNS, rows) + "\n"
