@@ -16,7 +16,7 @@ import pathlib
 
 import pytest
 
-from benchmarks import bench_connect, bench_esgd, bench_lstm_optimizer, bench_meta_train, common
+from benchmarks import bench_connect, bench_esgd, bench_lstm_optimizer, bench_meta_train, bench_shorten, common
 from tests.markdown import table_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -167,3 +167,35 @@ def test_bench_lstm_optimizer_tiny(capsys, tmp_path):
     assert [(r["n"], r["case"]) for r in records] == [
         (n, case) for n in ("64", "256") for case in ("update", "scan", "gate_matmuls")]
     check_json(out, "lstm_optimizer")
+
+
+@pytest.mark.slow
+def test_bench_shorten_tiny(capsys, tmp_path):
+    out = tmp_path / "shorten.json"
+    bench_shorten.main(["--tiny", "--out", str(out)])
+    text = capsys.readouterr().out
+    found = tables(text)
+    assert len(found) == 4, text  # two tables as measured, then the same two at the end
+    streamed_cases, streamed_batch, cases, batch = found
+    cases_run = bench_shorten.PRESETS["tiny"]["cases"]
+    records = check_table(cases, bench_shorten.HEADERS, len(cases_run),
+                          positive=("beads", "points", "connect s", "shorten s", "shorten / connect",
+                                    "connect 1st s", "shorten 1st s", "length before", "length after"))
+    assert streamed_cases == cases
+    assert [r["case"] for r in records] == cases_run
+    for record in records:
+        assert (record["connected"], record["certified"]) == ("True", "True"), record
+        assert number(record["length after"]) <= number(record["length before"]) + 1e-6  # never longer
+        assert number(record["length after"]) >= 1.0 - 1e-6
+    disk = records[0]
+    assert disk["case"] == "disk_sgd" and number(disk["closed form"]) <= number(disk["length after"]) * 1.001
+    (row,) = check_table(batch, bench_shorten.BATCH_HEADERS, 1,
+                         positive=("pairs", "points", "rounds", "one at a time s/pair", "batched s/pair",
+                                   "batched / one at a time", "one at a time 1st s", "batched 1st s"),
+                         nonnegative=("max length diff. batched vs one at a time", "max rel. error vs closed form"))
+    assert streamed_batch == batch
+    assert row["pairs"] == "2" and row["certified"] == "True"
+    for name in cases_run:
+        assert f"{name}: " in text  # the case's description line
+    results = check_json(out, "shorten")
+    assert len(results["cases"]) == len(cases_run) and results["batched"]["pairs"] == 2
