@@ -180,9 +180,13 @@ class Shortener:
         return (beads, float(length)) if bool(certified) else (None, float("inf"))
 
     def _result(self, beads, original, schedule, context, seconds) -> PathResult:
-        certified, _, top = self._certify_one(beads, jnp.asarray(schedule.levels, jnp.float32), context)
-        reason = ("shortened and certified" if bool(certified)
-                  else "no certified path found (the input was not certified either)")
+        certified, length, top = self._certify_one(beads, jnp.asarray(schedule.levels, jnp.float32), context)
+        if not bool(certified):
+            reason = "no certified path found (the input was not certified either)"
+        elif float(length) < float(path_length(original)):
+            reason = "shortened and certified"
+        else:
+            reason = "no shorter certified path found: the certified input is returned"
         result = describe_path(beads, np.asarray(top), bool(certified), reason, schedule.start,
                                depth=0, steps=0, timings={"total_s": seconds})
         return dataclasses.replace(result, length_before=float(path_length(original)),
