@@ -241,6 +241,7 @@ np.savez(sys.argv[1], curves=runs.curves, n=jax.device_count())
 """
 
 
+@pytest.mark.slow
 def test_two_host_devices_give_the_same_runs(tmp_path):
     import os
     import subprocess

@@ -156,6 +156,7 @@ def float64():
         jax.config.update("jax_enable_x64", previous)
 
 
+@pytest.mark.slow
 def test_meta_gradient_through_twenty_scanned_steps_matches_finite_differences():
     with float64():
         optimizer = LSTMOptimizer(output_scale=0.1)

@@ -40,6 +40,7 @@ def test_sweep_counts_pairs_that_cannot_reach_a_level():
     assert results[0].pairs_unreached == 2 and results[0].pairs_connected == 0
 
 
+@pytest.mark.slow
 def test_digits_sweep_reports_test_error_and_connects():
     task = tasks.get_task("digits_mlp", seed=0)
     results = energy_sweep(task, SweepOptions(levels=(1.0,), num_pairs=2, max_train_steps=500),
@@ -57,6 +58,7 @@ def digits_targets():
                                     key=KEY, baseline=optax.adam(1e-2))
 
 
+@pytest.mark.slow
 def test_targets_lie_inside_the_level_set_and_end_at_the_later_point(digits_targets):
     family, targets = digits_targets
     m = len(targets.levels)
