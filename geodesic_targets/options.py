@@ -168,6 +168,11 @@ class LevelSchedule:
         """One level per path point (e.g. the teacher's losses F(theta_t), ..., F(theta_{t+T}))."""
         return cls(tuple(float(x) for x in levels), "index")
 
+    @classmethod
+    def of(cls, threshold: "float | LevelSchedule") -> "LevelSchedule":
+        """A constant schedule for a number; a schedule as it is."""
+        return threshold if isinstance(threshold, LevelSchedule) else cls.constant(threshold)
+
     @property
     def start(self) -> float:
         return self.levels[0]

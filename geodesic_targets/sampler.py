@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable, Optional
 
@@ -50,11 +51,6 @@ def _bucket(n: int) -> int:
 
 def _stack_padded(items: list) -> PyTree:
     return stack(_pad(items, _bucket(len(items))))
-
-
-def as_schedule(threshold: float | LevelSchedule) -> LevelSchedule:
-    """A constant schedule for a number; a schedule as it is."""
-    return threshold if isinstance(threshold, LevelSchedule) else LevelSchedule.constant(threshold)
 
 
 class StringSampler:
@@ -122,7 +118,7 @@ class StringSampler:
           The `PathResult`; `connected` is False with a reason when a budget ran out.
           With `options.shorten`, a connected chain is returned shortened (never longer).
         """
-        schedule = as_schedule(threshold)
+        schedule = LevelSchedule.of(threshold)
         if schedule.by != "fraction":
             raise ValueError("string sampling takes schedules by arc-length fraction; a schedule by "
                              "point index belongs to a path of fixed points (use shorten)")
@@ -131,8 +127,8 @@ class StringSampler:
             return result
         short = self._shortener.shorten(result.beads, schedule, context)
         timings = {**result.timings, "shorten_s": short.timings["total_s"]}
-        return PathResult(**{**short.__dict__, "depth": result.depth, "training_steps": result.training_steps,
-                             "timings": timings, "reason": f"{result.reason}; {short.reason}"})
+        return dataclasses.replace(short, depth=result.depth, training_steps=result.training_steps,
+                                   timings=timings, reason=f"{result.reason}; {short.reason}")
 
     def _search(self, theta_a, theta_b, schedule: LevelSchedule, key, context) -> PathResult:
         opts, start = self.options, time.perf_counter()

@@ -200,7 +200,7 @@ def shorten(loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, threshold: fl
     A one-call form of `Shortener(...).shorten(...)`; `options` are the other fields of
     `ShortenOptions` (rounds, pull, alpha, projection_steps, check_every, num_grid).
     """
-    schedule = threshold if isinstance(threshold, LevelSchedule) else LevelSchedule.constant(threshold)
+    schedule = LevelSchedule.of(threshold)
     shortener = Shortener(lambda p, _: loss_fn(p), ShortenOptions(num_points=num_points, **options),
                           schedule.by)
     return shortener.shorten(beads, schedule)

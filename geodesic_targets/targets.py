@@ -140,9 +140,10 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     if options.schedule == "teacher":
         schedules = [LevelSchedule.by_index(geometry.best_so_far(runs.pair(i, t, horizon)[1]) * slack)
                      for i, t in descending]
-        results = _shorten(Shortener(loss, connect_options.shortening, by="index"),
-                           [runs.pair(i, t, horizon)[0] for i, t in descending], schedules,
-                           runs.instance_keys[[i for i, _ in descending]]) if descending else []
+        shortener = Shortener(loss, connect_options.shortening, by="index")
+        results = shortener.shorten_many([runs.pair(i, t, horizon)[0] for i, t in descending], schedules,
+                                         jnp.asarray(runs.instance_keys[[i for i, _ in descending]])
+                                         ) if descending else []
     else:
         sampler = StringSampler(loss, bead_optimizer, dataclasses.replace(connect_options, shorten=False))
         schedules, results = [], []
@@ -162,16 +163,13 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     return _target_set(family, options, runs, descending, results, len(pairs) - len(descending), loss)
 
 
-def _shorten(shortener: Shortener, paths, schedules, contexts) -> list[PathResult]:
-    return shortener.shorten_many(paths, schedules, jnp.asarray(contexts))
-
-
 def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResult]:
     """Shortens the connected chains together (one vmapped relaxation); the others stay as they are."""
     done = [j for j, r in enumerate(results) if r.connected]
     if not done:
         return results
-    short = _shorten(shortener, [results[j].beads for j in done], [schedules[j] for j in done], contexts[done])
+    short = shortener.shorten_many([results[j].beads for j in done], [schedules[j] for j in done],
+                                   jnp.asarray(contexts[done]))
     out = list(results)
     for j, s in zip(done, short):
         out[j] = s if s.connected else results[j]
