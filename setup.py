@@ -22,7 +22,7 @@ setup(
         # (threefry_partitionable off by default), so seeded results would differ.
         "jax>=0.5.0",
         "dm-haiku>=0.0.13",
-        "optax>=0.2.4",
+        "optax>=0.2.5",  # optax.tree_utils.tree_norm
         "chex>=0.1.88",
         "numpy>=1.26.4",
         "wandb>=0.19.0",

@@ -77,6 +77,11 @@ class TargetOptions:
     timing: where the T target points sit on the path. "arc_length": equally spaced;
       "schedule": target k is the first point of the path whose loss reaches the
       teacher's best loss after k steps (the last is theta_{t+T}).
+    path: what the targets lie on. "level_set": a path searched in the level set
+      of `schedule` (the geodesic estimates); "teacher": the teacher's own iterates
+      theta_{t+1} ... theta_{t+T} (no search; `timing` does not apply); "chord": the
+      straight segment, at `timing` (no search). The last two are the ablation's
+      controls (`meta_train.supervision`) and take the constant schedule only.
     """
 
     num_instances: int = 4
@@ -85,8 +90,14 @@ class TargetOptions:
     level_tolerance: float = 1e-5
     schedule: Literal["constant", "linear", "teacher"] = "constant"
     timing: Literal["arc_length", "schedule"] = "arc_length"
+    path: Literal["level_set", "teacher", "chord"] = "level_set"
 
     def __post_init__(self):
+        if self.path not in ("level_set", "teacher", "chord"):
+            raise ValueError(f"path must be level_set, teacher or chord: {self}")
+        if self.path != "level_set" and self.schedule != "constant":
+            raise ValueError(f"a {self.path} path is not searched, so it takes no level schedule "
+                             f"(schedule {self.schedule!r}): set schedule to constant")
         if min(self.num_instances, self.num_steps, self.horizon) < 1 or self.horizon > self.num_steps:
             raise ValueError(f"need num_instances, num_steps >= 1 and 1 <= horizon <= num_steps: {self}")
         if self.schedule not in ("constant", "linear", "teacher") or self.timing not in ("arc_length", "schedule"):

@@ -31,7 +31,7 @@ import optax
 
 from geodesic_targets import target_geometry as geometry
 from geodesic_targets.options import ConnectOptions, LevelSchedule, TargetOptions
-from geodesic_targets.path_result import PathResult
+from geodesic_targets.path_result import PathResult, describe_path
 from geodesic_targets.paths import bead, load_path, save_path, stack
 from geodesic_targets.sampler import StringSampler
 from geodesic_targets.shortening import Shortener
@@ -40,7 +40,7 @@ from tasks.base import TaskFamily
 
 PyTree = Any
 # Fields added after the first target sets were written, with the values those sets had.
-_DEFAULTS = {"schedule": "constant", "timing": "arc_length"}
+_DEFAULTS = {"schedule": "constant", "timing": "arc_length", "path": "level_set"}
 _PER_PAIR = ("unshortened_lengths", "chord_deviations", "chord_break_fractions", "num_beads")
 
 
@@ -70,6 +70,8 @@ class TargetSet:
       chord_break_fractions: the fraction of teacher steps where the chord is above the
         teacher's loss, [M].
       num_beads: points of each path, [M].
+      path: what the targets lie on: "level_set" (searched paths), "teacher" (the
+        teacher's iterates) or "chord" (`TargetOptions.path`).
     """
 
     start_params: PyTree
@@ -88,6 +90,7 @@ class TargetSet:
     chord_deviations: Optional[np.ndarray] = None
     chord_break_fractions: Optional[np.ndarray] = None
     num_beads: Optional[np.ndarray] = None
+    path: str = "level_set"
 
     def __post_init__(self):
         nan = np.full(len(self.levels), np.nan)
@@ -137,7 +140,9 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     horizon, slack = options.horizon, 1 + options.level_tolerance
     pairs = [(i, c * horizon) for i in range(options.num_instances) for c in range(options.num_steps // horizon)]
     descending = [(i, t) for i, t in pairs if runs.losses[i, t + horizon] <= runs.losses[i, t]]
-    if options.schedule == "teacher":
+    if options.path != "level_set":
+        results = [_unsearched(runs.pair(i, t, horizon), options.path, slack) for i, t in descending]
+    elif options.schedule == "teacher":
         schedules = [LevelSchedule.by_index(geometry.best_so_far(runs.pair(i, t, horizon)[1]) * slack)
                      for i, t in descending]
         shortener = Shortener(loss, connect_options.shortening, by="index")
@@ -163,6 +168,15 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     return _target_set(family, options, runs, descending, results, len(pairs) - len(descending), loss)
 
 
+def _unsearched(pair, path: str, slack: float) -> PathResult:
+    """The teacher's own path, or the chord, as an uncertified path result (used as it is: no search)."""
+    points, losses = pair
+    beads = points if path == "teacher" else stack(geometry.first_and_last(points))
+    unmeasured = np.full(jax.tree_util.tree_leaves(beads)[0].shape[0] - 1, np.nan)
+    return describe_path(beads, unmeasured, False, f"{path} path, not searched", losses[0] * slack,
+                         depth=0, steps=0, timings={})
+
+
 def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResult]:
     """Shortens the connected chains together (one vmapped relaxation); the others stay as they are."""
     done = [j for j, r in enumerate(results) if r.connected]
@@ -178,13 +192,16 @@ def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResu
 
 def _target_set(family, options, runs, descending, results, not_descending, loss) -> TargetSet:
     horizon, rows, starts, targets = options.horizon, [], [], []
+    searched = options.path == "level_set"  # teacher and chord paths are used as they are
     for (i, t), result in zip(descending, results):
-        if not result.connected:
+        if searched and not result.connected:
             continue
         path, losses = runs.pair(i, t, horizon)
         context_loss = lambda p, k=runs.instance_keys[i]: loss(p, k)
         start, end = geometry.first_and_last(path)
-        if options.timing == "schedule":
+        if options.path == "teacher":  # the iterates themselves, whatever the timing
+            points = jax.tree_util.tree_map(lambda x: x[1:], path)
+        elif options.timing == "schedule":
             points = geometry.timed_by_schedule(context_loss, result.beads, geometry.best_so_far(losses))
         else:
             points = geometry.at_equal_arc_length(result.beads, horizon)
@@ -201,7 +218,7 @@ def _target_set(family, options, runs, descending, results, not_descending, loss
     columns = [np.array(c) for c in zip(*rows)]
     return TargetSet(stack(starts), stack(targets), *columns[:3], runs.instance_keys[columns[3]], columns[4],
                      uncertified, not_descending, family.name, options.schedule, options.timing,
-                     *columns[5:8], columns[8].astype(np.int32))
+                     *columns[5:8], columns[8].astype(np.int32), path=options.path)
 
 
 def target_point(target_set: TargetSet, pair: int, k: int) -> PyTree:

@@ -12,6 +12,8 @@ from typing import Any, Literal, Mapping, Optional
 from meta_opt.options import LSTMOptimizer
 
 LossKind = Literal["mean", "log", "normalized"]
+Supervision = Literal["none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule"]
+SUPERVISION_ARMS = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +68,11 @@ class MetaTrainConfig:
       loss_weight: weight of the inner-loss meta-objective (0: imitation only).
       imitation_weight: beta, weight of the geodesic imitation loss (0: loss only).
       imitation_batch: target pairs per meta-step.
+      supervision: what the imitation loss follows (`trainers.config.supervision`):
+        "none" (loss only), "teacher" (the teacher's iterates), "chord", "endpoint"
+        (only theta_{t+T}), "geodesic" (shortened path in Omega(F(theta_t))),
+        "geodesic_schedule" (shortened path under the teacher's level schedule).
+        None: the targets exactly as `geodesics.targets` and `geodesics.connect` say.
       targets: a `.npz` from `meta-opt geodesics targets`; None with beta > 0 means
         generate them first with the `geodesics.targets` settings.
       checkpoint_every: meta-steps between checkpoints (the last step is always saved).
@@ -85,6 +92,7 @@ class MetaTrainConfig:
     loss_weight: float = 1.0
     imitation_weight: float = 0.0
     imitation_batch: int = 4
+    supervision: Optional[Supervision] = None
     targets: Optional[str] = None
     checkpoint_every: int = 10
     distributed: bool = False
@@ -96,6 +104,12 @@ class MetaTrainConfig:
             raise ValueError("num_meta_steps, num_instances and checkpoint_every must be >= 1")
         if self.validate_every < 0 or self.validation_seeds < 1:
             raise ValueError("validate_every must be >= 0 and validation_seeds >= 1")
+        if self.supervision is not None and self.supervision not in SUPERVISION_ARMS:
+            raise ValueError(f"supervision must be one of {', '.join(SUPERVISION_ARMS)}, "
+                             f"got {self.supervision!r}")
+        if (self.supervision == "none") != (self.imitation_weight == 0) and self.supervision is not None:
+            raise ValueError(f"supervision {self.supervision!r} with imitation_weight "
+                             f"{self.imitation_weight}: 'none' needs imitation_weight 0, every other arm > 0")
 
 
 BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd")

@@ -7,7 +7,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +24,17 @@ def squared_norm(tree: PyTree) -> jax.Array:
     return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree))
 
 
-def path_mismatch(trajectory: PyTree, targets: PyTree, start: PyTree) -> jax.Array:
+def path_mismatch(trajectory: PyTree, targets: PyTree, start: PyTree,
+                  weights: Optional[jax.Array] = None) -> jax.Array:
     """Mean over k of ||trajectory_k - target_k||^2, over ||target_T - start||^2.
 
     Args:
       trajectory: the optimizer's iterates theta_1 ... theta_T, leaves [T, ...].
       targets: the target points, leaves [T, ...]; the last is the pair's end.
       start: theta_0, where both began.
+      weights: the weight of each point in the mean, [T] (None: all equal). The
+        "endpoint" supervision weighs only the last point (`endpoint_weights`), so
+        every supervision arm shares this one loss and its normalisation.
 
     Dividing by the squared end-to-end distance makes pairs of every scale weigh
     alike: a trajectory that stays at `start` scores the mean of
@@ -40,15 +44,22 @@ def path_mismatch(trajectory: PyTree, targets: PyTree, start: PyTree) -> jax.Arr
     gap = jax.vmap(squared_norm)(jax.tree_util.tree_map(jnp.subtract, trajectory, targets))
     end = jax.tree_util.tree_map(lambda t: t[-1], targets)
     scale = squared_norm(jax.tree_util.tree_map(jnp.subtract, end, start))
-    return jnp.mean(gap) / jnp.maximum(scale, 1e-12)
+    weights = jnp.ones_like(gap) if weights is None else weights
+    return jnp.sum(weights * gap) / jnp.sum(weights) / jnp.maximum(scale, 1e-12)
+
+
+def endpoint_weights(num_points: int) -> jax.Array:
+    """Point weights [T] that score only the last point, theta_{t+T}."""
+    return jnp.zeros(num_points).at[-1].set(1.0)
 
 
 def imitation_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
                    start: PyTree, targets: PyTree, instance_key: jax.Array, key: jax.Array,
-                   second_order: bool = False) -> jax.Array:
+                   second_order: bool = False, weights: Optional[jax.Array] = None) -> jax.Array:
     """`path_mismatch` of T learned steps from `start` (fresh optimizer state) against `targets`.
 
-    T is the targets' leading axis; step k draws its minibatch from `key`.
+    T is the targets' leading axis; step k draws its minibatch from `key`; `weights`
+    as in `path_mismatch`.
     """
     tx = learned.transformation(meta_params)
     objective = task_objective(family.instance(instance_key))
@@ -59,4 +70,4 @@ def imitation_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTr
         return carry, carry.params
 
     _, trajectory = jax.lax.scan(step, init_carry(tx, start), jax.random.split(key, num_points))
-    return path_mismatch(trajectory, targets, start)
+    return path_mismatch(trajectory, targets, start, weights)

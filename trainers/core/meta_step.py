@@ -45,11 +45,13 @@ class MetaObjective:
 
 
 class Targets(NamedTuple):
-    """Geodesic targets on device: start params [M, ...], points [M, T, ...], instance keys [M, 2]."""
+    """Supervision targets on device: start params [M, ...], points [M, T, ...], instance
+    keys [M, 2], and the weight of each of the T points in the imitation loss [T]."""
 
     start: PyTree
     points: PyTree
     instance_keys: jax.Array
+    weights: jax.Array
 
 
 class MetaState(NamedTuple):
@@ -100,7 +102,7 @@ def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: U
         pick = jax.random.randint(pick_key, (objective.imitation_batch,), 0, count)
         take = lambda tree: jax.tree_util.tree_map(lambda x: x[pick], tree)
         losses = jax.vmap(lambda s, p, i, k: imitation_loss(
-            family, learned, meta_params, s, p, i, k, unroll_options.second_order))(
+            family, learned, meta_params, s, p, i, k, unroll_options.second_order, targets.weights))(
             take(targets.start), take(targets.points), targets.instance_keys[pick],
             jax.random.split(run_key, objective.imitation_batch))
         return jnp.mean(losses)
@@ -130,7 +132,7 @@ def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: U
         inner, resets = reset_broken(meta_params, inner)
         skipped = state.skipped + (~finite).astype(jnp.int32)
         metrics = {"meta_loss": total, "loss_term": loss_term, "imitation_loss": imitation_term,
-                   "inner_loss": inner_loss, "meta_grad_norm": optax.global_norm(grads),
+                   "inner_loss": inner_loss, "meta_grad_norm": optax.tree_utils.tree_norm(grads),
                    "skipped_steps": skipped, "instance_resets": resets}
         return MetaState(meta_params, outer_state, inner, key, state.step + 1, skipped), metrics
 

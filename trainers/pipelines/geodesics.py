@@ -23,6 +23,7 @@ from geodesic_targets.sweep import energy_sweep
 from geodesic_targets.targets import TargetSet, generate_targets
 from trainers.config import save_config
 from trainers.config.experiment import ExperimentConfig, build_family
+from trainers.config.supervision import with_supervision
 from trainers.core import keys as run_keys
 from trainers.errors import RunError
 from trainers.reporting.plots import path_profile_data, plot_path_profile, plot_sweep, plot_target_lengths
@@ -109,8 +110,9 @@ def sweep_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool
 
 
 def make_targets(config: ExperimentConfig, family=None, progress: bool = True) -> TargetSet:
-    """The geodesic targets of a config (`geodesics.*`), from the key every command derives alike."""
-    geo = config.geodesics
+    """The targets of a config (`geodesics.*` as `meta_train.supervision` sets them), from the
+    key every command derives alike."""
+    geo = with_supervision(config).geodesics
     pairs = geo.targets.num_instances * (geo.targets.num_steps // geo.targets.horizon)
     with progress_bar(pairs, "geodesic targets", unit="pair", enabled=progress) as bar:
         return generate_targets(family or build_family(config), geo.targets, geo.connect,

@@ -30,6 +30,8 @@ from trainers.core import sharding
 from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
 from trainers.config import to_dict
 from trainers.config.experiment import ExperimentConfig, build_family
+from trainers.config.supervision import endpoint_only, with_supervision
+from trainers.core.imitation import endpoint_weights
 from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
 from trainers.errors import RunError
 from trainers.io.run_logger import RunLogger
@@ -59,7 +61,12 @@ def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
 
 
 def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Optional[Targets]:
-    """Geodesic targets for the imitation loss: from `meta_train.targets`, or generated once."""
+    """Supervision targets for the imitation loss: from `meta_train.targets`, or generated once.
+
+    Raises:
+      RunError: the set was made for another task, or with another path or schedule
+        than `meta_train.supervision` asks for.
+    """
     train = config.meta_train
     if train.imitation_weight == 0:
         return None
@@ -73,9 +80,16 @@ def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Opt
             target_set.save(run_dir / "targets.npz")
     if target_set.task != config.task.name:
         raise RunError(f"targets were made for task {target_set.task!r}, not {config.task.name!r}")
+    wanted = with_supervision(config).geodesics.targets
+    if train.supervision is not None and (target_set.path, target_set.schedule) != (wanted.path, wanted.schedule):
+        raise RunError(f"supervision {train.supervision!r} needs targets on a {wanted.path} path with the "
+                       f"{wanted.schedule} schedule, but the set holds {target_set.path} / {target_set.schedule}")
     as_jnp = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)
-    return Targets(as_jnp(target_set.start_params), as_jnp(target_set.targets),
-                   jnp.asarray(target_set.instance_keys, jnp.uint32))
+    points = as_jnp(target_set.targets)
+    horizon = jax.tree_util.tree_leaves(points)[0].shape[1]
+    weights = endpoint_weights(horizon) if endpoint_only(config) else jnp.ones(horizon)
+    return Targets(as_jnp(target_set.start_params), points,
+                   jnp.asarray(target_set.instance_keys, jnp.uint32), weights)
 
 
 def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:

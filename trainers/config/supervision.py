@@ -1,0 +1,46 @@
+"""Supervision arms: which targets the imitation loss follows, as settings of the target section.
+
+Every arm uses the same teacher runs, pairs, imitation loss and normalisation; an arm
+only chooses what the T target points of a pair are (`meta_train.supervision`):
+
+  none               no imitation term (the loss-only objective);
+  teacher            the teacher's iterates theta_{t+1} ... theta_{t+T};
+  chord              T points on the segment theta_t -> theta_{t+T};
+  endpoint           theta_{t+T} alone (the loss weighs only the last point);
+  geodesic           the string-sampling path in Omega(F(theta_t)), shortened;
+  geodesic_schedule  the teacher's path shortened under its own level schedule
+                     (point k at or below the teacher's best loss after k steps).
+
+`timing` (equal arc length or by schedule) stays as configured for the path arms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from trainers.config.experiment import ExperimentConfig
+
+# arm -> (TargetOptions.path, TargetOptions.schedule, ConnectOptions.shorten)
+_TARGETS = {"teacher": ("teacher", "constant", False), "endpoint": ("teacher", "constant", False),
+            "chord": ("chord", "constant", False), "geodesic": ("level_set", "constant", True),
+            "geodesic_schedule": ("level_set", "teacher", True)}
+
+
+def with_supervision(config: ExperimentConfig) -> ExperimentConfig:
+    """The config whose `geodesics.targets` and `geodesics.connect` produce the arm's targets.
+
+    A config without an arm (or with "none") is returned unchanged.
+    """
+    arm = config.meta_train.supervision
+    if arm is None or arm == "none":
+        return config
+    path, schedule, shorten = _TARGETS[arm]
+    geo = config.geodesics
+    targets = dataclasses.replace(geo.targets, path=path, schedule=schedule)
+    connect = dataclasses.replace(geo.connect, shorten=shorten)
+    return dataclasses.replace(config, geodesics=dataclasses.replace(geo, targets=targets, connect=connect))
+
+
+def endpoint_only(config: ExperimentConfig) -> bool:
+    """True where the imitation loss scores only theta_{t+T} (the "endpoint" arm)."""
+    return config.meta_train.supervision == "endpoint"

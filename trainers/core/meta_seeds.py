@@ -1,0 +1,46 @@
+"""K meta-training runs of one config, different seeds, in one jitted call.
+
+Meta-seeds differ in everything meta-training draws from its seed (the LSTM's
+initial weights, the task instances in flight, their minibatches and the imitation
+batches); they share the task family, the supervision targets and the outer
+optimizer. Stacking their `MetaState`s along a new leading axis and `vmap`ping the
+meta-step runs all K as one program: small per-seed programs (a 2-core CPU, a
+few hundred parameters) are dominated by per-call overhead, which K seeds then share.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from trainers.core.meta_step import MetaState
+
+PyTree = Any
+
+
+def stack_states(states: Sequence[MetaState]) -> MetaState:
+    """K states stacked along a new leading axis (every leaf [K, ...])."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+
+
+def unstack_state(stacked: MetaState, index: int) -> MetaState:
+    """The `index`-th run of stacked states."""
+    return jax.tree_util.tree_map(lambda x: x[index], stacked)
+
+
+def seeds_step(meta_step: Callable[[MetaState], tuple[MetaState, dict]]) -> Callable:
+    """`step(stacked) -> (stacked, metrics)`: one meta-step of every run (metrics [K]); jit it once."""
+    return jax.vmap(meta_step)
+
+
+def inner_steps_per_meta_step(num_instances: int, unroll_length: int, imitation_batch: int,
+                              horizon: int, imitation: bool) -> int:
+    """Inner (optimizee) steps one meta-step computes: the unrolls, plus the imitation unrolls.
+
+    The loss term unrolls N instances for U steps; the imitation term runs the learned
+    optimizer T steps from each of `imitation_batch` pair starts. Compute is matched
+    across supervision arms by this count (`meta-opt ablation`).
+    """
+    return num_instances * unroll_length + (imitation_batch * horizon if imitation else 0)
