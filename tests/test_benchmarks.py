@@ -16,7 +16,8 @@ import pathlib
 
 import pytest
 
-from benchmarks import bench_connect, bench_esgd, bench_lstm_optimizer, bench_meta_train, bench_shorten, common
+from benchmarks import (bench_connect, bench_esgd, bench_lstm_optimizer, bench_meta_seeds, bench_meta_train,
+                        bench_shorten, common)
 from tests.markdown import table_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -199,3 +200,17 @@ def test_bench_shorten_tiny(capsys, tmp_path):
         assert f"{name}: " in text  # the case's description line
     results = check_json(out, "shorten")
     assert len(results["cases"]) == len(cases_run) and results["batched"]["pairs"] == 2
+
+
+@pytest.mark.slow
+def test_bench_meta_seeds_tiny(capsys, tmp_path):
+    out = tmp_path / "meta_seeds.json"
+    bench_meta_seeds.main(["--tiny", "--config", str(REPO / "configs/ablation_digits.yaml"), "--out", str(out)])
+    found = tables(capsys.readouterr().out)
+    assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
+    records = check_table(found[1], bench_meta_seeds.HEADERS, 2,
+                          positive=tuple(bench_meta_seeds.HEADERS[1:]))
+    # tiny: K = 2, N = 2, U = 5; chord adds 2 imitation pairs x T = 5 inner steps
+    assert [(r["arm"], r["inner steps / meta-step"]) for r in records] == [("none", "10"), ("chord", "20")]
+    results = check_json(out, "meta_seeds")
+    assert [r["seeds"] for r in results["results"]] == [2, 2]

@@ -109,6 +109,22 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"meta-trained {int(state.step)} steps ({int(state.skipped)} skipped); results in {run_dir}")
 
 
+def _cmd_ablation(args: argparse.Namespace) -> None:
+    import pathlib
+
+    from trainers.config import replace_path
+    from trainers.config.experiment import load_experiment
+    from trainers.pipelines.ablation import ablation_command
+
+    config = load_experiment(args.config, args.overrides)
+    if args.seed is not None:
+        config = replace_path(config, "seed", args.seed)
+    folder = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name / "ablation")
+    ablation_command(config, folder, progress=not args.no_progress)
+    print((folder / "report.md").read_text(encoding="utf-8"), end="")
+    print(f"results in {folder}")
+
+
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -227,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("overrides", nargs="*", help="dotted overrides, e.g. meta_train.num_meta_steps=50")
     demo.set_defaults(run=_cmd_demo)
+
+    ablation = commands.add_parser(
+        "ablation", help="supervision arms x meta-seeds at a matched inner-step budget, against tuned baselines")
+    _add_run_arguments(ablation)
+    ablation.set_defaults(run=_cmd_ablation)
 
     geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets")
     geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)

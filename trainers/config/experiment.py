@@ -15,7 +15,7 @@ import tasks.registry
 from geodesic_targets.options import ConnectOptions, SweepOptions, TargetOptions
 from meta_opt.options import check_hparams
 from trainers.config.loader import ConfigError, attribute_override, from_dict, load_config
-from trainers.config.sections import EvaluationConfig, LoggingConfig, MetaTrainConfig
+from trainers.config.sections import SUPERVISION_ARMS, EvaluationConfig, LoggingConfig, MetaTrainConfig
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
@@ -75,6 +75,50 @@ class GeodesicsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AblationConfig:
+    """`meta-opt ablation`: supervision arms x meta-seeds at a matched inner-step budget.
+
+    Attributes:
+      arms: `meta_train.supervision` arms to train (each with the teacher `geodesics.baseline`).
+      meta_seeds: K meta-training runs per arm (seeds seed, seed + 1, ...), trained together.
+      inner_step_budget: inner steps each run computes, imitation unrolls included; an
+        arm takes budget // (its inner steps per meta-step) meta-steps. 0: every arm takes
+        `meta_train.num_meta_steps` (compute not matched; the report says so).
+      imitation_weight: beta of every supervised arm.
+      extra_teachers: other teachers (e.g. not the tuned winner); each runs `extra_teacher_arms` again.
+      extra_teacher_arms: the supervised arms repeated with every extra teacher.
+      curve_points: validations per run, evenly spaced in compute (plus one before training).
+      comparisons: paired comparisons "a:b" of the report (arms absent from `arms` are skipped).
+    """
+
+    arms: tuple[str, ...] = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule")
+    meta_seeds: int = 5
+    inner_step_budget: int = 0
+    imitation_weight: float = 1.0
+    extra_teachers: tuple[OptimizerConfig, ...] = ()
+    extra_teacher_arms: tuple[str, ...] = ("teacher", "geodesic_schedule")
+    curve_points: int = 10
+    comparisons: tuple[str, ...] = ("geodesic:chord", "geodesic:teacher", "geodesic:none",
+                                    "geodesic_schedule:chord", "geodesic_schedule:teacher",
+                                    "geodesic_schedule:none", "chord:none", "teacher:none")
+
+    def __post_init__(self):
+        unknown = sorted(set(self.arms + self.extra_teacher_arms) - set(SUPERVISION_ARMS))
+        if unknown or not self.arms:
+            raise ValueError(f"unknown or no arm(s) {unknown}; known: {', '.join(SUPERVISION_ARMS)}")
+        if "none" in self.extra_teacher_arms:
+            raise ValueError("extra_teacher_arms: the 'none' arm has no teacher")
+        if self.meta_seeds < 2 or self.inner_step_budget < 0 or self.curve_points < 1:
+            raise ValueError(f"need meta_seeds >= 2 (for a standard error), inner_step_budget >= 0 "
+                             f"and curve_points >= 1: {self}")
+        if self.imitation_weight <= 0:
+            raise ValueError(f"imitation_weight must be > 0, got {self.imitation_weight}")
+        for pair in self.comparisons:
+            if pair.count(":") != 1 or any(a not in SUPERVISION_ARMS for a in pair.split(":")):
+                raise ValueError(f"comparison {pair!r} is not 'arm:arm' with arms from {SUPERVISION_ARMS}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     """One run: its name, seed, folders and task.
 
@@ -89,6 +133,7 @@ class ExperimentConfig:
       meta_train: the `meta-opt train` section.
       evaluation: the `meta-opt evaluate` section (tasks, seeds, baseline grids).
       logging: Weights & Biases project, entity, run name, tags and mode.
+      ablation: the `meta-opt ablation` section (arms, meta-seeds, compute budget).
     """
 
     name: str
@@ -100,6 +145,7 @@ class ExperimentConfig:
     meta_train: MetaTrainConfig = dataclasses.field(default_factory=MetaTrainConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+    ablation: AblationConfig = dataclasses.field(default_factory=AblationConfig)
 
 
 def load_experiment(

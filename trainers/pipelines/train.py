@@ -92,23 +92,28 @@ def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Opt
                    jnp.asarray(target_set.instance_keys, jnp.uint32), weights)
 
 
-def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
-    """`validate(meta_params)`: the learned optimizer on fixed held-out instances (jitted).
+def validation_fn(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
+    """`validate(meta_params)`, pure (jit or vmap it): the learned optimizer on fixed held-out instances.
 
     Returns `{"validation_meta_loss": mean minibatch loss over H steps from fresh
     parameters, "validation_final_loss": mean training loss after H steps}`,
-    averaged over `meta_train.validation_seeds` instances.
+    averaged over `meta_train.validation_seeds` instances drawn from `config.seed`.
     """
     train_cfg = config.meta_train
     keys = jax.random.split(run_keys.derive(config.seed, "validation"), train_cfg.validation_seeds)
     run = make_run(family, train_cfg.lstm.transformation, train_cfg.unroll.horizon, record_points=1)
 
-    @jax.jit
     def validate(meta_params):
         out = jax.vmap(run, in_axes=(None, 0))(meta_params, keys)
         return {"validation_meta_loss": jnp.mean(out["batch_losses"]),
                 "validation_final_loss": jnp.mean(out["curve"][:, -1])}
 
+    return validate
+
+
+def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
+    """`validation_fn`, jitted, with its values brought to the host."""
+    validate = jax.jit(validation_fn(config, family))
     return lambda meta_params: sharding.to_host(validate(meta_params))
 
 

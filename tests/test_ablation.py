@@ -1,0 +1,203 @@
+"""The supervision ablation: arms and budgets, its statistics, and `meta-opt ablation` end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from tests.markdown import table_rows
+from tests.wandb_offline import read_offline_run
+from trainers.commands import cli
+from trainers.config import ConfigError, load_experiment
+from trainers.config.experiment import AblationConfig, ExperimentConfig, OptimizerConfig
+from trainers.core.trajectories import Trajectories, run_grid
+from trainers.evaluation.contenders import learned_contender
+from trainers.evaluation.evaluate import evaluation_keys
+from trainers.pipelines.ablation import (ArmRun, ablation_arms, arm_config, curve_steps, learned_runs,
+                                         step_cost, teacher_label)
+from trainers.reporting.ablation_report import (ArmEvaluation, censored_median, common_level,
+                                                inner_steps_to_level, interval_verdict, paired_interval)
+
+TINY = """\
+name: tiny_ablation
+task:
+  name: digits_mlp
+  options: {hidden_sizes: [8], batch_size: 32}
+geodesics:
+  baseline: {name: adam, hparams: {learning_rate: 0.1}}
+  targets: {num_instances: 1, num_steps: 10, horizon: 5}
+meta_train:
+  num_instances: 2
+  unroll: {horizon: 10, unroll_length: 5}
+  lstm: {hidden_sizes: [4]}
+  imitation_batch: 2
+  validation_seeds: 2
+ablation:
+  arms: [none, chord]
+  meta_seeds: 2
+  inner_step_budget: 60
+  extra_teachers: [{name: sgd, hparams: {learning_rate: 0.5}}]
+  extra_teacher_arms: [teacher]
+  curve_points: 2
+  comparisons: ["chord:none"]
+evaluation:
+  seeds: 3
+  tuning_seeds: 1
+  baselines: [adam]
+  learning_rates: [0.01, 0.1]
+  record_points: 5
+logging: {mode: offline}
+"""
+
+
+@pytest.fixture
+def config_path(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def test_arms_take_the_meta_steps_their_budget_buys(config_path):
+    config = load_experiment(config_path)
+    arms = ablation_arms(config)
+    assert [arm.label for arm in arms] == ["none", "chord", "teacher @ sgd lr=0.5"]
+    configs = [arm_config(config, arm) for arm in arms]
+    # none: 2 instances x 5 steps = 10 per meta-step; imitation adds 2 pairs x T = 5
+    assert [step_cost(c) for c in configs] == [10, 20, 20]
+    assert [c.meta_train.num_meta_steps for c in configs] == [6, 3, 3]
+    assert [c.meta_train.imitation_weight for c in configs] == [0.0, 1.0, 1.0]
+    assert [c.meta_train.supervision for c in configs] == ["none", "chord", "teacher"]
+    assert configs[2].geodesics.baseline == OptimizerConfig("sgd", {"learning_rate": 0.5})
+    assert configs[0].geodesics.baseline == config.geodesics.baseline
+    assert all(c.seed == config.seed for c in configs)  # same validation instances for every arm
+
+
+def test_a_budget_below_one_meta_step_is_an_error(config_path):
+    from trainers.errors import RunError
+
+    config = load_experiment(config_path, ["ablation.inner_step_budget=15"])
+    arm_config(config, ablation_arms(config)[0])  # none: 10 inner steps fit
+    with pytest.raises(RunError, match="buys no meta-step of arm 'chord'"):
+        arm_config(config, ablation_arms(config)[1])
+
+
+def test_no_budget_keeps_the_configured_meta_steps(config_path):
+    config = load_experiment(config_path, ["ablation.inner_step_budget=0", "meta_train.num_meta_steps=7"])
+    assert {arm_config(config, arm).meta_train.num_meta_steps for arm in ablation_arms(config)} == {7}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("ablation.arms=[none,bogus]", "bogus"),
+    ("ablation.meta_seeds=1", "meta_seeds >= 2"),
+    ("ablation.extra_teacher_arms=[none]", "no teacher"),
+    ("ablation.comparisons=[chord]", "arm:arm"),
+    ("ablation.imitation_weight=0", "imitation_weight must be > 0"),
+])
+def test_bad_ablation_settings_are_config_errors(config_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(config_path, [override])
+
+
+def test_teacher_labels_name_the_optimizer_and_its_settings():
+    assert teacher_label(OptimizerConfig("adam", {"learning_rate": 0.03})) == "adam lr=0.03"
+    assert teacher_label(OptimizerConfig("esgd", {"learning_rate": 0.1, "damping": 1e-3})) == \
+        "esgd damping=0.001,lr=0.1"
+
+
+def test_curve_steps_are_even_and_include_both_ends():
+    np.testing.assert_array_equal(curve_steps(10, 5), [0, 2, 4, 6, 8, 10])
+    np.testing.assert_array_equal(curve_steps(3, 10), [0, 1, 2, 3])
+
+
+def test_paired_interval_matches_the_t_interval_by_hand():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
+    b = np.array([1.5, 2.0, 3.5, 4.0, 6.0])
+    diff = a - b  # mean -0.2, sample sd sqrt(0.075 * 4 / 4) ...
+    mean, lower, upper = paired_interval(a, b)
+    se = np.std(diff, ddof=1) / math.sqrt(5)
+    t_975_df4 = 2.7764451051977987  # tables: t(0.975, 4)
+    assert mean == pytest.approx(-0.2)
+    assert (lower, upper) == pytest.approx((-0.2 - t_975_df4 * se, -0.2 + t_975_df4 * se))
+    assert interval_verdict(lower, upper) == "ties"
+    assert interval_verdict(-0.3, -0.1) == "wins" and interval_verdict(0.1, 0.3) == "loses"
+    assert interval_verdict(math.nan, math.nan) == "undecided"
+
+
+def test_censored_median_counts_misses_as_slowest():
+    assert censored_median(np.array([10.0, 20.0, np.nan])) == 20.0
+    assert censored_median(np.array([10.0, np.nan, np.nan])) == math.inf
+    assert censored_median(np.array([10.0, 30.0])) == 20.0
+
+
+def _arm(label, validation, step_cost_value):
+    runs = Trajectories(np.array([0, 1]), np.ones((2, 2, 2)), np.ones((2, 2, 1)), {})
+    return ArmEvaluation(label, label, "adam", np.array([0, 5, 10]), {"validation_final_loss": validation},
+                         step_cost_value, 1.0, runs)
+
+
+def test_common_level_is_reached_by_every_arm_at_its_own_compute():
+    fast = _arm("fast", np.array([[2.0, 1.0, 0.5], [2.0, 1.2, 0.7]]), 10)   # means 2.0, 1.1, 0.6
+    slow = _arm("slow", np.array([[2.0, 1.8, 1.0], [2.0, 1.6, 1.2]]), 30)   # means 2.0, 1.7, 1.1
+    level = common_level([fast, slow])
+    assert level == pytest.approx(1.1)
+    assert inner_steps_to_level(fast, level) == (5, 50)
+    assert inner_steps_to_level(slow, level) == (10, 300)
+    assert inner_steps_to_level(slow, 0.1) == (-1, -1)
+
+
+def test_arm_runs_round_trip_through_npz(tmp_path):
+    run = ArmRun({"lstm": {"w": np.arange(6.0).reshape(2, 3)}}, np.array([0, 3]),
+                 {"validation_final_loss": np.ones((2, 2))}, 20, np.array([0, 1]), 12.5)
+    run.save(tmp_path / "result.npz")
+    back = ArmRun.load(tmp_path / "result.npz")
+    np.testing.assert_array_equal(back.meta_params["lstm"]["w"], run.meta_params["lstm"]["w"])
+    assert (back.step_cost, back.seconds, back.skipped.tolist()) == (20, 12.5, [0, 1])
+
+
+@pytest.mark.slow
+def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    assert cli.main(["ablation", "--config", str(config_path), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert report in printed
+    data = json.loads((out / "results.json").read_text())
+    assert [row["arm"] for row in data["arms"]] == ["none", "chord", "teacher @ sgd lr=0.5"]
+    assert [row["meta_steps"] for row in data["arms"]] == [6, 3, 3]
+    rows = {row[0]: row for row in table_rows(report.split("## Paired")[0].split("Tuned baselines")[0])[1:]}
+    for row in data["arms"]:  # the table shows results.json's numbers
+        assert float(rows[row["arm"]][4].split("±")[0]) == pytest.approx(row["final_loss"][0], rel=5e-3)
+    assert {(c["a"], c["b"]) for c in data["comparisons"]} == {("chord", "none")}
+    assert data["baselines"][0]["baseline"] == "adam"
+    for png in ("ablation_validation.png", "ablation_eval.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # every arm's W&B run logged its validation curve (mean over meta-seeds) at 0, and the last step
+    (folder,) = (out / "arms" / "chord" / "wandb").glob("offline-run-*")
+    logged = read_offline_run(folder)
+    assert [h["_step"] for h in logged["history"] if "validation_final_loss" in h] == [0, 2, 3]
+    assert logged["config"]["meta_train"]["supervision"] == "chord" and logged["exit_code"] == 0
+
+    # the evaluation of meta-seed 1 equals evaluating that optimizer alone on the same seeds
+    config = load_experiment(out / "config.yaml")
+    arm_cfg = arm_config(config, ablation_arms(config)[1])
+    run = ArmRun.load(out / "arms" / "chord" / "result.npz")
+    from trainers.config.experiment import build_family
+
+    family = build_family(config)
+    _, held_out = evaluation_keys(config.seed, 0, 1, 3)
+    together = learned_runs(arm_cfg, family, run, held_out, 10)
+    one = jax.tree_util.tree_map(lambda x: x[1], run.meta_params)
+    alone = run_grid(family, learned_contender("one", arm_cfg.meta_train.lstm, one).build, {}, held_out, 10, 5)
+    np.testing.assert_allclose(together.curves[1], alone.curves[0], rtol=2e-5)
+
+    # a second call reuses every finished arm (nothing is retrained) and writes the same report
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "arms").glob("*/result.npz")}
+    assert cli.main(["ablation", "--config", str(config_path), "--out", str(out), "--no-progress"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "arms").glob("*/result.npz")} == stamps
+    again = json.loads((out / "results.json").read_text())
+    assert [r["final_loss"] for r in again["arms"]] == [r["final_loss"] for r in data["arms"]]
