@@ -23,6 +23,8 @@ HPARAMS: Mapping[str, tuple[str, ...]] = {
     "rmsprop": ("learning_rate", "decay", "eps", "initial_scale", "centered", "momentum", "nesterov"),
     "esgd": _CURVATURE,
     "jacobi": _CURVATURE,
+    "rmsprop_bc": ("learning_rate", "decay", "eps"),
+    "adam_cosine": ("learning_rate", "decay_steps"),
 }
 REQUIRED = ("learning_rate",)
 

@@ -263,3 +263,15 @@ def test_verdict_summary_names_where_the_learned_optimizer_wins_and_diverges():
             ["digits_mlp 10x steps", "1000", "lstm", "", "adam", "", "∞", "diverges"]]
     assert eval_report.verdict_summary(rows) == ("**Wins:** lstm on digits_mlp. "
                                                  "**Diverges:** lstm on digits_mlp 10x steps.")
+
+
+def test_a_cosine_baseline_decays_over_the_evaluated_run_length():
+    """adam_cosine's contender gets decay_steps = the run's length; without a length it refuses."""
+    with pytest.raises(ValueError, match="needs the run's length"):
+        baseline("adam_cosine", [0.1])
+    family, keys = diagonal_quadratic([1.0]), jax.random.split(jax.random.PRNGKey(0), 1)
+    cosine = run_grid(family, baseline("adam_cosine", [0.1], num_steps=8).build, {"learning_rate": jnp.array([0.1])},
+                      keys, 8, record_points=8)
+    by_hand = optax.adam(optax.cosine_decay_schedule(0.1, 8))
+    manual = run_grid(family, lambda h: by_hand, {}, keys, 8, record_points=8)
+    np.testing.assert_allclose(cosine.curves, manual.curves, rtol=1e-6)

@@ -13,7 +13,8 @@ from meta_opt import LSTMOptimizer, get_optimizer, list_optimizers
 HPARAMS = {"sgd": {"learning_rate": 0.05}, "momentum": {"learning_rate": 0.02},
            "adam": {"learning_rate": 0.1}, "rmsprop": {"learning_rate": 0.02},
            "esgd": {"learning_rate": 0.2, "update_interval": 5},
-           "jacobi": {"learning_rate": 0.05, "damping": 1.0}}
+           "jacobi": {"learning_rate": 0.05, "damping": 1.0},
+           "rmsprop_bc": {"learning_rate": 0.02}, "adam_cosine": {"learning_rate": 0.1, "decay_steps": 60}}
 
 
 def test_every_named_optimizer_is_listed():
@@ -81,3 +82,26 @@ def test_the_config_hyperparameter_table_matches_the_factories():
         check_hparams("adam", {"lr": 0.1})
     with pytest.raises(TypeError, match="needs hyperparameter"):
         check_hparams("sgd", {})
+
+
+def test_rmsprop_bias_correction_removes_the_first_step_burst():
+    """First step on gradient g: plain RMSProp moves lr*g/sqrt(0.1 g^2) = 3.16 lr per coordinate
+    (its average starts at 0); corrected, lr*g/|g| = lr, as Adam's first step."""
+    params, grads = {"x": jnp.zeros(3)}, {"x": jnp.array([2.0, -0.5, 0.3])}
+    first = lambda tx: np.asarray(tx.update(grads, tx.init(params), params)[0]["x"])
+    np.testing.assert_allclose(first(get_optimizer("rmsprop_bc", learning_rate=0.1)),
+                               [-0.1, 0.1, -0.1], rtol=1e-4)
+    np.testing.assert_allclose(first(get_optimizer("rmsprop", learning_rate=0.1)),
+                               -0.1 / np.sqrt(0.1) * np.sign([2.0, -0.5, 0.3]), rtol=1e-4)
+
+
+def test_adam_cosine_decays_its_step_to_zero_over_the_run():
+    """On a constant gradient Adam's direction is fixed (m/sqrt(v) = 1), so step k moves
+    lr * (1 + cos(pi k / K)) / 2: the cosine schedule itself."""
+    tx, params = get_optimizer("adam_cosine", learning_rate=0.2, decay_steps=4), {"x": jnp.zeros(1)}
+    state, steps = tx.init(params), []
+    for _ in range(5):
+        updates, state = tx.update({"x": jnp.ones(1)}, state, params)
+        steps.append(-float(updates["x"][0]))
+    expected = [0.2 * (1 + np.cos(np.pi * k / 4)) / 2 for k in range(5)]
+    np.testing.assert_allclose(steps, expected, rtol=1e-4, atol=1e-7)

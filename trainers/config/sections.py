@@ -112,7 +112,7 @@ class MetaTrainConfig:
                              f"{self.imitation_weight}: 'none' needs imitation_weight 0, every other arm > 0")
 
 
-BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd")
+BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd", "rmsprop_bc", "adam_cosine")
 
 
 def _log_grid(low_exponent: int, high_exponent: int) -> tuple[float, ...]:

@@ -40,11 +40,13 @@ class Contender:
     learned: bool = False
 
 
-def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[float] = (1e-4,)) -> Contender:
+def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[float] = (1e-4,),
+             num_steps: int | None = None) -> Contender:
     """A baseline from `meta_opt.get_optimizer` with its tuning grid.
 
     ESGD and Jacobi are tuned over learning rate x damping; the others over the learning
-    rate. "momentum" is SGD with heavy-ball momentum 0.9; the rest use optax's defaults.
+    rate. "momentum" is SGD with heavy-ball momentum 0.9; "adam_cosine" decays its rate to
+    zero over `num_steps` (the run's length, required for it); the rest use optax's defaults.
     """
     if name in ("esgd", "jacobi"):
         pairs = list(itertools.product(learning_rates, dampings))
@@ -52,7 +54,12 @@ def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[floa
                 "damping": np.array([p[1] for p in pairs], np.float32)}
     else:
         grid = {"learning_rate": np.asarray(learning_rates, np.float32)}
-    return Contender(name, lambda hparams: meta_opt.get_optimizer(name, **hparams), grid)
+    fixed: dict[str, Any] = {}
+    if name in meta_opt.registry.NEEDS_RUN_LENGTH:
+        if num_steps is None:
+            raise ValueError(f"baseline {name!r} needs the run's length (num_steps)")
+        fixed["decay_steps"] = num_steps
+    return Contender(name, lambda hparams: meta_opt.get_optimizer(name, **hparams, **fixed), grid)
 
 
 def learned_contender(label: str, lstm: meta_opt.LSTMOptimizer, meta_params: Any) -> Contender:

@@ -217,7 +217,7 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
     steps = evaluation.steps or config.meta_train.unroll.horizon
     tuning_keys, held_out_keys = evaluation_keys(config.seed if evaluation.seed is None else evaluation.seed,
                                                  0, evaluation.tuning_seeds, evaluation.seeds)
-    baselines: list[Contender] = [baseline(name, evaluation.learning_rates, evaluation.dampings)
+    baselines: list[Contender] = [baseline(name, evaluation.learning_rates, evaluation.dampings, steps)
                                   for name in evaluation.baselines]
     with progress_bar(len(baselines) + len(arms), "evaluate", unit="run", enabled=progress) as bar:
         tuned = evaluate_task(family, baselines, steps, tuning_keys=tuning_keys, held_out_keys=held_out_keys,

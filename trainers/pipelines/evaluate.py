@@ -84,10 +84,13 @@ def parse_checkpoint_arguments(values: Sequence[str]) -> list[tuple[str, str]]:
     return [(label, path) for label, (_, path) in zip(labels, pairs)]
 
 
-def contenders_for(evaluation: EvaluationConfig, learned: Sequence[LearnedCheckpoint]) -> list[Contender]:
-    """The learned optimizers first, then the configured baselines with their grids."""
+def contenders_for(evaluation: EvaluationConfig, learned: Sequence[LearnedCheckpoint],
+                   num_steps: int) -> list[Contender]:
+    """The learned optimizers first, then the configured baselines with their grids (for runs of
+    `num_steps`, which a decaying schedule needs)."""
     out = [learned_contender(c.label, c.config.meta_train.lstm, c.meta_params) for c in learned]
-    out += [baseline(name, evaluation.learning_rates, evaluation.dampings) for name in evaluation.baselines]
+    out += [baseline(name, evaluation.learning_rates, evaluation.dampings, num_steps)
+            for name in evaluation.baselines]
     return out
 
 
@@ -101,12 +104,12 @@ def run_evaluation(evaluation: EvaluationConfig, task_configs: Sequence[EvalTask
     Returns:
       `(task results, written files {"report": ..., <task label>: png, "results": results.json})`.
     """
-    contenders = contenders_for(evaluation, learned)
+    count = len(learned) + len(evaluation.baselines)
     results: list[TaskResult] = []
     folder.mkdir(parents=True, exist_ok=True)
     root_seed = seed if evaluation.seed is None else evaluation.seed
     with RunLogger(folder, run_config, logging, job_type="evaluate") as logger, \
-            progress_bar(len(task_configs) * len(contenders), "evaluate", unit="run", enabled=progress) as bar:
+            progress_bar(len(task_configs) * count, "evaluate", unit="run", enabled=progress) as bar:
         for index, task_config in enumerate(task_configs):
             family = family_for(task_config.name, task_config.options, data_dir)
             tuning_keys, held_out_keys = evaluation_keys(root_seed, index, evaluation.tuning_seeds,
@@ -117,7 +120,7 @@ def run_evaluation(evaluation: EvaluationConfig, task_configs: Sequence[EvalTask
                 bar.update()
 
             results.append(evaluate_task(
-                family, contenders, task_config.steps, tuning_keys=tuning_keys,
+                family, contenders_for(evaluation, learned, task_config.steps), task_config.steps, tuning_keys=tuning_keys,
                 held_out_keys=held_out_keys, label=task_config.label,
                 record_points=evaluation.record_points, target_loss=evaluation.target_loss,
                 on_contender=done))
