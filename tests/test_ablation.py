@@ -14,7 +14,7 @@ from tests.markdown import table_rows
 from tests.wandb_offline import read_offline_run
 from trainers.commands import cli
 from trainers.config import ConfigError, load_experiment
-from trainers.config.experiment import AblationConfig, ExperimentConfig, OptimizerConfig
+from trainers.config.experiment import OptimizerConfig
 from trainers.core.trajectories import Trajectories, run_grid
 from trainers.evaluation.contenders import learned_contender
 from trainers.evaluation.evaluate import evaluation_keys
@@ -201,3 +201,18 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path
     assert {p: p.stat().st_mtime_ns for p in (out / "arms").glob("*/result.npz")} == stamps
     again = json.loads((out / "results.json").read_text())
     assert [r["final_loss"] for r in again["arms"]] == [r["final_loss"] for r in data["arms"]]
+
+
+def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tmp_path):
+    from trainers.errors import RunError
+    from trainers.pipelines.ablation import check_reusable
+
+    config = load_experiment(config_path)
+    arm = arm_config(config, ablation_arms(config)[1])
+    check_reusable(arm, tmp_path / "chord")  # records
+    check_reusable(arm, tmp_path / "chord")  # same settings: fine
+    check_reusable(dataclasses.replace(arm, evaluation=dataclasses.replace(arm.evaluation, seeds=9)),
+                   tmp_path / "chord")  # evaluation settings do not decide the trained optimizers
+    other = load_experiment(config_path, ["meta_train.outer.learning_rate=0.01"])
+    with pytest.raises(RunError, match="meta_train differ"):
+        check_reusable(arm_config(other, ablation_arms(other)[1]), tmp_path / "chord")

@@ -176,6 +176,34 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
                   np.asarray(state.skipped), seconds)
 
 
+def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
+    """The parts of an arm's config that decide its trained optimizers (not evaluation or logging)."""
+    settings = to_dict(config)
+    return {"seed": settings["seed"], "task": settings["task"], "geodesics": settings["geodesics"],
+            "meta_train": settings["meta_train"],
+            "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
+
+
+def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
+    """Records the arm's training settings in `folder/arm.json`, or checks them against the recorded ones.
+
+    Raises:
+      RunError: the folder holds an arm trained with other settings (reusing it would
+        mix two experiments in one report).
+    """
+    record, wanted = folder / "arm.json", _training_settings(config)
+    wanted = json.loads(json.dumps(wanted))  # tuples as lists, as read back
+    if record.exists():
+        stored = json.loads(record.read_text(encoding="utf-8"))
+        if stored != wanted:
+            changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
+            raise RunError(f"{folder} holds arm {config.meta_train.supervision!r} trained with other settings "
+                           f"({', '.join(changed)} differ): choose another --out, or delete that arm folder")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(record, json.dumps(wanted, indent=2) + "\n")
+
+
 def learned_runs(config: ExperimentConfig, family, run: ArmRun, held_out_keys: jax.Array, num_steps: int):
     """Every meta-seed's optimizer on the held-out seeds in one call: Trajectories [K, E, ...]."""
     lstm = config.meta_train.lstm
@@ -199,8 +227,8 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
         arm_cfg = arm_config(config, arm)
         arm_folder = folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
         result, no_targets = arm_folder / "result.npz", arm_folder / "no_targets.txt"
+        check_reusable(arm_cfg, arm_folder)
         if not result.exists() and not no_targets.exists():
-            arm_folder.mkdir(parents=True, exist_ok=True)
             try:
                 train_arm(arm_cfg, family, arm_folder, progress=progress).save(result)
             except NoCertifiedPairs as err:  # an arm without targets is reported, not fatal
