@@ -20,7 +20,8 @@ from trainers.evaluation.contenders import learned_contender
 from trainers.evaluation.evaluate import evaluation_keys
 from trainers.pipelines.ablation import (ArmRun, ablation_arms, arm_config, curve_steps, learned_runs,
                                          step_cost, teacher_label)
-from trainers.reporting.ablation_report import (ArmEvaluation, censored_median, common_level,
+from trainers.evaluation.statistics import censored_median
+from trainers.reporting.ablation_report import (ArmEvaluation, common_level,
                                                 inner_steps_to_level, interval_verdict, paired_interval)
 
 TINY = """\

@@ -161,6 +161,9 @@ def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers(tm
     assert [r["optimizer"] for r in rows] == ["learned", "sgd", "momentum"]
     assert rows[1]["final_loss"][0] == pytest.approx(np.mean(sgd.final_losses))
     assert rows[1]["chosen"] == {"learning_rate": pytest.approx(0.5)}
+    for row, contender in zip(rows, result.results):  # censored median: misses count as slowest
+        hits = steps_to_target(contender.runs.steps, contender.runs.curves[0], result.target_loss)
+        assert row["median_steps_to_target"] == np.median(np.nan_to_num(hits, nan=np.inf))
     assert best_baseline(result).label == min(result.results[1:], key=lambda r: np.mean(r.final_losses)).label
     # the curves plot shows each optimizer's mean over seeds, ending at the table's final loss
     figure = eval_report.plot_curves(result, tmp_path / "curves.png")

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import meta_opt
+from meta_opt.registry import NEEDS_RUN_LENGTH
 from tasks.base import TaskFamily
 from trainers.core.trajectories import BuildOptimizer, run_grid
 from trainers.evaluation.statistics import tuning_score
@@ -55,7 +56,7 @@ def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[floa
     else:
         grid = {"learning_rate": np.asarray(learning_rates, np.float32)}
     fixed: dict[str, Any] = {}
-    if name in meta_opt.registry.NEEDS_RUN_LENGTH:
+    if name in NEEDS_RUN_LENGTH:
         if num_steps is None:
             raise ValueError(f"baseline {name!r} needs the run's length (num_steps)")
         fixed["decay_steps"] = num_steps

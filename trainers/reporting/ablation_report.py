@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from trainers.evaluation.evaluate import TaskResult
-from trainers.evaluation.statistics import mean_and_se, steps_to_target
+from trainers.evaluation.statistics import censored_median, mean_and_se, steps_to_target
 from trainers.reporting.plots import finite_mean_se, plot_loss_curves, save_figure
 from trainers.reporting.tables import format_mean_se, markdown_table
 
@@ -59,11 +59,6 @@ class ArmEvaluation:
     def metric(self, name: str) -> Optional[np.ndarray]:
         """'final_loss' or a task metric ('test_loss'), [K, E]; None when the task has none."""
         return self.final_losses if name == "final_loss" else self.runs.metrics.get(name)
-
-
-def censored_median(hits: np.ndarray) -> float:
-    """Median of steps-to-target with the runs that never reached it counted as infinitely slow."""
-    return float(np.median(np.where(np.isfinite(hits), hits, np.inf)))
 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
