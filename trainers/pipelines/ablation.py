@@ -9,10 +9,10 @@ validated at evenly spaced points on the same held-out instances. Then every lea
 optimizer and the tuned baselines run on the same held-out evaluation seeds and
 `trainers.reporting.ablation_report` writes the comparison.
 
-Folder: `arms/<label>/` per arm (targets.npz, metrics.jsonl with the mean over meta-seeds,
-its W&B run, result.npz: the K meta-parameters and validation curves). An arm whose
-result.npz exists is not trained again, so a stopped ablation resumes at the arm it was
-in (that arm starts over). At the top: report.md, results.json, the plots, config.yaml
+Folder: `arms/<label>/` per arm (arm.json: the settings it is trained with; targets.npz,
+metrics.jsonl with the mean over meta-seeds, its W&B run, result.npz: the K meta-parameters
+and validation curves). An arm whose result.npz exists is not trained again (if arm.json
+matches), so a stopped ablation resumes at the arm it was in (that arm starts over). At the top: report.md, results.json, the plots, config.yaml
 and the report's W&B run. Target generation is not counted in the inner-step budget.
 """
 
@@ -138,7 +138,8 @@ class ArmRun:
                    tree["skipped"], float(tree["seconds"]))
 
 
-def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progress: bool = True) -> ArmRun:
+def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progress: bool = True,
+              label: Optional[str] = None) -> ArmRun:
     """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds."""
     train = config.meta_train
     seeds = config.ablation.meta_seeds
@@ -155,7 +156,7 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
     history: dict[str, list[np.ndarray]] = {}
     tick = time.perf_counter()
     with RunLogger(folder, to_dict(config), config.logging, job_type="ablation-arm") as logger, \
-            progress_bar(train.num_meta_steps, f"arm {config.meta_train.supervision}", unit="step",
+            progress_bar(train.num_meta_steps, f"arm {label or train.supervision}", unit="step",
                          enabled=progress) as bar:
         for meta_step_index in range(train.num_meta_steps + 1):
             metrics: dict[str, float] = {}
@@ -230,7 +231,7 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
         check_reusable(arm_cfg, arm_folder)
         if not result.exists() and not no_targets.exists():
             try:
-                train_arm(arm_cfg, family, arm_folder, progress=progress).save(result)
+                train_arm(arm_cfg, family, arm_folder, progress=progress, label=arm.label).save(result)
             except NoCertifiedPairs as err:  # an arm without targets is reported, not fatal
                 write_text(no_targets, f"{err}\n")
         if no_targets.exists():
