@@ -8,7 +8,7 @@ whole inner loop can be `vmap`ped over task instances.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 
@@ -31,6 +31,9 @@ class Task:
         Omega(lambda) = {theta : F(theta) <= lambda}.
       metrics: `params -> dict[str, scalar]` of extra measurements (test loss,
         accuracy, ...); returns an empty dict where a task has none.
+      sample_validation_batch: `key -> batch` from a validation split held out of the
+        training data (never drawn by `sample_batch`), for meta-objectives that score
+        generalization; None where the task has no such split.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Task:
     sample_batch: Callable[[jax.Array], Batch]
     eval_loss: Callable[[Params], jax.Array]
     metrics: Callable[[Params], Mapping[str, jax.Array]] = lambda params: {}
+    sample_validation_batch: Optional[Callable[[jax.Array], Batch]] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,7 +48,7 @@ def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSpli
             permutation = jnp.arange(NUM_CLASSES)
         return supervised_task(
             name, net, train, test,
-            batch_size=options.batch_size, eval_size=options.eval_size,
+            batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
             per_example_loss=losses.cross_entropy, metric_fns={"accuracy": losses.accuracy},
             transform=lambda x, y: (x * scale, permutation[y]),
         )
@@ -65,7 +65,7 @@ def autoencoder_family(name: str, options: AutoencoderOptions, splits: LabeledSp
         scale = _input_scale(key, options)
         return supervised_task(
             name, net, (x_train, x_train), (x_test, x_test),
-            batch_size=options.batch_size, eval_size=options.eval_size,
+            batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
             per_example_loss=losses.squared_error, transform=lambda x, y: (x * scale, y),
         )
 

@@ -41,17 +41,22 @@ class SampledDataOptions:
     Attributes:
       batch_size: examples per minibatch.
       eval_size: size of the fixed training subset behind `eval_loss`.
+      validation_size: the last `validation_size` training examples form a validation
+        split: never in a training minibatch, drawn by `Task.sample_validation_batch`
+        (meta-training can score on it: `meta_train.unroll.score_on: validation`). 0: none.
       input_scale_range: each instance multiplies its inputs by a factor drawn
         log-uniformly from this range; (1, 1) leaves inputs unchanged.
     """
 
     batch_size: int = 128
     eval_size: int = 4096
+    validation_size: int = 0
     input_scale_range: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self):
         check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
         check(self.eval_size > 0, f"eval_size must be positive, got {self.eval_size}")
+        check(self.validation_size >= 0, f"validation_size must be >= 0, got {self.validation_size}")
         low, high = self.input_scale_range
         check(0 < low <= high, f"input_scale_range must satisfy 0 < low <= high, got {(low, high)}")
         # Cooperative: a data-source mixin later in the MRO (MnistData) checks its fields too.

@@ -31,6 +31,7 @@ def supervised_task(
     *,
     batch_size: int,
     eval_size: int,
+    validation_size: int = 0,
     per_example_loss: ExampleFn,
     metric_fns: Mapping[str, ExampleFn] | None = None,
     transform: Transform = _identity,
@@ -45,6 +46,8 @@ def supervised_task(
       batch_size: examples per minibatch, drawn uniformly with replacement.
       eval_size: the first `eval_size` training examples form the fixed set on
         which `eval_loss` is computed (clipped to the training set size).
+      validation_size: the last `validation_size` training examples are held out of
+        every minibatch and drawn by `sample_validation_batch` (0: no validation split).
       per_example_loss: `(outputs, targets) -> [batch]` losses; the task loss is
         their mean.
       metric_fns: named `(outputs, targets) -> scalar` measurements reported by
@@ -59,7 +62,10 @@ def supervised_task(
     """
     x_train, y_train = train
     x_test, y_test = test
-    n_train = x_train.shape[0]
+    if not 0 <= validation_size < x_train.shape[0]:
+        raise ValueError(f"{name}: validation_size {validation_size} must leave training examples "
+                         f"(the training set has {x_train.shape[0]})")
+    n_train = x_train.shape[0] - validation_size
     n_eval = min(eval_size, n_train)
 
     def init(key: jax.Array):
@@ -76,6 +82,10 @@ def supervised_task(
         index = jax.random.randint(key, (batch_size,), 0, n_train)
         return {"x": x_train[index], "y": y_train[index]}
 
+    def sample_validation_batch(key: jax.Array):
+        index = n_train + jax.random.randint(key, (batch_size,), 0, validation_size)
+        return {"x": x_train[index], "y": y_train[index]}
+
     def eval_loss(params) -> jax.Array:
         return loss_on(params, x_train[:n_eval], y_train[:n_eval])
 
@@ -90,7 +100,8 @@ def supervised_task(
         results.update(measure(params, x_test, y_test, "test"))
         return results
 
-    return Task(name, init, loss, sample_batch, eval_loss, metrics)
+    return Task(name, init, loss, sample_batch, eval_loss, metrics,
+                sample_validation_batch if validation_size else None)
 
 
 def log_uniform(key: jax.Array, low: float, high: float) -> jax.Array:

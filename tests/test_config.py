@@ -289,3 +289,11 @@ def test_build_family_passes_the_run_data_dir(tiny_data_dir, tmp_path):
 def test_every_shipped_config_loads(path):
     config = load_experiment(path)
     assert config.name and config.task.name in tasks.list_tasks()
+
+
+def test_scoring_on_validation_needs_a_validation_split():
+    path = CONFIGS / "digits_mlp.yaml"
+    with pytest.raises(ConfigError, match=r"meta_train\.unroll\.score_on .*validation_size > 0"):
+        load_experiment(path, ["meta_train.unroll.score_on=validation"])
+    config = load_experiment(path, ["meta_train.unroll.score_on=validation", "task.options.validation_size=300"])
+    assert config.meta_train.unroll.score_on == "validation" and config.task.options["validation_size"] == 300

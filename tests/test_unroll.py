@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import tasks
 from meta_opt import LSTMOptimizer
 from trainers.config.sections import UnrollOptions
-from trainers.core.unroll import initial_states, reduce_losses, unroll
+from tasks.base import TaskFamily
+from tasks.supervised import supervised_task
+from trainers.core.unroll import VALIDATION_TAG, initial_states, reduce_losses, unroll
 
 KEY = jax.random.PRNGKey(0)
 LEARNED = LSTMOptimizer(hidden_sizes=(8,))
@@ -52,3 +56,53 @@ def test_second_order_meta_gradient_differs_from_first_order_and_is_finite():
     first, second = gradient(False), gradient(True)
     assert np.all(np.isfinite(first)) and np.all(np.isfinite(second))
     assert not np.allclose(first, second, rtol=1e-3)
+
+
+def _split_family(validation_size: int):
+    """digits-like regression on 10 examples x = index: validation examples are the last ones."""
+    x = jnp.arange(10.0)[:, None]
+    net = hk.without_apply_rng(hk.transform(lambda v: hk.Linear(1, w_init=jnp.ones)(v)))
+    sq = lambda out, y: jnp.sum((out - y) ** 2, axis=-1)
+    make = lambda key: supervised_task("split", net, (x, x * 0.5), (x, x * 0.5), batch_size=4, eval_size=10,
+                                       validation_size=validation_size, per_example_loss=sq)
+    return TaskFamily("split", None, make)
+
+
+def test_a_validation_split_is_never_drawn_for_training():
+    task = _split_family(3).instance(KEY)
+    keys = jax.random.split(KEY, 200)
+    train_x = np.concatenate([np.asarray(task.sample_batch(k)["x"]).ravel() for k in keys])
+    held_x = np.concatenate([np.asarray(task.sample_validation_batch(k)["x"]).ravel() for k in keys])
+    assert set(train_x) == set(range(7)) and set(held_x) == {7.0, 8.0, 9.0}
+    assert _split_family(0).instance(KEY).sample_validation_batch is None
+    with pytest.raises(ValueError, match="must leave training examples"):
+        _split_family(10).instance(KEY)
+
+
+def test_scoring_on_validation_scores_the_updated_point_on_the_held_out_split():
+    """U = 1: the term is F_val(theta_1) on the validation minibatch its key draws, computed by hand."""
+    family = _split_family(3)
+    task = family.instance(KEY)
+    meta_params = LEARNED.init(KEY)
+    for kind in ("mean", "normalized"):
+        options = UnrollOptions(horizon=4, unroll_length=1, stagger=False, score_on="validation", loss_kind=kind)
+        state = jax.tree_util.tree_map(lambda v: v[0], initial_states(family, LEARNED, meta_params, KEY, 1, options))
+        after, (term, _) = unroll(family, LEARNED, options, meta_params, state)
+        batch_key = jax.random.split(state.key)[1]
+        held_out = task.loss(after.params, task.sample_validation_batch(jax.random.fold_in(batch_key, VALIDATION_TAG)))
+        start = task.loss(state.params, task.sample_validation_batch(jax.random.fold_in(state.key, VALIDATION_TAG)))
+        expected = held_out if kind == "mean" else held_out / (start + 1e-8)
+        np.testing.assert_allclose(term, expected, rtol=1e-5)
+    train_options = UnrollOptions(horizon=4, unroll_length=1, stagger=False)
+    _, (train_term, final) = unroll(family, LEARNED, train_options, meta_params, state)
+    np.testing.assert_allclose(train_term, final, rtol=1e-6)  # on training data: F(theta_1) on its batch
+    assert not np.allclose(train_term, term)
+
+
+def test_scoring_on_validation_without_a_split_is_a_clear_error():
+    options = UnrollOptions(horizon=4, unroll_length=1, score_on="validation")
+    family = _split_family(0)
+    meta_params = LEARNED.init(KEY)
+    state = jax.tree_util.tree_map(lambda v: v[0], initial_states(family, LEARNED, meta_params, KEY, 1, options))
+    with pytest.raises(ValueError, match="no validation split"):
+        unroll(family, LEARNED, options, meta_params, state)

@@ -169,6 +169,10 @@ def load_experiment(
     for section in ("bead_optimizer", "train_optimizer", "baseline"):
         check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
                         source=str(path), overrides=overrides)
+    if config.meta_train.unroll.score_on == "validation" and not config.task.options.get("validation_size"):
+        located = ConfigError("scoring on the validation split needs task.options.validation_size > 0",
+                              key="meta_train.unroll.score_on", source=str(path))
+        raise attribute_override(located, overrides)
     return config
 
 

@@ -26,6 +26,9 @@ class UnrollOptions:
     second_order: differentiate through the inner gradients (default: constants).
     loss_kind: "mean" inner loss, mean "log" loss, or loss "normalized" by the
       loss at the unroll's start.
+    score_on: the minibatches the meta-loss scores each updated point on: "train"
+      (the training data, Andrychowicz et al.) or "validation" (the task's validation
+      split, `task.options.validation_size > 0`: rewards generalization).
     """
 
     horizon: int = 100
@@ -33,6 +36,7 @@ class UnrollOptions:
     stagger: bool = True
     second_order: bool = False
     loss_kind: LossKind = "mean"
+    score_on: Literal["train", "validation"] = "train"
 
     def __post_init__(self):
         if not 1 <= self.unroll_length <= self.horizon or self.horizon % self.unroll_length:
@@ -40,6 +44,8 @@ class UnrollOptions:
                              f"unroll_length (resets happen between unrolls), got {self}")
         if self.loss_kind not in ("mean", "log", "normalized"):
             raise ValueError(f"loss_kind must be mean, log or normalized, got {self.loss_kind!r}")
+        if self.score_on not in ("train", "validation"):
+            raise ValueError(f"score_on must be train or validation, got {self.score_on!r}")
 
 
 @dataclasses.dataclass(frozen=True)

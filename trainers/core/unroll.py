@@ -26,6 +26,8 @@ from trainers.config.sections import LossKind, UnrollOptions
 PyTree = Any
 # Folded into an instance's key for the minibatch that scores theta_U (never a training batch).
 SCORE_TAG = 0x5C0E
+# Folded into a step's batch key for the validation minibatch that scores it (score_on: validation).
+VALIDATION_TAG = 0x7A1D
 
 
 class InnerState(NamedTuple):
@@ -94,9 +96,14 @@ def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, m
     steps 2..U plus one more minibatch loss at theta_U. Every scored term depends
     on this unroll's updates; F(theta_0), which does not, only normalizes.
 
+    With `options.score_on == "validation"` the U scored losses are instead each
+    updated point's loss on a minibatch of the task's validation split (held out of
+    the training data), so meta-training rewards what generalizes, not what fits the
+    minibatches; it costs one more forward pass per step.
+
     Returns:
-      `(state after U steps, (meta-loss term, F(theta_U) on a minibatch))`. The
-      meta-loss term reduces the U scored losses by `options.loss_kind`.
+      `(state after U steps, (meta-loss term, F(theta_U) on a training minibatch))`.
+      The meta-loss term reduces the U scored losses by `options.loss_kind`.
     """
     tx = learned.transformation(meta_params)
     # Starts and the horizon are multiples of U, so an instance can only reach the horizon
@@ -105,15 +112,27 @@ def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, m
     state = jax.lax.cond(state.step >= options.horizon,
                          lambda s: fresh_state(family, learned, meta_params, s.instance_key, s.key),
                          lambda s: s, state)
-    objective = task_objective(family.instance(state.instance_key))
+    task = family.instance(state.instance_key)
+    objective = task_objective(task)
+    validation = options.score_on == "validation"
+    if validation and task.sample_validation_batch is None:
+        raise ValueError(f"unroll.score_on is 'validation' but task {task.name!r} has no validation split "
+                         "(set task.options.validation_size > 0)")
+    validation_loss = lambda params, key: task.loss(params, task.sample_validation_batch(key))
 
     def step(state: InnerState, _):
         key, batch_key = jax.random.split(state.key)
         carry, loss = inner_step(objective, tx, InnerCarry(state.params, state.opt_state), batch_key,
                                  differentiate_gradient=options.second_order)
-        return InnerState(carry.params, carry.opt_state, state.step + 1, state.instance_key, key), loss
+        held_out = validation_loss(carry.params, jax.random.fold_in(batch_key, VALIDATION_TAG)) \
+            if validation else loss
+        return InnerState(carry.params, carry.opt_state, state.step + 1, state.instance_key, key), (loss, held_out)
 
-    state, before_update = jax.lax.scan(step, state, None, length=options.unroll_length)
+    start_params, start_key = state.params, jax.random.fold_in(state.key, VALIDATION_TAG)
+    state, (before_update, held_out) = jax.lax.scan(step, state, None, length=options.unroll_length)
     final_loss = objective(state.params, jax.random.fold_in(state.key, SCORE_TAG))
+    if validation:  # F_val(theta_1) ... F_val(theta_U), normalized by F_val(theta_0) where asked
+        initial = jax.lax.stop_gradient(validation_loss(start_params, start_key))
+        return state, (reduce_losses(held_out, options.loss_kind, initial), final_loss)
     scored = jnp.concatenate([before_update[1:], final_loss[None]])
     return state, (reduce_losses(scored, options.loss_kind, before_update[0]), final_loss)
