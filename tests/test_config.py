@@ -297,3 +297,13 @@ def test_scoring_on_validation_needs_a_validation_split():
         load_experiment(path, ["meta_train.unroll.score_on=validation"])
     config = load_experiment(path, ["meta_train.unroll.score_on=validation", "task.options.validation_size=300"])
     assert config.meta_train.unroll.score_on == "validation" and config.task.options["validation_size"] == 300
+
+
+def test_task_variation_applies_to_the_meta_training_family_only():
+    path = CONFIGS / "digits_mlp.yaml"
+    config = load_experiment(path, ["meta_train.task_variation={permute_labels: true, input_scale_range: [0.5, 2.0]}"])
+    assert build_family(config, training=True).options.permute_labels is True
+    assert build_family(config, training=True).options.input_scale_range == (0.5, 2.0)
+    assert build_family(config).options.permute_labels is False  # evaluation: as configured
+    with pytest.raises(ConfigError, match="bogus"):
+        load_experiment(path, ["meta_train.task_variation={bogus: 1}"])

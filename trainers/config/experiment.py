@@ -166,6 +166,9 @@ def load_experiment(
     """
     config = load_config(ExperimentConfig, path, overrides)
     check_task(config.task, source=str(path), overrides=overrides)
+    if config.meta_train.task_variation:
+        varied = dataclasses.replace(config.task, options={**config.task.options, **config.meta_train.task_variation})
+        check_task(varied, source=f"{path} (task.options with meta_train.task_variation)", overrides=overrides)
     for section in ("bead_optimizer", "train_optimizer", "baseline"):
         check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
                         source=str(path), overrides=overrides)
@@ -217,12 +220,14 @@ def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] =
         raise attribute_override(err, overrides) from err
 
 
-def build_family(config: ExperimentConfig):
+def build_family(config: ExperimentConfig, *, training: bool = False):
     """The `TaskFamily` a config names, with the run's `data_dir` for data-backed tasks.
 
-    A `data_dir` set in the task options wins over the top-level one.
+    A `data_dir` set in the task options wins over the top-level one. `training`: the
+    meta-training family, with `meta_train.task_variation` on top of the task options.
     """
-    return family_for(config.task.name, config.task.options, config.data_dir)
+    options = {**config.task.options, **(config.meta_train.task_variation if training else {})}
+    return family_for(config.task.name, options, config.data_dir)
 
 
 def family_for(name: str, options: Mapping[str, Any], data_dir: Optional[str] = None):

@@ -88,6 +88,9 @@ class MetaTrainConfig:
         `validation_seeds` fixed instances that training never draws: the loss-only
         objective over a whole horizon, comparable across runs with other objectives.
       validation_seeds: instances of each validation.
+      task_variation: task options set for meta-training only (its instances, targets
+        and validations), e.g. `{input_scale_range: [0.5, 2.0], permute_labels: true}`
+        so that meta-training instances differ; evaluation uses `task.options` as they are.
     """
 
     num_meta_steps: int = 200
@@ -104,6 +107,7 @@ class MetaTrainConfig:
     distributed: bool = False
     validate_every: int = 0
     validation_seeds: int = 8
+    task_variation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.num_meta_steps < 1 or self.num_instances < 1 or self.checkpoint_every < 1:

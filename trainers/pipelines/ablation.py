@@ -220,7 +220,7 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
     """
     folder.mkdir(parents=True, exist_ok=True)
     save_config(config, folder / "config.yaml")
-    family = build_family(config)
+    family = build_family(config, training=True)
     arms = ablation_arms(config)
     runs: dict[str, tuple[ExperimentConfig, ArmRun]] = {}
     skipped: dict[str, str] = {}
@@ -244,6 +244,7 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
 
     evaluation = config.evaluation
     steps = evaluation.steps or config.meta_train.unroll.horizon
+    family = build_family(config)  # evaluation: the task as configured, without meta_train.task_variation
     tuning_keys, held_out_keys = evaluation_keys(config.seed if evaluation.seed is None else evaluation.seed,
                                                  0, evaluation.tuning_seeds, evaluation.seeds)
     baselines: list[Contender] = [baseline(name, evaluation.learning_rates, evaluation.dampings, steps)

@@ -111,11 +111,12 @@ def sweep_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool
 
 def make_targets(config: ExperimentConfig, family=None, progress: bool = True) -> TargetSet:
     """The targets of a config (`geodesics.*` as `meta_train.supervision` sets them), from the
-    key every command derives alike."""
+    key every command derives alike, on the meta-training family (`meta_train.task_variation`
+    included), whose instances the imitation loss runs on."""
     geo = with_supervision(config).geodesics
     pairs = geo.targets.num_instances * (geo.targets.num_steps // geo.targets.horizon)
     with progress_bar(pairs, "geodesic targets", unit="pair", enabled=progress) as bar:
-        return generate_targets(family or build_family(config), geo.targets, geo.connect,
+        return generate_targets(family or build_family(config, training=True), geo.targets, geo.connect,
                                 key=run_keys.derive(config.seed, "targets"), baseline=geo.baseline.build(),
                                 bead_optimizer=geo.bead_optimizer.build(), on_pair=lambda r: bar.update())
 

@@ -154,7 +154,7 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     sharding.maybe_initialize_distributed(config.meta_train.distributed)
     mesh = sharding.task_mesh()
     sharding.check_divisible(config.meta_train.num_instances, mesh)
-    family = build_family(config)
+    family = build_family(config, training=True)
     state = initial_meta_state(config, family)
     if resume:
         state, _, _ = restore_latest(run_dir, state)
