@@ -30,7 +30,8 @@ from trainers.core.meta_seeds import seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.pipelines.ablation import Arm, arm_config, step_cost
 from trainers.pipelines.geodesics import make_targets
-from trainers.pipelines.train import initial_meta_state, load_targets, outer_optimizer
+from trainers.config.supervision import uses_stored_targets
+from trainers.pipelines.train import initial_meta_state, load_targets, on_policy_for, outer_optimizer
 
 HEADERS = ["arm", "K", "N", "U", "inner steps / meta-step", "separate s (K calls)", "together s (1 call)",
            "together / separate", "compile separate s", "compile together s"]
@@ -49,11 +50,12 @@ def build(config_path: str, overrides: list[str], supervision: str, seeds: int):
     family = build_family(config)
     train = config.meta_train
     with tempfile.TemporaryDirectory() as folder:
-        if train.imitation_weight > 0:
+        if uses_stored_targets(config):
             make_targets(config, family, progress=False).save(pathlib.Path(folder) / "targets.npz")
         targets = load_targets(config, family, pathlib.Path(folder))
     objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
-    meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets)
+    meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets,
+                               on_policy_for(config))
     states = [initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family) for k in range(seeds)]
     return jax.jit(meta_step), states, jax.jit(seeds_step(meta_step)), stack_states(states), config
 

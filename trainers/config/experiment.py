@@ -91,7 +91,7 @@ class AblationConfig:
       comparisons: paired comparisons "a:b" of the report (arms absent from `arms` are skipped).
     """
 
-    arms: tuple[str, ...] = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule")
+    arms: tuple[str, ...] = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy")
     meta_seeds: int = 5
     inner_step_budget: int = 0
     imitation_weight: float = 1.0
@@ -100,7 +100,8 @@ class AblationConfig:
     curve_points: int = 10
     comparisons: tuple[str, ...] = ("geodesic:chord", "geodesic:teacher", "geodesic:none",
                                     "geodesic_schedule:chord", "geodesic_schedule:teacher",
-                                    "geodesic_schedule:none", "chord:none", "teacher:none")
+                                    "geodesic_schedule:none", "chord:none", "teacher:none", "on_policy:teacher",
+                                    "on_policy:none")
 
     def __post_init__(self):
         unknown = sorted(set(self.arms + self.extra_teacher_arms) - set(SUPERVISION_ARMS))

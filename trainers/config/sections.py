@@ -12,8 +12,8 @@ from typing import Any, Literal, Mapping, Optional
 from meta_opt.options import LSTMOptimizer
 
 LossKind = Literal["mean", "log", "normalized"]
-Supervision = Literal["none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule"]
-SUPERVISION_ARMS = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule")
+Supervision = Literal["none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy"]
+SUPERVISION_ARMS = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +77,9 @@ class MetaTrainConfig:
       supervision: what the imitation loss follows (`trainers.config.supervision`):
         "none" (loss only), "teacher" (the teacher's iterates), "chord", "endpoint"
         (only theta_{t+T}), "geodesic" (shortened path in Omega(F(theta_t))),
-        "geodesic_schedule" (shortened path under the teacher's level schedule).
+        "geodesic_schedule" (shortened path under the teacher's level schedule),
+        "on_policy" (the teacher's iterates from the learned optimizer's own warmed-up
+        states, made inside every meta-step: `trainers.core.on_policy`).
         None: the targets exactly as `geodesics.targets` and `geodesics.connect` say.
       targets: a `.npz` from `meta-opt geodesics targets`; None with beta > 0 means
         generate them first with the `geodesics.targets` settings.

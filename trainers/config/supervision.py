@@ -9,7 +9,10 @@ only chooses what the T target points of a pair are (`meta_train.supervision`):
   endpoint           theta_{t+T} alone (the loss weighs only the last point);
   geodesic           the string-sampling path in Omega(F(theta_t)), shortened;
   geodesic_schedule  the teacher's path shortened under its own level schedule
-                     (point k at or below the teacher's best loss after k steps).
+                     (point k at or below the teacher's best loss after k steps);
+  on_policy          the teacher's T iterates from the learned optimizer's own state
+                     after a random warm-up (DAgger-style), made inside each meta-step:
+                     no stored targets.
 
 `timing` (equal arc length or by schedule) stays as configured for the path arms.
 """
@@ -32,7 +35,7 @@ def with_supervision(config: ExperimentConfig) -> ExperimentConfig:
     A config without an arm (or with "none") is returned unchanged.
     """
     arm = config.meta_train.supervision
-    if arm is None or arm == "none":
+    if arm is None or arm in ("none", "on_policy"):
         return config
     path, schedule, shorten = _TARGETS[arm]
     geo = config.geodesics
@@ -44,3 +47,8 @@ def with_supervision(config: ExperimentConfig) -> ExperimentConfig:
 def endpoint_only(config: ExperimentConfig) -> bool:
     """True where the imitation loss scores only theta_{t+T} (the "endpoint" arm)."""
     return config.meta_train.supervision == "endpoint"
+
+
+def uses_stored_targets(config: ExperimentConfig) -> bool:
+    """True where the imitation loss follows a stored target set (not on-policy segments)."""
+    return config.meta_train.imitation_weight > 0 and config.meta_train.supervision != "on_policy"

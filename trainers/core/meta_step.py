@@ -20,6 +20,7 @@ from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 from trainers.config.sections import UnrollOptions
 from trainers.core.imitation import imitation_loss
+from trainers.core.on_policy import OnPolicy, on_policy_loss
 from trainers.core.unroll import InnerState, fresh_state, unroll
 
 PyTree = Any
@@ -84,19 +85,28 @@ def _select(flag: jax.Array, new: PyTree, old: PyTree) -> PyTree:
 
 def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: UnrollOptions,
                    objective: MetaObjective, outer: optax.GradientTransformation,
-                   targets: Optional[Targets] = None):
+                   targets: Optional[Targets] = None, on_policy: Optional[OnPolicy] = None):
     """Builds `meta_step(state) -> (state, metrics)`; jit it once.
 
+    The imitation term follows fixed `targets`, or, with `on_policy`, segments made
+    inside the step from the learned optimizer's own states (`trainers.core.on_policy`).
+
     Raises:
-      ValueError: an imitation weight without targets.
+      ValueError: an imitation weight without targets or on-policy segments, or both given.
     """
-    if objective.imitation_weight > 0 and targets is None:
-        raise ValueError("imitation_weight > 0 needs geodesic targets")
+    if objective.imitation_weight > 0 and (targets is None) == (on_policy is None):
+        raise ValueError("imitation_weight > 0 needs either geodesic targets or on-policy segments")
     one_unroll = lambda meta_params, inner: unroll(family, learned, unroll_options, meta_params, inner)
 
     def imitation(meta_params, key):
-        if targets is None or objective.imitation_weight == 0:
+        if objective.imitation_weight == 0:
             return jnp.zeros([])
+        if on_policy is not None:  # fresh instances of the family, segments from the learner's states
+            instance_key, run_key = jax.random.split(key)
+            return jnp.mean(jax.vmap(lambda i, k: on_policy_loss(
+                family, learned, meta_params, on_policy, i, k, unroll_options.second_order))(
+                jax.random.split(instance_key, objective.imitation_batch),
+                jax.random.split(run_key, objective.imitation_batch)))
         count = targets.instance_keys.shape[0]
         pick_key, run_key = jax.random.split(key)
         pick = jax.random.randint(pick_key, (objective.imitation_batch,), 0, count)

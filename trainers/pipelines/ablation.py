@@ -41,7 +41,9 @@ from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.core.trajectories import run_grid
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.geodesics import make_targets
-from trainers.pipelines.train import initial_meta_state, load_targets, outer_optimizer, validation_fn
+from trainers.config.supervision import uses_stored_targets
+from trainers.pipelines.train import (initial_meta_state, load_targets, on_policy_for, outer_optimizer,
+                                     validation_fn)
 from trainers.reporting.ablation_report import ArmEvaluation, write_ablation_report
 
 PyTree = Any
@@ -75,8 +77,10 @@ def ablation_arms(config: ExperimentConfig) -> list[Arm]:
 def step_cost(config: ExperimentConfig) -> int:
     """Inner steps one meta-step of `config` computes (unrolls plus imitation unrolls)."""
     train = config.meta_train
+    on_policy = on_policy_for(config)
+    per_pair = on_policy.inner_steps() if on_policy else config.geodesics.targets.horizon
     return inner_steps_per_meta_step(train.num_instances, train.unroll.unroll_length, train.imitation_batch,
-                                     config.geodesics.targets.horizon, train.imitation_weight > 0)
+                                     per_pair, train.imitation_weight > 0)
 
 
 def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
@@ -143,11 +147,12 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
     """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds."""
     train = config.meta_train
     seeds = config.ablation.meta_seeds
-    if train.imitation_weight > 0 and not (folder / "targets.npz").exists():
+    if uses_stored_targets(config) and not (folder / "targets.npz").exists():
         make_targets(config, family, progress=progress).save(folder / "targets.npz")
     targets = load_targets(config, family, folder)
     objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
-    meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets)
+    meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets,
+                               on_policy_for(config))
     step = jax.jit(seeds_step(meta_step))
     validate = jax.jit(jax.vmap(validation_fn(config, family)))  # same instances for every arm and seed
     state = stack_states([initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)
@@ -185,6 +190,21 @@ def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
             "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
 
 
+def _differences(stored: Any, wanted: Any, default: Any, path: str = "") -> list[str]:
+    """Dotted paths where `stored` and `wanted` settings disagree. A setting absent from
+    `stored` (recorded before that setting existed) agrees when `wanted` holds its default."""
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        default = default if isinstance(default, dict) else {}
+        out = []
+        for key in sorted(set(stored) | set(wanted)):
+            where = f"{path}.{key}" if path else key
+            if key not in stored and key in default and wanted.get(key) == default[key]:
+                continue
+            out += _differences(stored.get(key), wanted.get(key), default.get(key), where)
+        return out
+    return [] if stored == wanted else [path]
+
+
 def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
     """Records the arm's training settings in `folder/arm.json`, or checks them against the recorded ones.
 
@@ -192,12 +212,12 @@ def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
       RunError: the folder holds an arm trained with other settings (reusing it would
         mix two experiments in one report).
     """
-    record, wanted = folder / "arm.json", _training_settings(config)
-    wanted = json.loads(json.dumps(wanted))  # tuples as lists, as read back
+    as_json = lambda settings: json.loads(json.dumps(settings))  # tuples as lists, as read back
+    record, wanted = folder / "arm.json", as_json(_training_settings(config))
     if record.exists():
-        stored = json.loads(record.read_text(encoding="utf-8"))
-        if stored != wanted:
-            changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        defaults = as_json(_training_settings(ExperimentConfig(name=config.name, task=config.task)))
+        changed = _differences(json.loads(record.read_text(encoding="utf-8")), wanted, defaults)
+        if changed:
             raise RunError(f"{folder} holds arm {config.meta_train.supervision!r} trained with other settings "
                            f"({', '.join(changed)} differ): choose another --out, or delete that arm folder")
         return

@@ -30,9 +30,10 @@ from trainers.core import sharding
 from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
 from trainers.config import to_dict
 from trainers.config.experiment import ExperimentConfig, build_family
-from trainers.config.supervision import endpoint_only, with_supervision
+from trainers.config.supervision import endpoint_only, uses_stored_targets, with_supervision
 from trainers.core.imitation import endpoint_weights
 from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
+from trainers.core.on_policy import OnPolicy
 from trainers.errors import RunError
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.geodesics import make_targets
@@ -68,7 +69,7 @@ def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Opt
         than `meta_train.supervision` asks for.
     """
     train = config.meta_train
-    if train.imitation_weight == 0:
+    if not uses_stored_targets(config):
         return None
     if train.targets:
         target_set = TargetSet.load(train.targets)
@@ -109,6 +110,21 @@ def validation_fn(config: ExperimentConfig, family) -> Callable[[PyTree], dict[s
                 "validation_final_loss": jnp.mean(out["curve"][:, -1])}
 
     return validate
+
+
+def on_policy_for(config: ExperimentConfig) -> Optional[OnPolicy]:
+    """The on-policy segments of the "on_policy" arm: teacher `geodesics.baseline`, T =
+    `geodesics.targets.horizon`, warm-ups up to H - T; None for every other arm.
+
+    Raises:
+      RunError: T longer than the horizon H.
+    """
+    if config.meta_train.supervision != "on_policy" or config.meta_train.imitation_weight == 0:
+        return None
+    horizon, segment = config.meta_train.unroll.horizon, config.geodesics.targets.horizon
+    if segment > horizon:
+        raise RunError(f"on-policy segments of T = {segment} steps do not fit the horizon H = {horizon}")
+    return OnPolicy(config.geodesics.baseline.build(), segment, horizon - segment)
 
 
 def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
@@ -165,7 +181,8 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     train_cfg = config.meta_train
     objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch)
     meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
-                               outer_optimizer(config), load_targets(config, family, run_dir))
+                               outer_optimizer(config), load_targets(config, family, run_dir),
+                               on_policy_for(config))
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, replicated))  # global metrics
