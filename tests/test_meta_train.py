@@ -145,7 +145,7 @@ def nan_prone_family() -> TaskFamily:
 
 
 def test_nan_task_is_skipped_counted_and_never_checkpointed(tmp_path, monkeypatch):
-    monkeypatch.setattr(meta_train, "build_family", lambda config: nan_prone_family())
+    monkeypatch.setattr(meta_train, "build_family", lambda config, training=False: nan_prone_family())
     config = load_experiment(write_config(tmp_path, steps=12, every=4))
     metrics = []
     state = meta_train.train(config, tmp_path / "run", progress=False,
