@@ -97,7 +97,7 @@ def test_a_schedule_the_chord_breaks_gives_a_longer_path_that_keeps_it():
     loss = lambda p: jnp.sum(p["w"] ** 2)
     a = {"w": rotation @ jnp.zeros(10).at[0].set(1.0)}
     b = {"w": rotation @ jnp.zeros(10).at[0].set(0.2).at[1].set(0.6)}
-    end = float(loss(b))
+    end = float(loss(b)) * (1 + 1e-6)  # slack: connect's jitted loss may round the end up by an ulp
     levels = np.maximum(end, 1 - 1.3 * np.linspace(0, 1, 65))
     schedule = LevelSchedule(tuple(float(x) for x in levels))
     chord = interpolated_losses(loss, a, b, jnp.linspace(0, 1, 65))
