@@ -100,8 +100,8 @@ class AblationConfig:
     curve_points: int = 10
     comparisons: tuple[str, ...] = ("geodesic:chord", "geodesic:teacher", "geodesic:none",
                                     "geodesic_schedule:chord", "geodesic_schedule:teacher",
-                                    "geodesic_schedule:none", "chord:none", "teacher:none", "on_policy:teacher",
-                                    "on_policy:none")
+                                    "geodesic_schedule:none", "chord:none", "teacher:none", "endpoint:chord",
+                                    "endpoint:teacher", "endpoint:none", "on_policy:teacher", "on_policy:none")
 
     def __post_init__(self):
         unknown = sorted(set(self.arms + self.extra_teacher_arms) - set(SUPERVISION_ARMS))
