@@ -232,6 +232,34 @@ def learned_runs(config: ExperimentConfig, family, run: ArmRun, held_out_keys: j
                     {"meta_params": run.meta_params}, held_out_keys, num_steps, config.evaluation.record_points)
 
 
+def trained_arms(config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True
+                 ) -> tuple[dict[str, tuple[ExperimentConfig, ArmRun]], dict[str, str]]:
+    """Every arm's K trained runs: loaded where `folder/arms/<arm>` holds them, trained otherwise.
+
+    Returns:
+      `({label: (arm config, runs)}, {label: why it has none})`; an arm whose targets
+      could not be certified is reported, not fatal.
+    """
+    family = build_family(config, training=True)
+    runs: dict[str, tuple[ExperimentConfig, ArmRun]] = {}
+    skipped: dict[str, str] = {}
+    for arm in ablation_arms(config):
+        arm_cfg = arm_config(config, arm)
+        arm_folder = folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
+        result, no_targets = arm_folder / "result.npz", arm_folder / "no_targets.txt"
+        check_reusable(arm_cfg, arm_folder)
+        if not result.exists() and not no_targets.exists():
+            try:
+                train_arm(arm_cfg, family, arm_folder, progress=progress, label=arm.label).save(result)
+            except NoCertifiedPairs as err:
+                write_text(no_targets, f"{err}\n")
+        if no_targets.exists():
+            skipped[arm.label] = no_targets.read_text(encoding="utf-8").strip()
+        else:
+            runs[arm.label] = (arm_cfg, ArmRun.load(result))
+    return runs, skipped
+
+
 def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True) -> dict[str, Any]:
     """Trains every arm (resuming finished ones), evaluates all against tuned baselines, reports.
 
@@ -240,25 +268,8 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
     """
     folder.mkdir(parents=True, exist_ok=True)
     save_config(config, folder / "config.yaml")
-    family = build_family(config, training=True)
-    arms = ablation_arms(config)
-    runs: dict[str, tuple[ExperimentConfig, ArmRun]] = {}
-    skipped: dict[str, str] = {}
-    for arm in arms:
-        arm_cfg = arm_config(config, arm)
-        arm_folder = folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
-        result, no_targets = arm_folder / "result.npz", arm_folder / "no_targets.txt"
-        check_reusable(arm_cfg, arm_folder)
-        if not result.exists() and not no_targets.exists():
-            try:
-                train_arm(arm_cfg, family, arm_folder, progress=progress, label=arm.label).save(result)
-            except NoCertifiedPairs as err:  # an arm without targets is reported, not fatal
-                write_text(no_targets, f"{err}\n")
-        if no_targets.exists():
-            skipped[arm.label] = no_targets.read_text(encoding="utf-8").strip()
-        else:
-            runs[arm.label] = (arm_cfg, ArmRun.load(result))
-    arms = [arm for arm in arms if arm.label in runs]
+    runs, skipped = trained_arms(config, folder, progress=progress)
+    arms = [arm for arm in ablation_arms(config) if arm.label in runs]
     if not arms:
         raise RunError(f"no arm could be trained: {skipped}")
 
