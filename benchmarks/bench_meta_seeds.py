@@ -40,7 +40,7 @@ TINY_SETTINGS = ["task.options.hidden_sizes=[8]", "task.options.batch_size=32", 
                  "geodesics.targets.num_steps=10", "geodesics.targets.horizon=5"]
 PRESETS = {"quick": {"repeats": 3},
            "tiny": {"repeats": 2, "number": 1, "instances": 2, "unroll": 5, "horizon": 10, "seeds": 2,
-                    "arms": ["chord"], "settings": TINY_SETTINGS}}
+                    "arms": ["none"], "settings": TINY_SETTINGS}}
 
 
 def build(config_path: str, overrides: list[str], supervision: str, seeds: int):

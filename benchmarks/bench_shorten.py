@@ -190,7 +190,7 @@ BATCH_HEADERS = ["pairs", "points", "rounds", "one at a time s/pair", "batched s
 PRESETS = {
     "quick": dict(repeats=3),
     # Seconds of work (compilation dominates), for tests/test_benchmarks.py: the --quick code, small budgets.
-    "tiny": dict(repeats=1, num_points=17, rounds=20, check_every=10, pairs=2, cases=["disk_sgd", "poly_cubic"]),
+    "tiny": dict(repeats=1, num_points=17, rounds=20, check_every=10, pairs=2, cases=["disk_sgd"]),
 }
 
 

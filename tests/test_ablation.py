@@ -51,7 +51,7 @@ evaluation:
   seeds: 3
   tuning_seeds: 1
   baselines: [adam]
-  learning_rates: [0.01, 0.1]
+  learning_rates: [0.1]
   record_points: 5
 logging: {mode: offline}
 """

@@ -210,7 +210,7 @@ def test_bench_meta_seeds_tiny(capsys, tmp_path):
     assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
     records = check_table(found[1], bench_meta_seeds.HEADERS, 1,
                           positive=tuple(bench_meta_seeds.HEADERS[1:]))
-    # tiny: K = 2, N = 2, U = 5; chord adds 2 imitation pairs x T = 5 inner steps
-    assert [(r["arm"], r["inner steps / meta-step"]) for r in records] == [("chord", "20")]
+    # tiny: K = 2, N = 2, U = 5 (imitation arms add their pairs' steps: tests/test_ablation.py)
+    assert [(r["arm"], r["inner steps / meta-step"]) for r in records] == [("none", "10")]
     results = check_json(out, "meta_seeds")
     assert [r["seeds"] for r in results["results"]] == [2]
