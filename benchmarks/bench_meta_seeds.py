@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
+import statistics
 import tempfile
 import time
 from typing import Any
@@ -75,7 +76,7 @@ def run_arm(args, supervision: str) -> dict[str, Any]:
     compile_together = first_call(together, stacked)
     rounds = common.time_interleaved({"separate": (separate, tuple(states)), "together": (together, (stacked,))},
                                      repeats=args.repeats, number=args.number, return_rounds=True)
-    median = {name: sorted(times)[len(times) // 2] for name, times in rounds.items()}
+    median = {name: statistics.median(times) for name, times in rounds.items()}
     return {"arm": supervision, "seeds": args.seeds, "instances": args.instances, "unroll": args.unroll,
             "step_cost": step_cost(config), "median_s": median,
             "ratio": common.paired_ratio(rounds, "together", "separate"),

@@ -97,7 +97,7 @@ def test_the_on_policy_arm_takes_a_meta_step_and_counts_its_warmups(tmp_path):
     from trainers.pipelines.ablation import Arm, arm_config, step_cost
     from trainers.pipelines.train import initial_meta_state, on_policy_for, outer_optimizer
 
-    config = load_experiment(pathlib_config(tmp_path), [])
+    config = load_experiment(write_config(tmp_path), [])
     config = arm_config(config, Arm("on_policy", "on_policy", config.geodesics.baseline))
     options = on_policy_for(config)
     assert (options.horizon, options.max_warmup) == (5, 5)  # H = 10, T = 5
@@ -112,7 +112,7 @@ def test_the_on_policy_arm_takes_a_meta_step_and_counts_its_warmups(tmp_path):
     assert int(metrics["skipped_steps"]) == 0
 
 
-def pathlib_config(tmp_path):
+def write_config(tmp_path):
     path = tmp_path / "on_policy.yaml"
     path.write_text("""\
 name: on_policy

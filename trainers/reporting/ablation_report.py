@@ -122,15 +122,15 @@ def arm_row(arm: ArmEvaluation, reference: Optional[Any], level: float) -> dict[
 def baseline_rows(tuned: TaskResult) -> list[dict[str, Any]]:
     """The tuned baselines: final and test loss (mean ± SE over evaluation seeds), chosen values."""
     rows = []
+    adam = _baseline(tuned, "adam")
+    adam_final = float(np.mean(adam.final_losses)) if adam else math.nan
     for result in tuned.results:
         row = {"baseline": result.label, "final_loss": mean_and_se(result.final_losses),
                "chosen": result.chosen}
         if "test_loss" in result.runs.metrics:
             row["test_loss"] = mean_and_se(result.runs.metrics["test_loss"][0])
-        adam_hits = steps_to_target(result.runs.steps, result.runs.curves[0],
-                                    float(np.mean(_baseline(tuned, "adam").final_losses))) \
-            if _baseline(tuned, "adam") else np.zeros(0)
-        row["median_steps_to_adam"] = censored_median(adam_hits) if adam_hits.size else math.nan
+        row["median_steps_to_adam"] = censored_median(
+            steps_to_target(result.runs.steps, result.runs.curves[0], adam_final)) if adam else math.nan
         rows.append(row)
     return rows
 
