@@ -18,11 +18,14 @@ from tasks import options as opts
 
 @dataclasses.dataclass(frozen=True)
 class FamilySpec:
-    """How to build one family: its options dataclass, builder ("module:function") and summary."""
+    """How to build one family: its options dataclass, builder ("module:function"), summary,
+    and the options meta-training sets on top of a config's (`meta_training_variation`), so that
+    meta-training instances differ where the family's instances would otherwise be alike."""
 
     options_type: type
     builder: str
     summary: str
+    meta_training_variation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def build(self, options: Any):
         """The `TaskFamily` built from `options` (imports the builder's module)."""
@@ -31,6 +34,10 @@ class FamilySpec:
 
 
 _SYNTH, _IMAGE = "tasks.synthetic:", "tasks.image_tasks:"
+# Classifiers on one data set differ only by their initialisation and minibatches; meta-training
+# instances also scale their inputs and relabel their classes. Synthetic families already draw
+# a new problem per instance; autoencoders keep their inputs (a scale would change the target).
+_CLASSIFIER_VARIATION = types.MappingProxyType({"input_scale_range": (0.5, 2.0), "permute_labels": True})
 FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType({
     "quadratic": FamilySpec(opts.QuadraticOptions, _SYNTH + "quadratic_family",
                             "||W theta - y||^2, random 10x10 W and y per instance"),
@@ -39,13 +46,17 @@ FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType({
     "deep_linear": FamilySpec(opts.DeepLinearOptions, _SYNTH + "deep_linear_family",
                               "K-layer linear network regression (connected level sets)"),
     "digits_mlp": FamilySpec(opts.MLPOptions, _IMAGE + "digits_mlp_family",
-                             "MLP on scikit-learn's 8x8 digits (embedded default)"),
+                             "MLP on scikit-learn's 8x8 digits (embedded default)",
+                             _CLASSIFIER_VARIATION),
     "mnist_mlp": FamilySpec(opts.MnistMLPOptions, _IMAGE + "mnist_mlp_family",
-                            "MLP on MNIST IDX files (20 sigmoid units, batch 128)"),
+                            "MLP on MNIST IDX files (20 sigmoid units, batch 128)",
+                            _CLASSIFIER_VARIATION),
     "mnist_cnn": FamilySpec(opts.MnistCNNOptions, _IMAGE + "mnist_cnn_family",
-                            "small convolutional network on MNIST"),
+                            "small convolutional network on MNIST",
+                            _CLASSIFIER_VARIATION),
     "cifar10_cnn": FamilySpec(opts.Cifar10CNNOptions, _IMAGE + "cifar10_cnn_family",
-                              "small convolutional network on CIFAR-10"),
+                              "small convolutional network on CIFAR-10",
+                              _CLASSIFIER_VARIATION),
     "digits_autoencoder": FamilySpec(opts.AutoencoderOptions, _IMAGE + "digits_autoencoder_family",
                                      "deep autoencoder on the 8x8 digits, squared error"),
     "mnist_autoencoder": FamilySpec(opts.MnistAutoencoderOptions, _IMAGE + "mnist_autoencoder_family",
@@ -56,6 +67,11 @@ FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType({
 def list_tasks() -> list[str]:
     """The names accepted by `get_family` and `get_task`, sorted."""
     return sorted(FAMILIES)
+
+
+def meta_training_variation(name: str) -> dict[str, Any]:
+    """The task options family `name` sets for meta-training by default (`FamilySpec`)."""
+    return dict(_spec(name).meta_training_variation)
 
 
 def _spec(name: str) -> FamilySpec:

@@ -219,11 +219,14 @@ def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tm
     other = load_experiment(config_path, ["meta_train.outer.learning_rate=0.01"])
     with pytest.raises(RunError, match=r"meta_train\.outer\.learning_rate differ"):
         check_reusable(arm_config(other, ablation_arms(other)[1]), tmp_path / "chord")
-    # a record made before a setting existed still matches while that setting keeps its default
+    # a record made before a setting existed still matches while that setting keeps its default;
+    # records from before task variation existed were trained without it, which the family's
+    # default variation (on for digits) is not
     record = json.loads((tmp_path / "chord" / "arm.json").read_text())
+    assert record["meta_train"]["task_variation"] == {"input_scale_range": [0.5, 2.0], "permute_labels": True}
     del record["meta_train"]["task_variation"], record["meta_train"]["unroll"]["score_on"]
     (tmp_path / "chord" / "arm.json").write_text(json.dumps(record))
-    check_reusable(arm, tmp_path / "chord")
-    varied = load_experiment(config_path, ["meta_train.task_variation={permute_labels: true}"])
     with pytest.raises(RunError, match=r"meta_train\.task_variation differ"):
-        check_reusable(arm_config(varied, ablation_arms(varied)[1]), tmp_path / "chord")
+        check_reusable(arm, tmp_path / "chord")
+    unvaried = load_experiment(config_path, ["meta_train.task_variation={}"])
+    check_reusable(arm_config(unvaried, ablation_arms(unvaried)[1]), tmp_path / "chord")

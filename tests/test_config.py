@@ -14,7 +14,7 @@ import yaml
 
 from trainers.config import (ConfigError, apply_overrides, from_dict, load_config,
                              parse_override, replace_path, save_config, to_dict)
-from trainers.config.experiment import ExperimentConfig, TaskConfig, build_family, load_experiment
+from trainers.config.experiment import ExperimentConfig, TaskConfig, build_family, load_experiment, task_variation
 from trainers.config.sections import MetaTrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -297,6 +297,20 @@ def test_scoring_on_validation_needs_a_validation_split():
         load_experiment(path, ["meta_train.unroll.score_on=validation"])
     config = load_experiment(path, ["meta_train.unroll.score_on=validation", "task.options.validation_size=300"])
     assert config.meta_train.unroll.score_on == "validation" and config.task.options["validation_size"] == 300
+
+
+def test_task_variation_defaults_to_the_task_family_s_own():
+    path = CONFIGS / "digits_mlp.yaml"
+    config = load_experiment(path)
+    assert config.meta_train.task_variation is None
+    assert task_variation(config) == {"input_scale_range": (0.5, 2.0), "permute_labels": True}
+    training = build_family(config, training=True).options
+    assert training.permute_labels is True and training.input_scale_range == (0.5, 2.0)
+    assert build_family(config).options.permute_labels is False  # evaluation: as configured
+    off = load_experiment(path, ["meta_train.task_variation={}"])
+    assert task_variation(off) == {} and build_family(off, training=True).options.permute_labels is False
+    cubic = load_experiment(path, ["task.name=poly_cubic", "task.options={}"])
+    assert task_variation(cubic) == {}  # synthetic instances already differ
 
 
 def test_task_variation_applies_to_the_meta_training_family_only():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,6 +44,16 @@ def small_family(name: str, data_dir) -> tasks.TaskFamily:
 
 def test_registry_lists_every_family():
     assert tasks.list_tasks() == sorted(SMALL)
+
+
+def test_every_default_meta_training_variation_is_valid_and_only_classifiers_relabel():
+    for name in tasks.list_tasks():
+        variation = tasks.meta_training_variation(name)
+        tasks.validate_options(name, variation)  # options of that family, in range
+        relabels = variation.get("permute_labels", False)
+        assert relabels == ("permute_labels" in {f.name for f in dataclasses.fields(tasks.options_type(name))}), name
+    assert tasks.meta_training_variation("digits_mlp") == {"input_scale_range": (0.5, 2.0), "permute_labels": True}
+    assert tasks.meta_training_variation("quadratic") == {}
 
 
 def test_quadratic_loss_and_gradient_match_closed_form():

@@ -167,8 +167,8 @@ def load_experiment(
     """
     config = load_config(ExperimentConfig, path, overrides)
     check_task(config.task, source=str(path), overrides=overrides)
-    if config.meta_train.task_variation:
-        varied = dataclasses.replace(config.task, options={**config.task.options, **config.meta_train.task_variation})
+    if task_variation(config):
+        varied = dataclasses.replace(config.task, options={**config.task.options, **task_variation(config)})
         check_task(varied, source=f"{path} (task.options with meta_train.task_variation)", overrides=overrides)
     for section in ("bead_optimizer", "train_optimizer", "baseline"):
         check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
@@ -221,13 +221,20 @@ def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] =
         raise attribute_override(err, overrides) from err
 
 
+def task_variation(config: ExperimentConfig) -> dict[str, Any]:
+    """The task options meta-training sets on top of `task.options`: `meta_train.task_variation`,
+    or where that is null the task family's default (`tasks.meta_training_variation`)."""
+    variation = config.meta_train.task_variation
+    return dict(tasks.registry.meta_training_variation(config.task.name) if variation is None else variation)
+
+
 def build_family(config: ExperimentConfig, *, training: bool = False):
     """The `TaskFamily` a config names, with the run's `data_dir` for data-backed tasks.
 
     A `data_dir` set in the task options wins over the top-level one. `training`: the
-    meta-training family, with `meta_train.task_variation` on top of the task options.
+    meta-training family, with `task_variation(config)` on top of the task options.
     """
-    options = {**config.task.options, **(config.meta_train.task_variation if training else {})}
+    options = {**config.task.options, **(task_variation(config) if training else {})}
     return family_for(config.task.name, options, config.data_dir)
 
 

@@ -93,6 +93,8 @@ class MetaTrainConfig:
       task_variation: task options set for meta-training only (its instances, targets
         and validations), e.g. `{input_scale_range: [0.5, 2.0], permute_labels: true}`
         so that meta-training instances differ; evaluation uses `task.options` as they are.
+        null (the default): the task family's own (`tasks.meta_training_variation`: input
+        scaling and label permutation for classifiers, nothing elsewhere); `{}`: none.
     """
 
     num_meta_steps: int = 200
@@ -109,7 +111,7 @@ class MetaTrainConfig:
     distributed: bool = False
     validate_every: int = 0
     validation_seeds: int = 8
-    task_variation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    task_variation: Optional[Mapping[str, Any]] = None
 
     def __post_init__(self):
         if self.num_meta_steps < 1 or self.num_instances < 1 or self.checkpoint_every < 1:

@@ -31,7 +31,7 @@ from common.atomic import write_text
 from common.npz_tree import decode, encode, read_npz, write_npz
 from common.progress import progress_bar
 from trainers.config import save_config, to_dict
-from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family
+from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family, task_variation
 from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
 from geodesic_targets.targets import NoCertifiedPairs
@@ -183,10 +183,11 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
 
 
 def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
-    """The parts of an arm's config that decide its trained optimizers (not evaluation or logging)."""
+    """The parts of an arm's config that decide its trained optimizers (task variation resolved)."""
     settings = to_dict(config)
+    meta_train = {**settings["meta_train"], "task_variation": task_variation(config)}
     return {"seed": settings["seed"], "task": settings["task"], "geodesics": settings["geodesics"],
-            "meta_train": settings["meta_train"],
+            "meta_train": meta_train,
             "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
 
 
@@ -216,6 +217,7 @@ def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
     record, wanted = folder / "arm.json", as_json(_training_settings(config))
     if record.exists():
         defaults = as_json(_training_settings(ExperimentConfig(name=config.name, task=config.task)))
+        defaults["meta_train"]["task_variation"] = {}  # what arms recorded before the setting existed had
         changed = _differences(json.loads(record.read_text(encoding="utf-8")), wanted, defaults)
         if changed:
             raise RunError(f"{folder} holds arm {config.meta_train.supervision!r} trained with other settings "
