@@ -15,6 +15,7 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     packages=find_packages(include=["meta_opt*", "tasks*", "trainers*", "geodesic_targets*", "common*"]),
+    package_data={"meta_opt": ["pretrained_optimizers/*/*"]},  # the shipped pretrained optimizers
     python_requires=">=3.10",
     install_requires=[
         # Lower bounds are the oldest versions the test suite was run against (README).

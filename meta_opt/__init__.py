@@ -13,8 +13,11 @@ _EXPORTS = {
     "InnerCarry": "inner_step", "init_carry": "inner_step", "inner_step": "inner_step",
     "task_objective": "inner_step",
     "LSTMOptimizerState": "lstm_optimizer", "lstm_optimizer": "lstm_optimizer",
+    "LSTMv2State": "lstm_v2", "lstm_v2_transformation": "lstm_v2",
     "LSTMOptimizer": "options", "check_hparams": "options",
     "gradient_features": "preprocess", "log_sign_features": "preprocess",
+    **{name: "pretrained_bundles" for name in ("PretrainedError", "list_pretrained", "load_pretrained",
+                                                "pretrained", "pretrained_card", "save_pretrained")},
     "OPTIMIZERS": "registry", "get_optimizer": "registry", "list_optimizers": "registry",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import yaml
 
+from trainers.commands.pretrained_cli import add_pretrained_commands
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -220,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluating = commands.add_parser(
         "evaluate", help="learned optimizers against tuned Adam, RMSProp, SGD+momentum, ESGD")
     evaluating.add_argument("--checkpoint", action="append", required=True, metavar="[LABEL=]DIR",
-                            help="a train run folder (its newest checkpoint) or a ckpt-<step> folder; "
-                                 "repeat to compare several learned optimizers")
+                            help="a train run folder (its newest checkpoint), a ckpt-<step> folder or "
+                                 "pretrained:NAME (`meta-opt pretrained`); repeat to compare several")
     evaluating.add_argument("--tasks", help="comma-separated task names (default: the training task)")
     evaluating.add_argument("--steps", type=int, help="inner steps per run (default: the training horizon)")
     evaluating.add_argument("--seeds", type=int, help="held-out seeds per optimizer (default 16)")
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = geodesic_commands.add_parser(name, help=text)
         _add_run_arguments(sub)
         sub.set_defaults(run=_cmd_geodesics)
+
+    add_pretrained_commands(commands)
 
     data = commands.add_parser("data", help="data set utilities")
     data_commands = data.add_subparsers(dest="data_command", required=True)

@@ -41,6 +41,7 @@ class LearnedCheckpoint(NamedTuple):
     meta_params: PyTree
     path: pathlib.Path
     step: int
+    pretrained: bool = False  # a shipped bundle (`pretrained:NAME`), not a run's checkpoint
 
 
 def checkpoint_folder(path: str | pathlib.Path) -> pathlib.Path:
@@ -55,12 +56,39 @@ def checkpoint_folder(path: str | pathlib.Path) -> pathlib.Path:
     return newest
 
 
+PRETRAINED = "pretrained:"  # `--checkpoint pretrained:NAME`: a shipped bundle (meta_opt.pretrained_bundles)
+
+
+def load_pretrained_checkpoint(name: str, label: str) -> LearnedCheckpoint:
+    """A shipped pretrained optimizer (`meta_opt.pretrained_bundles`) with the config its card records.
+
+    Raises:
+      CheckpointError: an unknown or corrupt bundle, or a card without the training config.
+    """
+    from meta_opt.pretrained_bundles import PRETRAINED_DIR, PretrainedError, load_pretrained, pretrained_card
+
+    try:
+        card = pretrained_card(name)
+        lstm, meta_params = load_pretrained(name)
+    except PretrainedError as err:
+        raise CheckpointError(str(err)) from None
+    if not isinstance(card.get("config"), dict):
+        raise CheckpointError(f"pretrained optimizer {name!r}: its card records no training config")
+    config = from_dict(ExperimentConfig, card["config"], source=f"{PRETRAINED_DIR / name}/card.json")
+    config = dataclasses.replace(config, meta_train=dataclasses.replace(config.meta_train, lstm=lstm))
+    return LearnedCheckpoint(label, config, meta_params, PRETRAINED_DIR / name, int(card.get("meta_steps", 0)),
+                             pretrained=True)
+
+
 def load_learned(path: str | pathlib.Path, label: str = "lstm") -> LearnedCheckpoint:
-    """Reads the meta-parameters and training config of a checkpoint (or a run's newest one).
+    """Reads the meta-parameters and training config of a checkpoint (or a run's newest one),
+    or of a shipped pretrained optimizer named as `pretrained:NAME`.
 
     Raises:
       CheckpointError: naming the folder when it holds no usable checkpoint or config.
     """
+    if str(path).startswith(PRETRAINED):
+        return load_pretrained_checkpoint(str(path)[len(PRETRAINED):], label)
 
     folder = checkpoint_folder(path)
     manifest = folder / "manifest.json"
@@ -77,8 +105,9 @@ def load_learned(path: str | pathlib.Path, label: str = "lstm") -> LearnedCheckp
 def parse_checkpoint_arguments(values: Sequence[str]) -> list[tuple[str, str]]:
     """`["DIR", "name=DIR2"]` -> [(label, path)]; labels default to "lstm", or the run folder names."""
     pairs = [tuple(v.split("=", 1)) if "=" in v else (None, v) for v in values]
-    labels = [label or ("lstm" if len(pairs) == 1 else f"lstm ({pathlib.Path(path).resolve().name})")
-              for label, path in pairs]
+    default = lambda path: path[len(PRETRAINED):] if path.startswith(PRETRAINED) else \
+        ("lstm" if len(pairs) == 1 else f"lstm ({pathlib.Path(path).resolve().name})")
+    labels = [label or default(path) for label, path in pairs]
     if len(set(labels)) != len(labels):
         raise RunError(f"two checkpoints share the label {labels}: name them as LABEL=DIR")
     return [(label, path) for label, (_, path) in zip(labels, pairs)]
@@ -141,7 +170,8 @@ def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str,
       checkpoints: (label, checkpoint or run folder) pairs; the first one's config is used.
       settings: `evaluation` fields set by command-line flags (steps, seeds, ...).
       task_names: extra tasks (`--tasks`).
-      out: the run folder; None = `<first run's folder>/../evaluate`.
+      out: the run folder; None = `<first run's folder>/../evaluate` (for a pretrained
+        optimizer first: `<out_dir>/pretrained_<name>/evaluate`).
       overrides: dotted overrides of the config, e.g. "evaluation.learning_rates=[0.01,0.1]".
       add_baselines: appended to the configured baselines (`--jacobi`).
     """
@@ -166,12 +196,14 @@ def evaluate_command(checkpoints: Sequence[tuple[str, str]], settings: dict[str,
     config = dataclasses.replace(config, evaluation=evaluation)
     task_configs = resolve_tasks(evaluation, config.task.name, config.task.options,
                                  config.meta_train.unroll.horizon, task_names, config.data_dir)
-    folder = pathlib.Path(out) if out else learned[0].path.parents[2] / "evaluate"
+    default_folder = pathlib.Path(config.out_dir) / f"pretrained_{learned[0].path.name}" if learned[0].pretrained \
+        else learned[0].path.parents[2]
+    folder = pathlib.Path(out) if out else default_folder / "evaluate"
     save_config(config, folder / "config.yaml")
     intro = "Checkpoints: " + ", ".join(f"`{c.label}` = {c.path} (meta-step {c.step})" for c in learned) + \
         (f". Tasks other than `{config.task.name}` use the training task's network options." if task_names else ".")
     run_config = {**to_dict(config), "checkpoints": {c.label: str(c.path) for c in learned}}
-    training = training_section({c.label: c.path.parents[1] for c in learned}, folder)
+    training = training_section({c.label: c.path.parents[1] for c in learned if not c.pretrained}, folder)
     results, written = run_evaluation(evaluation, task_configs, learned, seed=config.seed,
                                       data_dir=config.data_dir, folder=folder, logging=config.logging,
                                       run_config=run_config, progress=progress, intro=intro,

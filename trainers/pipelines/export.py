@@ -1,0 +1,94 @@
+"""`meta-opt export`: a meta-training run's optimizer as a pretrained bundle with its card.
+
+The bundle (`meta_opt.pretrained_bundles`) keeps the LSTM's weights, its configuration, the
+whole training config (so `meta-opt evaluate --checkpoint pretrained:NAME` evaluates
+it as its run would be) and, when given, the evaluation that vouches for it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import re
+from typing import Any, Optional
+
+from meta_opt.pretrained_bundles import PRETRAINED_DIR, list_pretrained, save_pretrained
+from trainers.config import to_dict
+from trainers.config.experiment import ExperimentConfig, task_variation
+from trainers.errors import RunError
+from trainers.pipelines.evaluate import load_learned
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def training_summary(config: ExperimentConfig, meta_steps: int) -> list[str]:
+    """Markdown bullet lines saying what an optimizer was meta-trained on and how."""
+    train = config.meta_train
+    variation = task_variation(config)
+    return [
+        f"- task: `{config.task.name}` with options `{json.dumps(dict(config.task.options), sort_keys=True)}`",
+        f"- meta-training instances vary by: `{json.dumps(variation, sort_keys=True)}`" if variation
+        else "- meta-training instances vary by: nothing beyond their seeds",
+        f"- {meta_steps} meta-steps of {train.num_instances} instances, unrolls of "
+        f"{train.unroll.unroll_length} steps, horizon {train.unroll.horizon}, meta-loss `{train.unroll.loss_kind}` "
+        f"scored on `{train.unroll.score_on}`",
+        f"- supervision: `{train.supervision or ('imitation' if train.imitation_weight else 'none')}` "
+        f"(imitation weight {train.imitation_weight})",
+        f"- outer optimizer: Adam, learning rate {train.outer.learning_rate}; seed {config.seed}",
+    ]
+
+
+def card_markdown(name: str, config: ExperimentConfig, meta_steps: int, source: str,
+                  evaluation: Optional[str], notes: str) -> str:
+    """The bundle's README.md: what it is, how to use it, how it was trained and evaluated."""
+    lstm = config.meta_train.lstm
+    lines = [f"# Pretrained optimizer `{name}`", "",
+             f"A coordinatewise LSTM optimizer (hidden sizes {list(lstm.hidden_sizes)}), exported from "
+             f"`{source}` on {datetime.date.today().isoformat()}.", "",
+             "## Use", "", "```python", "import meta_opt, optax",
+             f"tx = meta_opt.pretrained({name!r})  # an optax.GradientTransformation",
+             "state = tx.init(params)",
+             "updates, state = tx.update(grads, state, params)",
+             "params = optax.apply_updates(params, updates)", "```", "",
+             f"Evaluate it: `meta-opt evaluate --checkpoint pretrained:{name}`.", "",
+             "## Meta-training", "", *training_summary(config, meta_steps), ""]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    lines += ["## Evaluation", ""]
+    lines += [evaluation.strip(), ""] if evaluation else ["Not evaluated at export.", ""]
+    return "\n".join(lines)
+
+
+def _evaluation(folder: Optional[str]) -> tuple[Optional[str], Optional[Any]]:
+    """The report.md text and results.json data of a `meta-opt evaluate` run folder."""
+    if folder is None:
+        return None, None
+    report, results = pathlib.Path(folder) / "report.md", pathlib.Path(folder) / "results.json"
+    if not report.is_file() or not results.is_file():
+        raise RunError(f"--evaluation {folder}: not a `meta-opt evaluate` run folder (needs report.md and results.json)")
+    text = report.read_text(encoding="utf-8")
+    return text.split("\n", 1)[1] if text.startswith("# ") else text, json.loads(results.read_text(encoding="utf-8"))
+
+
+def export_command(checkpoint: str, name: str, *, directory: Optional[str] = None,
+                   evaluation: Optional[str] = None, notes: str = "", force: bool = False) -> pathlib.Path:
+    """Writes the optimizer of `checkpoint` (a run or ckpt folder) as bundle `name`; returns its folder.
+
+    Raises:
+      RunError: a name that is not lower-case letters, digits, '-', '_' or '.', a bundle of
+        that name already there (unless `force`), or an `evaluation` folder without a report.
+      CheckpointError: as `meta-opt evaluate` for an unusable checkpoint.
+    """
+    if not _NAME.fullmatch(name):
+        raise RunError(f"pretrained name {name!r}: use lower-case letters, digits, '-', '_' or '.' (up to 64)")
+    if name in list_pretrained(directory) and not force:
+        raise RunError(f"a pretrained optimizer {name!r} exists in {directory or PRETRAINED_DIR}: "
+                       "choose another name or pass --force")
+    learned = load_learned(checkpoint)
+    report, results = _evaluation(evaluation)
+    card = {"config": to_dict(learned.config), "meta_steps": learned.step, "source": str(learned.path),
+            "exported": datetime.date.today().isoformat(), "notes": notes, "evaluation": results}
+    readme = card_markdown(name, learned.config, learned.step, str(learned.path), report, notes)
+    lstm = learned.config.meta_train.lstm
+    return save_pretrained(name, lstm, learned.meta_params, card, readme, directory)
