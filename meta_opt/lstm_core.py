@@ -20,7 +20,8 @@ class CoreFunctions(NamedTuple):
 
     Attributes:
       init: `(key, features [n, F]) -> meta_params`.
-      step: `(meta_params, features [n, F], state) -> (output [n], state)`.
+      step: `(meta_params, features [n, F], state) -> (output, state)`; output is
+        [n] for one output per coordinate, else [n, outputs].
       initial_state: `(n) -> state`, zeros for n coordinates.
     """
 
@@ -40,7 +41,7 @@ def zero_state(hidden_sizes: Sequence[int], num_coordinates: int) -> PyTree:
                               cell=jnp.zeros((num_coordinates, size))) for size in hidden_sizes)
 
 
-def coordinatewise_lstm(hidden_sizes: Sequence[int]) -> CoreFunctions:
+def coordinatewise_lstm(hidden_sizes: Sequence[int], outputs: int = 1) -> CoreFunctions:
     """A stacked LSTM with a linear head, applied to each coordinate independently.
 
     Coordinates form the batch axis, so every coordinate has its own hidden state
@@ -48,14 +49,21 @@ def coordinatewise_lstm(hidden_sizes: Sequence[int]) -> CoreFunctions:
 
     Args:
       hidden_sizes: widths of the stacked LSTM layers (the paper: (20, 20)).
+      outputs: numbers per coordinate the head produces. 1 (the 2016 optimizer)
+        keeps the head "output" and returns [n]; more use the head
+        "direction_magnitude" and return [n, outputs] (v2: direction, magnitude).
 
     Returns:
       The core's pure functions.
     """
+    if outputs < 1:
+        raise ValueError(f"outputs must be >= 1, got {outputs}")
 
     def step(features: jax.Array, state: PyTree) -> tuple[jax.Array, PyTree]:
         hidden, state = _core(hidden_sizes)(features, state)
-        return hk.Linear(1, name="output")(hidden)[:, 0], state
+        if outputs == 1:
+            return hk.Linear(1, name="output")(hidden)[:, 0], state
+        return hk.Linear(outputs, name="direction_magnitude")(hidden), state
 
     transformed = hk.without_apply_rng(hk.transform(step))
     return CoreFunctions(

@@ -16,8 +16,8 @@ import pathlib
 
 import pytest
 
-from benchmarks import (bench_connect, bench_esgd, bench_lstm_optimizer, bench_meta_seeds, bench_meta_train,
-                        bench_shorten, common)
+from benchmarks import (bench_connect, bench_esgd, bench_lstm_optimizer, bench_lstm_v2, bench_meta_seeds,
+                        bench_meta_train, bench_shorten, common)
 from tests.markdown import table_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -168,6 +168,18 @@ def test_bench_lstm_optimizer_tiny(capsys, tmp_path):
     assert [(r["n"], r["case"]) for r in records] == [
         (n, case) for n in ("64", "256") for case in ("update", "scan", "gate_matmuls")]
     check_json(out, "lstm_optimizer")
+
+
+@pytest.mark.slow
+def test_bench_lstm_v2_tiny(capsys, tmp_path):
+    out = tmp_path / "lstm_v2.json"
+    bench_lstm_v2.main(["--tiny", "--out", str(out)])
+    found = tables(capsys.readouterr().out)
+    assert len(found) == 2 and found[0] == found[1]
+    records = check_table(found[1], bench_lstm_v2.HEADERS, 6, positive=("params", "us/step", "x adam", "x lstm_v1"))
+    assert [r["optimizer"] for r in records] == ["adam", "lstm_v1", "lstm_v2"] * 2
+    assert [number(r["x adam"]) for r in records][0::3] == [1.0, 1.0]  # adam against itself
+    check_json(out, "lstm_v2")
 
 
 @pytest.mark.slow
