@@ -10,11 +10,11 @@ from trainers.config.experiment import (ExperimentConfig, GeodesicsConfig, Optim
                                         task_variation)
 from trainers.config.loader import (ConfigError, apply_overrides, attribute_override, from_dict,
                                     load_config, parse_override, replace_path, save_config, to_dict)
-from trainers.config.sections import (EvalTaskConfig, EvaluationConfig, LoggingConfig,
+from trainers.config.sections import (EstimatorOptions, EvalTaskConfig, EvaluationConfig, LoggingConfig,
                                       MetaTrainConfig, OuterOptimizerConfig, UnrollOptions)
 
 __all__ = [
-    "ConfigError", "EvalTaskConfig", "EvaluationConfig", "ExperimentConfig", "GeodesicsConfig",
+    "ConfigError", "EstimatorOptions", "EvalTaskConfig", "EvaluationConfig", "ExperimentConfig", "GeodesicsConfig",
     "LoggingConfig", "MetaTrainConfig", "OptimizerConfig", "OuterOptimizerConfig", "TaskConfig",
     "UnrollOptions", "apply_overrides", "attribute_override", "build_family", "family_for",
     "from_dict", "load_config", "load_experiment", "parse_override", "replace_path",

@@ -49,6 +49,34 @@ class UnrollOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class EstimatorOptions:
+    """How unrolls become meta-gradients of the inner-loss term (`trainers.core.estimators`).
+
+    Attributes:
+      name: "truncated" backprop through each unroll of U steps (Andrychowicz et al.;
+        biased toward short horizons), "es" (antithetic truncated evolution strategies:
+        no backward pass, biased like truncated backprop) or "pes" (persistent ES, Vicol
+        et al. 2021: unbiased over the horizon, higher variance). ES and PES unroll every
+        instance twice (theta +- epsilon); the imitation term is always backpropagated.
+      sigma: standard deviation of ES/PES perturbations of each meta-parameter.
+    """
+
+    name: Literal["truncated", "es", "pes"] = "truncated"
+    sigma: float = 0.01
+
+    def __post_init__(self):
+        if self.name not in ("truncated", "es", "pes"):
+            raise ValueError(f"estimator name must be truncated, es or pes, got {self.name!r}")
+        if not self.sigma > 0:
+            raise ValueError(f"estimator sigma must be positive, got {self.sigma}")
+
+    @property
+    def antithetic(self) -> bool:
+        """ES or PES: two perturbed unrolls per instance, no backward pass through them."""
+        return self.name != "truncated"
+
+
+@dataclasses.dataclass(frozen=True)
 class OuterOptimizerConfig:
     """Adam with global-norm clipping on the meta-parameters.
 
@@ -95,6 +123,7 @@ class MetaTrainConfig:
         so that meta-training instances differ; evaluation uses `task.options` as they are.
         null (the default): the task family's own (`tasks.meta_training_variation`: input
         scaling and label permutation for classifiers, nothing elsewhere); `{}`: none.
+      estimator: the meta-gradient estimator of the inner-loss term (truncated, es, pes).
     """
 
     num_meta_steps: int = 200
@@ -112,6 +141,7 @@ class MetaTrainConfig:
     validate_every: int = 0
     validation_seeds: int = 8
     task_variation: Optional[Mapping[str, Any]] = None
+    estimator: EstimatorOptions = dataclasses.field(default_factory=EstimatorOptions)
 
     def __post_init__(self):
         if self.num_meta_steps < 1 or self.num_instances < 1 or self.checkpoint_every < 1:

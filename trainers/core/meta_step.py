@@ -16,12 +16,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from meta_opt.inner_step import task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
-from trainers.config.sections import UnrollOptions
+from trainers.config.sections import EstimatorOptions, UnrollOptions
+from trainers.core.estimators import PESState, es_gradient, pes_gradient
 from trainers.core.imitation import imitation_loss
 from trainers.core.on_policy import OnPolicy, on_policy_loss
-from trainers.core.unroll import InnerState, fresh_state, unroll
+from trainers.core.unroll import SCORE_TAG, InnerState, fresh_state, unroll
 
 PyTree = Any
 
@@ -61,7 +63,9 @@ class MetaState(NamedTuple):
     Attributes:
       meta_params: the LSTM optimizer's weights.
       outer_state: the outer optimizer's state.
-      inner: the N instances in flight (leading axis N).
+      inner: the N instances in flight (leading axis N): an `InnerState`, or for the
+        ES/PES estimators a `PESState` (both particles of each instance, and PES's
+        accumulated perturbations).
       key: PRNG key of the imitation batches.
       step: meta-steps taken, [] int32.
       skipped: meta-steps skipped for a non-finite loss or gradient, [] int32.
@@ -85,11 +89,15 @@ def _select(flag: jax.Array, new: PyTree, old: PyTree) -> PyTree:
 
 def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: UnrollOptions,
                    objective: MetaObjective, outer: optax.GradientTransformation,
-                   targets: Optional[Targets] = None, on_policy: Optional[OnPolicy] = None):
+                   targets: Optional[Targets] = None, on_policy: Optional[OnPolicy] = None,
+                   estimator: EstimatorOptions = EstimatorOptions()):
     """Builds `meta_step(state) -> (state, metrics)`; jit it once.
 
     The imitation term follows fixed `targets`, or, with `on_policy`, segments made
     inside the step from the learned optimizer's own states (`trainers.core.on_policy`).
+    The inner-loss term's meta-gradient is backpropagated through each unroll, or with
+    `estimator` ES or PES estimated from antithetic unrolls (`state.inner` is then a
+    `PESState`); the imitation term's is always backpropagated.
 
     Raises:
       ValueError: an imitation weight without targets or on-policy segments, or both given.
@@ -131,15 +139,43 @@ def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: U
         fixed, broken = jax.vmap(fix)(inner)
         return fixed, jnp.sum(broken)
 
+    def antithetic_loss(meta_params, particles: PESState, key):
+        """ES/PES: (total, aux, grads) like `value_and_grad(meta_loss)`, the loss term estimated."""
+        estimate = pes_gradient if estimator.name == "pes" else es_gradient
+        estimate_key, imitation_key = jax.random.split(key)
+        term = lambda mp, s: (lambda out: (out[0], out[1][0]))(one_unroll(mp, s))
+        loss_grads, particles, estimated = estimate(term, lambda s: s.step >= unroll_options.horizon,
+                                                    meta_params, particles, estimate_key, sigma=estimator.sigma)
+        imitation_term, imitation_grads = jax.value_and_grad(imitation)(meta_params, imitation_key)
+        grads = jax.tree_util.tree_map(lambda a, b: objective.loss_weight * a + objective.imitation_weight * b,
+                                       loss_grads, imitation_grads)
+        total = objective.loss_weight * estimated["loss"] + objective.imitation_weight * imitation_term
+        final = jax.vmap(lambda s: task_objective(family.instance(s.instance_key))(
+            s.params, jax.random.fold_in(s.key, SCORE_TAG)))(particles.positive)  # F(theta_U), as `unroll`
+        return total, (particles, estimated["loss"], imitation_term, jnp.mean(final)), grads
+
+    def reset_broken_pairs(meta_params, particles: PESState) -> tuple[PESState, jax.Array]:
+        def fix(positive, negative, accumulated):
+            ok = _all_finite(positive.params) & _all_finite(negative.params)
+            fresh = fresh_state(family, learned, meta_params, positive.instance_key, positive.key)
+            zeros = jax.tree_util.tree_map(jnp.zeros_like, accumulated)
+            return _select(ok, positive, fresh), _select(ok, negative, fresh), _select(ok, accumulated, zeros), ~ok
+        positive, negative, accumulated, broken = jax.vmap(fix)(*particles)
+        return PESState(positive, negative, accumulated), jnp.sum(broken)
+
     def meta_step(state: MetaState) -> tuple[MetaState, dict[str, jax.Array]]:
         key, step_key = jax.random.split(state.key)
-        (total, (inner, loss_term, imitation_term, inner_loss)), grads = jax.value_and_grad(
-            meta_loss, has_aux=True)(state.meta_params, state.inner, step_key)
+        if estimator.antithetic:
+            total, (inner, loss_term, imitation_term, inner_loss), grads = antithetic_loss(
+                state.meta_params, state.inner, step_key)
+        else:
+            (total, (inner, loss_term, imitation_term, inner_loss)), grads = jax.value_and_grad(
+                meta_loss, has_aux=True)(state.meta_params, state.inner, step_key)
         finite = jnp.isfinite(total) & _all_finite(grads)
         updates, outer_state = outer.update(grads, state.outer_state, state.meta_params)
         meta_params = _select(finite, optax.apply_updates(state.meta_params, updates), state.meta_params)
         outer_state = _select(finite, outer_state, state.outer_state)
-        inner, resets = reset_broken(meta_params, inner)
+        inner, resets = (reset_broken_pairs if estimator.antithetic else reset_broken)(meta_params, inner)
         skipped = state.skipped + (~finite).astype(jnp.int32)
         metrics = {"meta_loss": total, "loss_term": loss_term, "imitation_loss": imitation_term,
                    "inner_loss": inner_loss, "meta_grad_norm": optax.tree_utils.tree_norm(grads),

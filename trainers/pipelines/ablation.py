@@ -80,7 +80,7 @@ def step_cost(config: ExperimentConfig) -> int:
     on_policy = on_policy_for(config)
     per_pair = on_policy.inner_steps() if on_policy else config.geodesics.targets.horizon
     return inner_steps_per_meta_step(train.num_instances, train.unroll.unroll_length, train.imitation_batch,
-                                     per_pair, train.imitation_weight > 0)
+                                     per_pair, train.imitation_weight > 0, train.estimator.antithetic)
 
 
 def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
@@ -152,7 +152,7 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
     targets = load_targets(config, family, folder)
     objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
     meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets,
-                               on_policy_for(config))
+                               on_policy_for(config), train.estimator)
     step = jax.jit(seeds_step(meta_step))
     validate = jax.jit(jax.vmap(validation_fn(config, family)))  # same instances for every arm and seed
     state = stack_states([initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)

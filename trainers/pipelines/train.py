@@ -38,6 +38,7 @@ from trainers.errors import RunError
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.geodesics import make_targets
 from trainers.core.trajectories import make_run
+from trainers.core.estimators import init_particles
 from trainers.core.unroll import initial_states
 
 PyTree = Any
@@ -57,6 +58,8 @@ def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
     init_key, inner_key, step_key = jax.random.split(key, 3)
     meta_params = train.lstm.init(init_key)
     inner = initial_states(family, train.lstm, meta_params, inner_key, train.num_instances, train.unroll)
+    if train.estimator.antithetic:  # ES/PES: both particles of every instance start alike
+        inner = init_particles(inner, meta_params)
     zero = jnp.zeros([], jnp.int32)
     return MetaState(meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero)
 
@@ -182,11 +185,12 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch)
     meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
                                outer_optimizer(config), load_targets(config, family, run_dir),
-                               on_policy_for(config))
+                               on_policy_for(config), train_cfg.estimator)
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, replicated))  # global metrics
-    inner_steps = train_cfg.num_instances * train_cfg.unroll.unroll_length
+    particles = 2 if train_cfg.estimator.antithetic else 1  # ES/PES unroll each instance twice
+    inner_steps = train_cfg.num_instances * train_cfg.unroll.unroll_length * particles
     validate = make_validation(config, family) if train_cfg.validate_every else None
     first = int(sharding.to_host(state.step))
     primary = sharding.is_primary()
