@@ -197,6 +197,9 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path
     one = jax.tree_util.tree_map(lambda x: x[1], run.meta_params)
     alone = run_grid(family, learned_contender("one", arm_cfg.meta_train.lstm, one).build, {}, held_out, 10, 5)
     np.testing.assert_allclose(together.curves[1], alone.curves[0], rtol=2e-5)
+    chord_row = data["arms"][1]  # results.json keeps each meta-seed's mean over evaluation seeds
+    assert chord_row["final_loss_per_meta_seed"][1] == pytest.approx(float(np.mean(alone.final_losses)), rel=2e-5)
+    assert np.mean(chord_row["final_loss_per_meta_seed"]) == pytest.approx(chord_row["final_loss"][0])
 
     # a rerun reuses every finished arm: nothing is trained again, the same runs come back
     monkeypatch.setattr(ablation, "train_arm", lambda *a, **k: pytest.fail("a finished arm was retrained"))

@@ -107,6 +107,7 @@ def arm_row(arm: ArmEvaluation, reference: Optional[Any], level: float) -> dict[
             continue
         row[name] = mean_and_se(np.mean(values, axis=1))
         row[f"{name}_eval_se"] = float(np.mean([mean_and_se(v)[1] for v in values]))
+        row[f"{name}_per_meta_seed"] = [float(v) for v in np.mean(values, axis=1)]  # pairs runs by meta-seed
     if "test_loss" in row:
         row["gap"] = mean_and_se(np.mean(arm.metric("test_loss") - arm.final_losses, axis=1))
     if reference is not None:
