@@ -1,8 +1,8 @@
 """Classifiers and autoencoders on digits, MNIST and CIFAR-10.
 
 A family holds one data set on device; an instance key selects an input scale
-(and, for classifiers, a label permutation) from the family's options, so N
-instances share one copy of the data.
+(for classifiers, a label permutation; optionally per-tensor parameter scales) from
+the family's options, so N instances share one copy of the data.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from tasks.data.mnist import load_mnist_splits
 from tasks.options import (AutoencoderOptions, ClassifierOptions, Cifar10CNNOptions, MLPOptions,
                            MnistAutoencoderOptions, MnistCNNOptions, MnistMLPOptions,
                            SampledDataOptions)
+from tasks.reparameterize import reparameterized, tensor_scales
 from tasks.supervised import log_uniform, supervised_task
 
 NUM_CLASSES = 10
+PARAM_SCALE_TAG = 0x5CA1  # folded into an instance key for its parameter scales (older draws unchanged)
 
 
 def _on_device(splits: LabeledSplits) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
@@ -35,6 +37,14 @@ def _input_scale(key: jax.Array, options: SampledDataOptions) -> jax.Array:
     return log_uniform(key, *options.input_scale_range)
 
 
+def _rescaled(task: Task, key: jax.Array, options: SampledDataOptions) -> Task:
+    """`task` posed in rescaled coordinates where `param_scale_range` asks for it."""
+    if tuple(options.param_scale_range) == (1.0, 1.0):
+        return task
+    return reparameterized(task, tensor_scales(jax.random.fold_in(key, PARAM_SCALE_TAG), task,
+                                               *options.param_scale_range))
+
+
 def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSplits, net) -> TaskFamily:
     """Softmax cross-entropy classification of `splits` by `net`, accuracy as metric."""
     train, test = _on_device(splits)
@@ -46,12 +56,12 @@ def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSpli
             permutation = jax.random.permutation(key_perm, NUM_CLASSES)
         else:
             permutation = jnp.arange(NUM_CLASSES)
-        return supervised_task(
+        return _rescaled(supervised_task(
             name, net, train, test,
             batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
             per_example_loss=losses.cross_entropy, metric_fns={"accuracy": losses.accuracy},
             transform=lambda x, y: (x * scale, permutation[y]),
-        )
+        ), key, options)
 
     return TaskFamily(name, options, make_task)
 
@@ -63,11 +73,11 @@ def autoencoder_family(name: str, options: AutoencoderOptions, splits: LabeledSp
 
     def make_task(key: jax.Array) -> Task:
         scale = _input_scale(key, options)
-        return supervised_task(
+        return _rescaled(supervised_task(
             name, net, (x_train, x_train), (x_test, x_test),
             batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
             per_example_loss=losses.squared_error, transform=lambda x, y: (x * scale, y),
-        )
+        ), key, options)
 
     return TaskFamily(name, options, make_task)
 

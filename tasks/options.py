@@ -46,12 +46,16 @@ class SampledDataOptions:
         (meta-training can score on it: `meta_train.unroll.score_on: validation`). 0: none.
       input_scale_range: each instance multiplies its inputs by a factor drawn
         log-uniformly from this range; (1, 1) leaves inputs unchanged.
+      param_scale_range: each instance is posed in coordinates theta / s, one s per
+        parameter tensor drawn log-uniformly from this range (`tasks.reparameterize`):
+        the same losses, other gradient and parameter scales; (1, 1): unchanged.
     """
 
     batch_size: int = 128
     eval_size: int = 4096
     validation_size: int = 0
     input_scale_range: tuple[float, float] = (1.0, 1.0)
+    param_scale_range: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self):
         check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
@@ -59,6 +63,8 @@ class SampledDataOptions:
         check(self.validation_size >= 0, f"validation_size must be >= 0, got {self.validation_size}")
         low, high = self.input_scale_range
         check(0 < low <= high, f"input_scale_range must satisfy 0 < low <= high, got {(low, high)}")
+        low, high = self.param_scale_range
+        check(0 < low <= high, f"param_scale_range must satisfy 0 < low <= high, got {(low, high)}")
         # Cooperative: a data-source mixin later in the MRO (MnistData) checks its fields too.
         getattr(super(), "__post_init__", lambda: None)()
 

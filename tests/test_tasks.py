@@ -173,6 +173,29 @@ def test_family_variation_permutes_labels_and_scales_inputs():
     np.testing.assert_allclose(same[0], same[1], rtol=1e-6)
 
 
+def test_parameter_rescaling_poses_the_same_problem_in_scaled_coordinates():
+    plain, scaled = tasks.get_family("digits_mlp"), tasks.get_family("digits_mlp", param_scale_range=(0.25, 4.0))
+    a, b = plain.instance(jax.random.PRNGKey(3)), scaled.instance(jax.random.PRNGKey(3))
+    theta, phi = a.init(KEY), b.init(KEY)
+    batch = a.sample_batch(jax.random.PRNGKey(4))
+    np.testing.assert_allclose(b.loss(phi, batch), a.loss(theta, batch), rtol=1e-6)
+    np.testing.assert_allclose(b.eval_loss(phi), a.eval_loss(theta), rtol=1e-6)
+    # in phi = theta / s the gradient is s times theta's, with one s per tensor in the range
+    g_theta, g_phi = jax.grad(a.loss)(theta, batch), jax.grad(b.loss)(phi, batch)
+    found = []
+    for t, p, gt, gp in zip(*(jax.tree_util.tree_leaves(x) for x in (theta, phi, g_theta, g_phi))):
+        gt, gp = np.asarray(gt).ravel(), np.asarray(gp).ravel()
+        big = np.abs(gt) > 1e-4 * np.abs(gt).max()
+        s = float(np.median(gp[big] / gt[big]))
+        np.testing.assert_allclose(gp, s * gt, rtol=1e-4, atol=1e-7 * np.abs(gt).max())
+        np.testing.assert_allclose(np.asarray(t), s * np.asarray(p), rtol=1e-5, atol=1e-7)  # init theta_0 / s
+        assert 0.25 <= s <= 4.0
+        found.append(s)
+    assert np.ptp(found) > 0.1  # tensors get different scales
+    with pytest.raises(ValueError, match="param_scale_range"):
+        tasks.validate_options("digits_mlp", {"param_scale_range": (2.0, 1.0)})
+
+
 def test_unknown_task_and_options_are_named():
     with pytest.raises(KeyError, match="nonexistent"):
         tasks.get_family("nonexistent")
