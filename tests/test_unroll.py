@@ -13,7 +13,7 @@ from meta_opt import LSTMOptimizer
 from trainers.config.sections import UnrollOptions
 from tasks.base import TaskFamily
 from tasks.supervised import supervised_task
-from trainers.core.unroll import VALIDATION_TAG, initial_states, reduce_losses, unroll
+from trainers.core.unroll import HORIZON_TAG, VALIDATION_TAG, episode_start, initial_states, reduce_losses, unroll
 
 KEY = jax.random.PRNGKey(0)
 LEARNED = LSTMOptimizer(hidden_sizes=(8,))
@@ -33,6 +33,32 @@ def test_instances_are_staggered_and_reset_at_the_horizon():
     np.testing.assert_array_equal(states.step, [10, 15, 20, 5])
     np.testing.assert_array_equal(states.instance_key, before.instance_key)  # same problems
     assert not np.allclose(before.params["theta"][3], states.params["theta"][3])
+
+
+def test_restarted_instances_run_log_uniform_horizons_with_min_horizon():
+    options = UnrollOptions(horizon=80, unroll_length=5, min_horizon=5)
+    starts = np.asarray(jax.vmap(lambda k: episode_start(k, options))(jax.random.split(KEY, 4000)))
+    lengths = 80 - starts
+    assert set(np.unique(lengths)) <= set(range(5, 85, 5)) and lengths.min() == 5 and lengths.max() == 80
+    # log-uniform on [5, 80] before rounding: half the runs at most sqrt(5 * 80) = 20 steps
+    assert abs(np.mean(lengths <= 20) - 0.5) < 0.05
+    assert int(episode_start(KEY, UnrollOptions(horizon=80, unroll_length=5))) == 0  # fixed H without it
+    with pytest.raises(ValueError, match="min_horizon"):
+        UnrollOptions(horizon=80, unroll_length=5, min_horizon=7)
+
+    # an instance at the horizon restarts at the start step drawn from its key, so it runs H - start steps
+    family, meta_params = tasks.get_family("quadratic"), LEARNED.init(KEY)
+    state = initial_states(family, LEARNED, meta_params, KEY, 1, options)
+    run = jax.jit(jax.vmap(lambda s: unroll(family, LEARNED, options, meta_params, s)))
+    episode_lengths = []
+    for _ in range(60):
+        before = int(state.step[0])
+        start = int(episode_start(jax.random.fold_in(state.key[0], HORIZON_TAG), options))
+        state, _ = run(state)
+        if before >= 80:
+            episode_lengths.append(80 - start)
+        assert int(state.step[0]) == (start + 5 if before >= 80 else before + 5)
+    assert len(set(episode_lengths)) >= 2
 
 
 def test_loss_kinds_reduce_as_documented():

@@ -29,6 +29,9 @@ class UnrollOptions:
     score_on: the minibatches the meta-loss scores each updated point on: "train"
       (the training data, Andrychowicz et al.) or "validation" (the task's validation
       split, `task.options.validation_size > 0`: rewards generalization).
+    min_horizon: if set, every restarted instance runs for a horizon drawn
+      log-uniformly from [min_horizon, horizon] (a multiple of U) instead of H, so that
+      meta-training sees runs of many lengths; validation keeps H.
     """
 
     horizon: int = 100
@@ -37,6 +40,7 @@ class UnrollOptions:
     second_order: bool = False
     loss_kind: LossKind = "mean"
     score_on: Literal["train", "validation"] = "train"
+    min_horizon: Optional[int] = None
 
     def __post_init__(self):
         if not 1 <= self.unroll_length <= self.horizon or self.horizon % self.unroll_length:
@@ -46,6 +50,9 @@ class UnrollOptions:
             raise ValueError(f"loss_kind must be mean, log or normalized, got {self.loss_kind!r}")
         if self.score_on not in ("train", "validation"):
             raise ValueError(f"score_on must be train or validation, got {self.score_on!r}")
+        if self.min_horizon is not None and not (
+                self.unroll_length <= self.min_horizon <= self.horizon and self.min_horizon % self.unroll_length == 0):
+            raise ValueError(f"min_horizon must be a multiple of unroll_length between it and horizon, got {self}")
 
 
 @dataclasses.dataclass(frozen=True)

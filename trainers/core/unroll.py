@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from meta_opt.inner_step import InnerCarry, inner_step, task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
+from tasks.supervised import log_uniform
 from trainers.config.sections import LossKind, UnrollOptions
 
 PyTree = Any
@@ -28,6 +29,8 @@ PyTree = Any
 SCORE_TAG = 0x5C0E
 # Folded into a step's batch key for the validation minibatch that scores it (score_on: validation).
 VALIDATION_TAG = 0x7A1D
+# Folded into a restarting instance's key for its horizon (unroll.min_horizon).
+HORIZON_TAG = 0x4012
 
 
 class InnerState(NamedTuple):
@@ -55,6 +58,18 @@ def fresh_state(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
     params = family.instance(instance_key).init(init_key)
     opt_state = learned.transformation(meta_params).init(params)
     return InnerState(params, opt_state, jnp.asarray(step, jnp.int32), instance_key, key)
+
+
+def episode_start(key: jax.Array, options: UnrollOptions) -> jax.Array:
+    """The inner step a restarted instance starts at: 0 (a run of H steps), or with
+    `options.min_horizon` H minus a length drawn log-uniformly from [min_horizon, H]
+    and rounded to a multiple of U, so the instance restarts after that many steps."""
+    if options.min_horizon is None:
+        return jnp.zeros([], jnp.int32)
+    u = options.unroll_length
+    length = log_uniform(key, options.min_horizon / u, options.horizon / u)
+    units = jnp.clip(jnp.round(length), options.min_horizon // u, options.horizon // u).astype(jnp.int32)
+    return (options.horizon - units * u).astype(jnp.int32)
 
 
 def initial_states(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
@@ -110,7 +125,8 @@ def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, m
     # at an unroll boundary: one reset check per unroll (under vmap a `cond` becomes a
     # select that computes both branches, so a check inside the step would cost U inits).
     state = jax.lax.cond(state.step >= options.horizon,
-                         lambda s: fresh_state(family, learned, meta_params, s.instance_key, s.key),
+                         lambda s: fresh_state(family, learned, meta_params, s.instance_key, s.key,
+                                               episode_start(jax.random.fold_in(s.key, HORIZON_TAG), options)),
                          lambda s: s, state)
     task = family.instance(state.instance_key)
     objective = task_objective(task)
