@@ -92,10 +92,15 @@ def test_pes_training_resumes_exactly_with_its_particles(tmp_path):
     assert any(np.any(np.asarray(x) != 0) for x in jax.tree_util.tree_leaves(stored.inner.accumulated))
 
 
-def test_antithetic_estimators_count_both_particles_in_the_budget():
-    assert inner_steps_per_meta_step(8, 20, 4, 20, True) == 8 * 20 + 4 * 20
-    assert inner_steps_per_meta_step(8, 20, 4, 20, True, antithetic=True) == 2 * 8 * 20 + 4 * 20
-    assert inner_steps_per_meta_step(8, 20, 4, 20, False, antithetic=True) == 2 * 8 * 20
+def test_antithetic_estimators_and_extra_tasks_count_in_the_budget(tmp_path):
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(TINY % {"steps": 1})
+    pes = load_experiment(config_path).meta_train
+    assert meta_train.unroll_steps_per_meta_step(pes) == 2 * 2 * 2  # particles x N x U
+    truncated = load_experiment(config_path, ["meta_train.estimator.name=truncated",
+                                              "meta_train.extra_tasks=[{name: poly_cubic}]"]).meta_train
+    assert meta_train.unroll_steps_per_meta_step(truncated) == 2 * 2 * 2  # tasks x N x U
+    assert inner_steps_per_meta_step(160, 4, 20, True) == 160 + 4 * 20
 
 
 def test_estimator_settings_are_checked_by_name(tmp_path):

@@ -80,5 +80,5 @@ def test_stack_and_unstack_round_trip(setting):
 
 
 def test_inner_steps_per_meta_step_counts_the_imitation_unrolls():
-    assert inner_steps_per_meta_step(8, 20, 4, 20, imitation=False) == 160
-    assert inner_steps_per_meta_step(8, 20, 4, 20, imitation=True) == 240
+    assert inner_steps_per_meta_step(160, 4, 20, imitation=False) == 160
+    assert inner_steps_per_meta_step(160, 4, 20, imitation=True) == 240

@@ -15,23 +15,8 @@ import tasks.registry
 from geodesic_targets.options import ConnectOptions, SweepOptions, TargetOptions
 from meta_opt.options import check_hparams
 from trainers.config.loader import ConfigError, attribute_override, from_dict, load_config
-from trainers.config.sections import SUPERVISION_ARMS, EvaluationConfig, LoggingConfig, MetaTrainConfig
-
-@dataclasses.dataclass(frozen=True)
-class TaskConfig:
-    """Which task family the inner problems come from.
-
-    Attributes:
-      name: a name from `tasks.list_tasks()`.
-      options: keyword options of the family, forwarded as
-        `tasks.get_family(name, **options)`; type-checked against the family's
-        options dataclass (`tasks.options_type(name)`).
-        A plain dict, to be treated as read-only.
-    """
-
-    name: str = "digits_mlp"
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
+from trainers.config.sections import (SUPERVISION_ARMS, EvaluationConfig, LoggingConfig, MetaTrainConfig,
+                                      TaskConfig)
 
 def _adam(learning_rate: float) -> Callable[[], dict[str, Any]]:
     return lambda: {"learning_rate": learning_rate}
@@ -170,6 +155,11 @@ def load_experiment(
     if task_variation(config):
         varied = dataclasses.replace(config.task, options={**config.task.options, **task_variation(config)})
         check_task(varied, source=f"{path} (task.options with meta_train.task_variation)", overrides=overrides)
+    for i, extra in enumerate(config.meta_train.extra_tasks):
+        at = f"meta_train.extra_tasks[{i}]"
+        check_task(extra, source=str(path), overrides=overrides, at=at)  # its name first
+        varied = dataclasses.replace(extra, options={**extra.options, **task_variation(config, extra)})
+        check_task(varied, source=str(path), overrides=overrides, at=at)
     for section in ("bead_optimizer", "train_optimizer", "baseline"):
         check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
                         source=str(path), overrides=overrides)
@@ -197,13 +187,14 @@ def check_optimizer(optimizer: OptimizerConfig, key: str, *, source: str = "",
         raise attribute_override(located, overrides) from err
 
 
-def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] = ()) -> None:
+def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] = (), at: str = "task") -> None:
     """Type-checks a task section against its family's options dataclass.
 
     Args:
       task: the task section.
       source: the config file, named in errors.
       overrides: the overrides applied to the config, named in errors they caused.
+      at: where the section is in the config (errors name `<at>.name`, `<at>.options`).
 
     Raises:
       ConfigError: at `task.name` for an unknown task, at `task.options.<key>` for
@@ -213,19 +204,32 @@ def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] =
     try:
         options_type = tasks.registry.options_type(task.name)
     except KeyError as err:
-        located = ConfigError(err.args[0], key="task.name", source=source)
+        located = ConfigError(err.args[0], key=f"{at}.name", source=source)
         raise attribute_override(located, overrides) from err
     try:
-        from_dict(options_type, task.options, source=source, path="task.options")
+        from_dict(options_type, task.options, source=source, path=f"{at}.options")
     except ConfigError as err:
         raise attribute_override(err, overrides) from err
 
 
-def task_variation(config: ExperimentConfig) -> dict[str, Any]:
-    """The task options meta-training sets on top of `task.options`: `meta_train.task_variation`,
-    or where that is null the task family's default (`tasks.meta_training_variation`)."""
+def task_variation(config: ExperimentConfig, task: Optional[TaskConfig] = None) -> dict[str, Any]:
+    """The task options meta-training sets on top of `task.options` (default: the config's task):
+    `meta_train.task_variation`, or where that is null the task family's default
+    (`tasks.meta_training_variation`). For an extra task, only the options its family has."""
+    task = task or config.task
     variation = config.meta_train.task_variation
-    return dict(tasks.registry.meta_training_variation(config.task.name) if variation is None else variation)
+    if variation is None:
+        return tasks.registry.meta_training_variation(task.name)
+    if task is config.task:
+        return dict(variation)
+    fields = {f.name for f in dataclasses.fields(tasks.registry.options_type(task.name))}
+    return {k: v for k, v in variation.items() if k in fields}
+
+
+def extra_families(config: ExperimentConfig) -> list:
+    """The meta-training families of `meta_train.extra_tasks`, each with its task variation."""
+    return [family_for(t.name, {**t.options, **task_variation(config, t)}, config.data_dir)
+            for t in config.meta_train.extra_tasks]
 
 
 def build_family(config: ExperimentConfig, *, training: bool = False):

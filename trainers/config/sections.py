@@ -17,6 +17,22 @@ SUPERVISION_ARMS = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesi
 
 
 @dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Which task family the inner problems come from.
+
+    Attributes:
+      name: a name from `tasks.list_tasks()`.
+      options: keyword options of the family, forwarded as
+        `tasks.get_family(name, **options)`; type-checked against the family's
+        options dataclass (`tasks.options_type(name)`).
+        A plain dict, to be treated as read-only.
+    """
+
+    name: str = "digits_mlp"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class UnrollOptions:
     """Attributes:
     horizon: H, inner steps before an instance is reset to fresh params.
@@ -131,6 +147,11 @@ class MetaTrainConfig:
         null (the default): the task family's own (`tasks.meta_training_variation`: input
         scaling and label permutation for classifiers, nothing elsewhere); `{}`: none.
       estimator: the meta-gradient estimator of the inner-loss term (truncated, es, pes).
+      extra_tasks: more task families meta-trained beside `task` (other data sets, widths,
+        depths, activations): N instances of each, unrolled alike; the inner-loss term
+        is the mean over the tasks. Each gets its own family's default task variation
+        (null `task_variation`) or `task_variation`'s options it has. Validation,
+        targets and evaluation use `task` alone.
     """
 
     num_meta_steps: int = 200
@@ -149,6 +170,7 @@ class MetaTrainConfig:
     validation_seeds: int = 8
     task_variation: Optional[Mapping[str, Any]] = None
     estimator: EstimatorOptions = dataclasses.field(default_factory=EstimatorOptions)
+    extra_tasks: tuple[TaskConfig, ...] = ()
 
     def __post_init__(self):
         if self.num_meta_steps < 1 or self.num_instances < 1 or self.checkpoint_every < 1:

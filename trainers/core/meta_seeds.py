@@ -35,16 +35,15 @@ def seeds_step(meta_step: Callable[[MetaState], tuple[MetaState, dict]]) -> Call
     return jax.vmap(meta_step)
 
 
-def inner_steps_per_meta_step(num_instances: int, unroll_length: int, imitation_batch: int,
-                              steps_per_pair: int, imitation: bool, antithetic: bool = False) -> int:
+def inner_steps_per_meta_step(unroll_steps: int, imitation_batch: int, steps_per_pair: int,
+                              imitation: bool) -> int:
     """Inner (optimizee) steps one meta-step computes: the unrolls, plus the imitation unrolls.
 
-    The loss term unrolls N instances for U steps (twice with an `antithetic` estimator,
-    ES or PES: once at theta + epsilon, once at theta - epsilon); the imitation term computes
+    The loss term unrolls `unroll_steps` inner steps (N instances x U steps per task, twice
+    with ES or PES: `trainers.pipelines.train.unroll_steps_per_meta_step`); the imitation term computes
     `steps_per_pair` inner steps for each of `imitation_batch` pairs (T learned steps
     from a stored pair start; on-policy, also the warm-up and the teacher's T steps:
     `OnPolicy.inner_steps`). Compute is matched across supervision arms by this count
     (`meta-opt ablation`).
     """
-    unrolls = num_instances * unroll_length * (2 if antithetic else 1)
-    return unrolls + (imitation_batch * steps_per_pair if imitation else 0)
+    return unroll_steps + (imitation_batch * steps_per_pair if imitation else 0)

@@ -10,7 +10,7 @@ the following steps or a checkpoint.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -90,21 +90,26 @@ def _select(flag: jax.Array, new: PyTree, old: PyTree) -> PyTree:
 def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: UnrollOptions,
                    objective: MetaObjective, outer: optax.GradientTransformation,
                    targets: Optional[Targets] = None, on_policy: Optional[OnPolicy] = None,
-                   estimator: EstimatorOptions = EstimatorOptions()):
+                   estimator: EstimatorOptions = EstimatorOptions(), extra_families: Sequence[TaskFamily] = ()):
     """Builds `meta_step(state) -> (state, metrics)`; jit it once.
 
     The imitation term follows fixed `targets`, or, with `on_policy`, segments made
     inside the step from the learned optimizer's own states (`trainers.core.on_policy`).
     The inner-loss term's meta-gradient is backpropagated through each unroll, or with
     `estimator` ES or PES estimated from antithetic unrolls (`state.inner` is then a
-    `PESState`); the imitation term's is always backpropagated.
+    `PESState`); the imitation term's is always backpropagated. With `extra_families`
+    `state.inner` is a tuple, the instances of `family` first, and the inner-loss term
+    is the mean of each family's term ("inner_loss" reports `family`'s alone).
 
     Raises:
       ValueError: an imitation weight without targets or on-policy segments, or both given.
     """
     if objective.imitation_weight > 0 and (targets is None) == (on_policy is None):
         raise ValueError("imitation_weight > 0 needs either geodesic targets or on-policy segments")
-    one_unroll = lambda meta_params, inner: unroll(family, learned, unroll_options, meta_params, inner)
+    families = (family, *extra_families)
+    members = (lambda inner: inner) if extra_families else (lambda inner: (inner,))
+    joined = tuple if extra_families else (lambda states: states[0])
+    one_unroll = lambda fam: lambda meta_params, inner: unroll(fam, learned, unroll_options, meta_params, inner)
 
     def imitation(meta_params, key):
         if objective.imitation_weight == 0:
@@ -126,38 +131,48 @@ def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: U
         return jnp.mean(losses)
 
     def meta_loss(meta_params, inner, key):
-        new_inner, (terms, last_losses) = jax.vmap(one_unroll, in_axes=(None, 0))(meta_params, inner)
-        loss_term, imitation_term = jnp.mean(terms), imitation(meta_params, key)
+        outs = [jax.vmap(one_unroll(fam), in_axes=(None, 0))(meta_params, states)
+                for fam, states in zip(families, members(inner))]
+        loss_term = jnp.mean(jnp.stack([jnp.mean(terms) for _, (terms, _) in outs]))
+        imitation_term = imitation(meta_params, key)
         total = objective.loss_weight * loss_term + objective.imitation_weight * imitation_term
-        return total, (new_inner, loss_term, imitation_term, jnp.mean(last_losses))
+        return total, (joined([o[0] for o in outs]), loss_term, imitation_term, jnp.mean(outs[0][1][1]))
 
-    def reset_broken(meta_params, inner: InnerState) -> tuple[InnerState, jax.Array]:
+    def reset_broken(fam, meta_params, inner: InnerState) -> tuple[InnerState, jax.Array]:
         def fix(state):
             ok = _all_finite(state.params)
-            fresh = fresh_state(family, learned, meta_params, state.instance_key, state.key)
+            fresh = fresh_state(fam, learned, meta_params, state.instance_key, state.key)
             return _select(ok, state, fresh), ~ok
         fixed, broken = jax.vmap(fix)(inner)
         return fixed, jnp.sum(broken)
 
-    def antithetic_loss(meta_params, particles: PESState, key):
+    def estimate(fam, meta_params, particles: PESState, key):
+        """ES/PES on one family's pairs: (gradient, particles, mean loss term, mean F(theta_U))."""
+        estimator_fn = pes_gradient if estimator.name == "pes" else es_gradient
+        term = lambda mp, s: (lambda out: (out[0], out[1][0]))(one_unroll(fam)(mp, s))
+        grads, particles, estimated = estimator_fn(term, lambda s: s.step >= unroll_options.horizon,
+                                                   meta_params, particles, key, sigma=estimator.sigma)
+        final = jax.vmap(lambda s: task_objective(fam.instance(s.instance_key))(
+            s.params, jax.random.fold_in(s.key, SCORE_TAG)))(particles.positive)  # F(theta_U), as `unroll`
+        return grads, particles, estimated["loss"], jnp.mean(final)
+
+    def antithetic_loss(meta_params, inner, key):
         """ES/PES: (total, aux, grads) like `value_and_grad(meta_loss)`, the loss term estimated."""
-        estimate = pes_gradient if estimator.name == "pes" else es_gradient
         estimate_key, imitation_key = jax.random.split(key)
-        term = lambda mp, s: (lambda out: (out[0], out[1][0]))(one_unroll(mp, s))
-        loss_grads, particles, estimated = estimate(term, lambda s: s.step >= unroll_options.horizon,
-                                                    meta_params, particles, estimate_key, sigma=estimator.sigma)
+        keys = [estimate_key] + [jax.random.fold_in(estimate_key, i) for i in range(1, len(families))]
+        outs = [estimate(fam, meta_params, particles, k) for fam, particles, k in zip(families, members(inner), keys)]
+        loss_grads = jax.tree_util.tree_map(lambda *g: sum(g) / len(g), *[o[0] for o in outs])
+        loss_term = jnp.mean(jnp.stack([o[2] for o in outs]))
         imitation_term, imitation_grads = jax.value_and_grad(imitation)(meta_params, imitation_key)
         grads = jax.tree_util.tree_map(lambda a, b: objective.loss_weight * a + objective.imitation_weight * b,
                                        loss_grads, imitation_grads)
-        total = objective.loss_weight * estimated["loss"] + objective.imitation_weight * imitation_term
-        final = jax.vmap(lambda s: task_objective(family.instance(s.instance_key))(
-            s.params, jax.random.fold_in(s.key, SCORE_TAG)))(particles.positive)  # F(theta_U), as `unroll`
-        return total, (particles, estimated["loss"], imitation_term, jnp.mean(final)), grads
+        total = objective.loss_weight * loss_term + objective.imitation_weight * imitation_term
+        return total, (joined([o[1] for o in outs]), loss_term, imitation_term, outs[0][3]), grads
 
-    def reset_broken_pairs(meta_params, particles: PESState) -> tuple[PESState, jax.Array]:
+    def reset_broken_pairs(fam, meta_params, particles: PESState) -> tuple[PESState, jax.Array]:
         def fix(positive, negative, accumulated):
             ok = _all_finite(positive.params) & _all_finite(negative.params)
-            fresh = fresh_state(family, learned, meta_params, positive.instance_key, positive.key)
+            fresh = fresh_state(fam, learned, meta_params, positive.instance_key, positive.key)
             zeros = jax.tree_util.tree_map(jnp.zeros_like, accumulated)
             return _select(ok, positive, fresh), _select(ok, negative, fresh), _select(ok, accumulated, zeros), ~ok
         positive, negative, accumulated, broken = jax.vmap(fix)(*particles)
@@ -175,7 +190,9 @@ def make_meta_step(family: TaskFamily, learned: LSTMOptimizer, unroll_options: U
         updates, outer_state = outer.update(grads, state.outer_state, state.meta_params)
         meta_params = _select(finite, optax.apply_updates(state.meta_params, updates), state.meta_params)
         outer_state = _select(finite, outer_state, state.outer_state)
-        inner, resets = (reset_broken_pairs if estimator.antithetic else reset_broken)(meta_params, inner)
+        reset = reset_broken_pairs if estimator.antithetic else reset_broken
+        fixed = [reset(fam, meta_params, states) for fam, states in zip(families, members(inner))]
+        inner, resets = joined([f[0] for f in fixed]), sum(f[1] for f in fixed)
         skipped = state.skipped + (~finite).astype(jnp.int32)
         metrics = {"meta_loss": total, "loss_term": loss_term, "imitation_loss": imitation_term,
                    "inner_loss": inner_loss, "meta_grad_norm": optax.tree_utils.tree_norm(grads),

@@ -31,7 +31,7 @@ from common.atomic import write_text
 from common.npz_tree import decode, encode, read_npz, write_npz
 from common.progress import progress_bar
 from trainers.config import save_config, to_dict
-from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family, task_variation
+from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family, extra_families, task_variation
 from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
 from geodesic_targets.targets import NoCertifiedPairs
@@ -43,7 +43,7 @@ from trainers.io.run_logger import RunLogger
 from trainers.pipelines.geodesics import make_targets
 from trainers.config.supervision import uses_stored_targets
 from trainers.pipelines.train import (initial_meta_state, load_targets, on_policy_for, outer_optimizer,
-                                     validation_fn)
+                                     unroll_steps_per_meta_step, validation_fn)
 from trainers.reporting.ablation_report import ArmEvaluation, write_ablation_report
 
 PyTree = Any
@@ -79,8 +79,8 @@ def step_cost(config: ExperimentConfig) -> int:
     train = config.meta_train
     on_policy = on_policy_for(config)
     per_pair = on_policy.inner_steps() if on_policy else config.geodesics.targets.horizon
-    return inner_steps_per_meta_step(train.num_instances, train.unroll.unroll_length, train.imitation_batch,
-                                     per_pair, train.imitation_weight > 0, train.estimator.antithetic)
+    return inner_steps_per_meta_step(unroll_steps_per_meta_step(train), train.imitation_batch, per_pair,
+                                     train.imitation_weight > 0)
 
 
 def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
@@ -152,7 +152,7 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
     targets = load_targets(config, family, folder)
     objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
     meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets,
-                               on_policy_for(config), train.estimator)
+                               on_policy_for(config), train.estimator, extra_families(config))
     step = jax.jit(seeds_step(meta_step))
     validate = jax.jit(jax.vmap(validation_fn(config, family)))  # same instances for every arm and seed
     state = stack_states([initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)

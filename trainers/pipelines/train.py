@@ -29,7 +29,8 @@ from trainers.core import keys as run_keys
 from trainers.core import sharding
 from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
 from trainers.config import to_dict
-from trainers.config.experiment import ExperimentConfig, build_family
+from trainers.config.experiment import ExperimentConfig, build_family, extra_families
+from trainers.config.sections import MetaTrainConfig
 from trainers.config.supervision import endpoint_only, uses_stored_targets, with_supervision
 from trainers.core.imitation import endpoint_weights
 from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
@@ -51,6 +52,13 @@ def outer_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
                        meta_opt.get_optimizer("adam", learning_rate=outer.learning_rate))
 
 
+def unroll_steps_per_meta_step(train: MetaTrainConfig) -> int:
+    """Inner steps of the inner-loss unrolls in one meta-step: N instances x U steps, for every
+    task (`extra_tasks` too), twice with ES/PES (one unroll per particle)."""
+    particles = 2 if train.estimator.antithetic else 1
+    return train.num_instances * train.unroll.unroll_length * particles * (1 + len(train.extra_tasks))
+
+
 def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
     """The state at meta-step 0, derived from `config.seed` alone."""
     train = config.meta_train
@@ -60,6 +68,10 @@ def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
     inner = initial_states(family, train.lstm, meta_params, inner_key, train.num_instances, train.unroll)
     if train.estimator.antithetic:  # ES/PES: both particles of every instance start alike
         inner = init_particles(inner, meta_params)
+    if train.extra_tasks:  # a tuple of states, one per task family; the main family's as without extras
+        extras = [initial_states(f, train.lstm, meta_params, jax.random.fold_in(inner_key, i + 1),
+                                 train.num_instances, train.unroll) for i, f in enumerate(extra_families(config))]
+        inner = (inner, *(init_particles(e, meta_params) if train.estimator.antithetic else e for e in extras))
     zero = jnp.zeros([], jnp.int32)
     return MetaState(meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero)
 
@@ -185,12 +197,11 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch)
     meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
                                outer_optimizer(config), load_targets(config, family, run_dir),
-                               on_policy_for(config), train_cfg.estimator)
+                               on_policy_for(config), train_cfg.estimator, extra_families(config))
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, replicated))  # global metrics
-    particles = 2 if train_cfg.estimator.antithetic else 1  # ES/PES unroll each instance twice
-    inner_steps = train_cfg.num_instances * train_cfg.unroll.unroll_length * particles
+    inner_steps = unroll_steps_per_meta_step(train_cfg)
     validate = make_validation(config, family) if train_cfg.validate_every else None
     first = int(sharding.to_host(state.step))
     primary = sharding.is_primary()
