@@ -16,6 +16,7 @@ from tasks.base import LabeledSplits, Task, TaskFamily
 from tasks.data.cifar10 import load_cifar10_splits
 from tasks.data.digits import load_digits_splits
 from tasks.data.mnist import load_mnist_splits
+from tasks.data.tabular import load_tabular_splits
 from tasks.options import (AutoencoderOptions, ClassifierOptions, Cifar10CNNOptions, MLPOptions,
                            MnistAutoencoderOptions, MnistCNNOptions, MnistMLPOptions,
                            SampledDataOptions)
@@ -45,7 +46,8 @@ def _rescaled(task: Task, key: jax.Array, options: SampledDataOptions) -> Task:
                                                *options.param_scale_range))
 
 
-def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSplits, net) -> TaskFamily:
+def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSplits, net,
+                      num_classes: int = NUM_CLASSES) -> TaskFamily:
     """Softmax cross-entropy classification of `splits` by `net`, accuracy as metric."""
     train, test = _on_device(splits)
 
@@ -53,9 +55,9 @@ def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSpli
         key_scale, key_perm = jax.random.split(key)
         scale = _input_scale(key_scale, options)
         if options.permute_labels:
-            permutation = jax.random.permutation(key_perm, NUM_CLASSES)
+            permutation = jax.random.permutation(key_perm, num_classes)
         else:
-            permutation = jnp.arange(NUM_CLASSES)
+            permutation = jnp.arange(num_classes)
         return _rescaled(supervised_task(
             name, net, train, test,
             batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
@@ -122,6 +124,22 @@ def cifar10_cnn_family(options: Cifar10CNNOptions) -> TaskFamily:
     """`cifar10_cnn`: a small convolutional classifier on CIFAR-10."""
     net = models.convnet(options.channels, NUM_CLASSES, options.activation)
     return classifier_family("cifar10_cnn", options, cifar10_images(options), net)
+
+
+def tabular_mlp_family(data: str):
+    """The builder of an MLP classifier family on the scikit-learn table `data` (`tasks.data.tabular`)."""
+
+    def build(options: MLPOptions) -> TaskFamily:
+        splits = load_tabular_splits(data)
+        num_classes = int(max(splits.y_train.max(), splits.y_test.max())) + 1
+        net = models.mlp(options.hidden_sizes, num_classes, options.activation)
+        return classifier_family(f"{data}_mlp", options, splits, net, num_classes)
+
+    return build
+
+
+wine_mlp_family = tabular_mlp_family("wine")
+breast_cancer_mlp_family = tabular_mlp_family("breast_cancer")
 
 
 def digits_autoencoder_family(options: AutoencoderOptions) -> TaskFamily:

@@ -27,12 +27,15 @@ SMALL = {
     "cifar10_cnn": {"channels": (4,), "batch_size": 8},
     "digits_autoencoder": {},
     "mnist_autoencoder": {"encoder_sizes": (16, 4), "batch_size": 16},
+    "wine_mlp": {"batch_size": 16},
+    "breast_cancer_mlp": {"batch_size": 16},
 }
 NEEDS_DATA_DIR = {"mnist_mlp", "mnist_cnn", "cifar10_cnn", "mnist_autoencoder"}
 # Plain gradient-descent step sizes under which each task's full loss must fall.
 LEARNING_RATE = {"quadratic": 1e-3, "poly_cubic": 0.1, "deep_linear": 0.05, "digits_mlp": 1.0,
                  "mnist_mlp": 0.5, "mnist_cnn": 0.1, "cifar10_cnn": 0.05,
-                 "digits_autoencoder": 0.01, "mnist_autoencoder": 0.01}
+                 "digits_autoencoder": 0.01, "mnist_autoencoder": 0.01, "wine_mlp": 0.5,
+                 "breast_cancer_mlp": 0.5}
 
 
 def small_family(name: str, data_dir) -> tasks.TaskFamily:
@@ -194,6 +197,25 @@ def test_parameter_rescaling_poses_the_same_problem_in_scaled_coordinates():
     assert np.ptp(found) > 0.1  # tensors get different scales
     with pytest.raises(ValueError, match="param_scale_range"):
         tasks.validate_options("digits_mlp", {"param_scale_range": (2.0, 1.0)})
+
+
+@pytest.mark.parametrize("name,classes,features", [("wine_mlp", 3, 13), ("breast_cancer_mlp", 2, 30)])
+def test_tabular_families_start_at_chance_on_standardized_features(name, classes, features):
+    from tasks.data.tabular import load_tabular_splits
+
+    splits = load_tabular_splits(name.removesuffix("_mlp"))
+    assert splits.x_train.shape[1] == features and set(np.unique(splits.y_train)) == set(range(classes))
+    np.testing.assert_allclose(splits.x_train.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(splits.x_train.std(axis=0), 1.0, atol=1e-3)
+    task = tasks.get_family(name).instance(KEY)
+    params = task.init(KEY)
+    zeroed = jax.tree_util.tree_map(jnp.zeros_like, params)  # all-zero logits: uniform prediction
+    np.testing.assert_allclose(task.eval_loss(zeroed), np.log(classes), rtol=1e-5)
+    relabelled = tasks.get_family(name, permute_labels=True)  # some instances swap classes (2 classes: half)
+    losses = [float(relabelled.instance(jax.random.PRNGKey(i)).eval_loss(params)) for i in range(6)]
+    assert any(loss != pytest.approx(float(task.eval_loss(params))) for loss in losses)
+    with pytest.raises(ValueError, match="unknown tabular"):
+        load_tabular_splits("iris_flowers")
 
 
 def test_unknown_task_and_options_are_named():
