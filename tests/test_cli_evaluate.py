@@ -155,3 +155,20 @@ def jax_leaves(tree):
     import jax
 
     return jax.tree_util.tree_leaves(tree)
+
+
+def test_the_demo_evaluates_shipped_pretrained_optimizers_beside_its_own(demo, tmp_path, monkeypatch):
+    """Runs last in this module: it rewrites the demo's evaluation (training is reused)."""
+    import jax
+
+    from meta_opt import LSTMOptimizer
+    from meta_opt.pretrained_bundles import save_pretrained
+    from trainers.config import load_experiment, to_dict
+
+    lstm = LSTMOptimizer(hidden_sizes=(4,))
+    card = {"config": to_dict(load_experiment(demo / "config.yaml")), "meta_steps": 0}
+    save_pretrained("toy", lstm, lstm.init(jax.random.PRNGKey(3)), card, "# toy\n", tmp_path)
+    monkeypatch.setattr("meta_opt.pretrained_bundles.PRETRAINED_DIR", tmp_path)
+    assert main(["demo", "--out", str(demo), "--no-progress", *TINY]) == 0
+    rows = table_rows((demo / "evaluate" / "report.md").read_text(), "optimizer")
+    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", "pretrained toy", "adam", "esgd"]

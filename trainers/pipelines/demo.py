@@ -6,6 +6,8 @@ Layout of the demo folder:
   train_geodesic/        meta-training with the imitation loss (beta = meta_train.imitation_weight)
   train_loss_only/       the same run with beta = 0
   evaluate/              report.md, curves_*.png, meta_training.png, results.json, W&B run
+                         (the shipped pretrained optimizers, `meta-opt pretrained`, are evaluated beside
+                         the two trained here)
 
 Re-running the demo in the same folder reuses the targets and resumes (or skips)
 finished meta-training, so nothing already computed is lost or repeated.
@@ -24,7 +26,8 @@ from trainers.config import replace_path, save_config, to_dict
 from trainers.reporting.evaluation_report import describe_best
 from trainers.evaluation.task_list import resolve_tasks
 from trainers.errors import RunError
-from trainers.pipelines.evaluate import load_learned, run_evaluation
+from meta_opt.pretrained_bundles import list_pretrained
+from trainers.pipelines.evaluate import PRETRAINED, load_learned, run_evaluation
 from trainers.config.experiment import ExperimentConfig
 from trainers.pipelines.geodesics import targets_command
 from trainers.pipelines.train import train
@@ -93,6 +96,7 @@ def run_demo(config: ExperimentConfig, folder: str | pathlib.Path, progress: boo
     comparison = {key: compare_runs(runs, key) for key in (VALIDATION_KEY, FINAL_KEY)} if training else None
 
     learned = [load_learned(runs[label], label) for label in (GEODESIC, LOSS_ONLY)]
+    learned += [load_learned(f"{PRETRAINED}{name}", f"pretrained {name}") for name in list_pretrained()]
     task_configs = resolve_tasks(config.evaluation, config.task.name, config.task.options,
                                  config.meta_train.unroll.horizon, data_dir=config.data_dir)
     results, written = run_evaluation(
