@@ -8,8 +8,8 @@ set -u
 cd "$(dirname "$0")/.."
 CLI=.venv/bin/meta-opt
 OUT=${1:-runs/pilot}
-COMMON=(meta_train.num_meta_steps=200 meta_train.validate_every=25 meta_train.checkpoint_every=50
-        logging.mode=offline --no-progress)
+COMMON=(--no-progress meta_train.num_meta_steps=200 meta_train.validate_every=25 meta_train.checkpoint_every=50
+        logging.mode=offline)  # the overrides are one run of positional arguments: flags first
 train() {  # NAME CONFIG [overrides...]
   local name=$1 config=$2; shift 2
   [ -f "$OUT/$name/done" ] && { echo "skip $name"; return; }
