@@ -49,7 +49,11 @@ def demo(tmp_path_factory):
 def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     report = (demo / "evaluate" / "report.md").read_text()
     rows = table_rows(report, "optimizer")
-    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", "adam", "esgd"]
+    from meta_opt import list_pretrained
+
+    shipped = [f"pretrained {name}" for name in list_pretrained()]  # evaluated beside the demo's own
+    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", *shipped, "adam", "esgd"]
+    all_rows, rows = rows, [r for r in rows if not r[0].startswith("pretrained ")]
     assert rows[0][-1] == "not tuned (learned)" and rows[2][-1].startswith("lr=")
     results = json.loads((demo / "evaluate" / "results.json").read_text())
     # the table shows the numbers of results.json
@@ -69,7 +73,7 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     assert logged["summary"]["digits_mlp/adam/final_loss_mean"] == pytest.approx(adam["final_loss"][0])
     assert any("digits_mlp/curves/path" in h for h in logged["history"])
     table = logged_table(eval_run, "digits_mlp/table")
-    assert [r[0] for r in table["data"]] == [r[0] for r in rows]
+    assert [r[0] for r in table["data"]] == [r[0] for r in all_rows]
     for name in ("train_geodesic", "train_loss_only"):
         (train_run,) = (demo / name / "wandb").glob("offline-run-*")
         keys = set().union(*read_offline_run(train_run)["history"])

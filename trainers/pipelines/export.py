@@ -43,9 +43,10 @@ def card_markdown(name: str, config: ExperimentConfig, meta_steps: int, source: 
                   evaluation: Optional[str], notes: str) -> str:
     """The bundle's README.md: what it is, how to use it, how it was trained and evaluated."""
     lstm = config.meta_train.lstm
+    inputs = f"inputs {', '.join(lstm.inputs)}" if lstm.inputs else f"v1 features {', '.join(lstm.features)}"
     lines = [f"# Pretrained optimizer `{name}`", "",
-             f"A coordinatewise LSTM optimizer (hidden sizes {list(lstm.hidden_sizes)}), exported from "
-             f"`{source}` on {datetime.date.today().isoformat()}.", "",
+             f"A coordinatewise LSTM optimizer (hidden sizes {list(lstm.hidden_sizes)}; {inputs}; output scale "
+             f"{lstm.output_scale}), exported from `{source}` on {datetime.date.today().isoformat()}.", "",
              "## Use", "", "```python", "import meta_opt, optax",
              f"tx = meta_opt.pretrained({name!r})  # an optax.GradientTransformation",
              "state = tx.init(params)",
@@ -66,7 +67,8 @@ def _evaluation(folder: Optional[str]) -> tuple[Optional[str], Optional[Any]]:
         return None, None
     report, results = pathlib.Path(folder) / "report.md", pathlib.Path(folder) / "results.json"
     if not report.is_file() or not results.is_file():
-        raise RunError(f"--evaluation {folder}: not a `meta-opt evaluate` run folder (needs report.md and results.json)")
+        raise RunError(f"--evaluation {folder}: not a `meta-opt evaluate` run folder "
+                       "(needs report.md and results.json)")
     text = report.read_text(encoding="utf-8")
     return text.split("\n", 1)[1] if text.startswith("# ") else text, json.loads(results.read_text(encoding="utf-8"))
 
