@@ -117,3 +117,30 @@ def test_export_then_evaluate_pretrained_equals_evaluating_the_run(tmp_path, mon
     assert "--force" in capsys.readouterr().err
     assert main(["export", "--checkpoint", str(run_dir), "--name", "Bad Name", "--to", str(shipped)]) == 2
     assert "lower-case" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task_name", ["digits_mlp", "wine_mlp"])
+def test_the_shipped_optimizer_trains_a_fresh_task_deterministically(task_name):
+    import tasks
+
+    assert "v2_digits" in list_pretrained(), "the shipped optimizer is missing from meta_opt/pretrained_optimizers"
+    tx = meta_opt.pretrained("v2_digits")
+    task = tasks.get_family(task_name, hidden_sizes=(16,), batch_size=32).instance(jax.random.PRNGKey(11))
+
+    @jax.jit
+    def train(key):
+        params = task.init(key)
+
+        def step(carry, batch_key):
+            params, state = carry
+            loss, grads = jax.value_and_grad(task.loss)(params, task.sample_batch(batch_key))
+            updates, state = tx.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), loss
+
+        (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), jax.random.split(key, 100))
+        return task.eval_loss(task.init(key)), task.eval_loss(params)
+
+    before, after = train(jax.random.PRNGKey(0))
+    assert float(after) < 0.5 * float(before), (float(before), float(after))
+    again = train(jax.random.PRNGKey(0))
+    assert float(again[1]) == float(after)  # deterministic on CPU

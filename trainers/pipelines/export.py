@@ -70,6 +70,7 @@ def _evaluation(folder: Optional[str]) -> tuple[Optional[str], Optional[Any]]:
         raise RunError(f"--evaluation {folder}: not a `meta-opt evaluate` run folder "
                        "(needs report.md and results.json)")
     text = report.read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("!["))  # plots stay in the run
     return text.split("\n", 1)[1] if text.startswith("# ") else text, json.loads(results.read_text(encoding="utf-8"))
 
 
