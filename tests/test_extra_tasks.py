@@ -40,10 +40,8 @@ def test_the_meta_gradient_of_several_families_is_the_mean_of_theirs():
     assert float(mixed_metrics["loss_term"]) == pytest.approx(np.mean(terms), rel=1e-6)
     assert float(mixed_metrics["inner_loss"]) == pytest.approx(float(alone[0][1]["inner_loss"]), rel=1e-6)
     for new, (single, _) in zip(mixed.inner, alone):  # each family's instances moved as alone
-        np.testing.assert_allclose(new.params["theta"] if "theta" in new.params else
-                                   jax.tree_util.tree_leaves(new.params)[0],
-                                   single.inner.params["theta"] if "theta" in single.inner.params else
-                                   jax.tree_util.tree_leaves(single.inner.params)[0], rtol=1e-6)
+        jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6), new.params,
+                               single.inner.params)
 
 
 TINY = """\
