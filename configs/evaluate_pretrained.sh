@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The evaluation table of a pretrained optimizer (RESULTS.md, "A pretrained optimizer"):
 # digits_mlp at the training horizon and the generalization variants (2x and 10x steps, wider,
-# deeper, ReLU, real MNIST when ../shared/data/mnist holds it), the two autoencoders and two
-# scikit-learn tables it never saw, against tuned Adam (constant and cosine), RMSProp and
+# deeper, ReLU, real MNIST when ../shared/data/mnist holds it: the MLP and a small CNN), the two
+# autoencoders and two scikit-learn tables it never saw, against tuned Adam (constant and cosine), RMSProp and
 # SGD with momentum (each tuned on 4 separate seeds), 16 held-out seeds each.
 # Usage: bash configs/evaluate_pretrained.sh CHECKPOINT OUT [a.b=value ...]
 #   (CHECKPOINT: a run folder or pretrained:NAME; extra overrides, e.g. evaluation.seeds=8)
@@ -15,8 +15,8 @@ TASKS="{name: digits_mlp, options: {hidden_sizes: [20], activation: sigmoid, bat
   {name: breast_cancer_mlp, options: {hidden_sizes: [20], activation: sigmoid, batch_size: 32}},
   {name: digits_autoencoder}"
 if [ -d "$MNIST" ]; then
-  # mnist_cnn is left out: its evaluation raises NotImplementedError under the vmapped grid (to fix)
-  TASKS="$TASKS, {name: mnist_autoencoder, options: {source: auto}}"
+  TASKS="$TASKS, {name: mnist_cnn, options: {source: auto, channels: [8, 16]}},
+  {name: mnist_autoencoder, options: {source: auto}}"
 fi
 .venv/bin/meta-opt evaluate --checkpoint "$CHECKPOINT" --out "$OUT" --no-progress --generalization \
   --baselines adam,adam_cosine,rmsprop,momentum "evaluation.tasks=[$TASKS]" \

@@ -113,20 +113,24 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
       build: hyperparameters -> optimizer; called under tracing.
       grid: hyperparameter name -> values, all of length G (one setting per index);
         empty for an optimizer without hyperparameters (then G = 1).
-      keys: seed keys [K] (`jax.random.split`), one run each; split over all devices
-        when K is a multiple of the device count.
+      keys: seed keys [K] (`jax.random.split`), one run each per setting; the G x K runs
+        are split over all devices when their number is a multiple of the device count.
       num_steps: inner steps per run.
       record_points: about this many training-loss measurements per run.
     """
     run = make_run(family, build, num_steps, record_points)
-    over_seeds = jax.vmap(run, in_axes=(None, 0))
     mesh = sharding.task_mesh()
-    if keys.shape[0] % mesh.size == 0:  # seeds split over all devices; jit partitions the runs
-        keys = sharding.shard_tasks(keys, mesh)
-    if jax.tree_util.tree_leaves(grid):
-        out = jax.jit(jax.vmap(over_seeds, in_axes=(0, None)))(dict(grid), keys)
-    else:
-        out = jax.tree_util.tree_map(lambda x: x[None], jax.jit(over_seeds)({}, keys))
+    num_seeds = keys.shape[0]
+    num_settings = len(next(iter(grid.values()))) if grid else 1
+    # One vmap over every (setting, seed) pair rather than a vmap of vmaps: the gradient of
+    # a convolution batched twice is a grouped convolution jax cannot batch again once its
+    # operands carry a sharding (NotImplementedError in conv_general_dilated's batch rule).
+    flat_grid = {name: jnp.repeat(jnp.asarray(values), num_seeds) for name, values in grid.items()}
+    flat_keys = keys[jnp.tile(jnp.arange(num_seeds), num_settings)]
+    if (num_settings * num_seeds) % mesh.size == 0:  # runs split over all devices
+        flat_grid, flat_keys = sharding.shard_tasks((flat_grid, flat_keys), mesh)
+    flat = jax.jit(jax.vmap(run))(flat_grid, flat_keys)
+    out = jax.tree_util.tree_map(lambda x: x.reshape(num_settings, num_seeds, *x.shape[1:]), flat)
     out = jax.device_get(out)
     return Trajectories(recorded_steps(num_steps, record_points), np.asarray(out["curve"]),
                         np.asarray(out["batch_losses"]),
