@@ -3,7 +3,9 @@
 # digits_mlp at the training horizon and the generalization variants (2x and 10x steps, wider,
 # deeper, ReLU, real MNIST when ../shared/data/mnist holds it: the MLP and a small CNN), the two
 # autoencoders and two scikit-learn tables it never saw, against tuned Adam (constant and cosine), RMSProp and
-# SGD with momentum (each tuned on 4 separate seeds), 16 held-out seeds each.
+# SGD with momentum (each tuned on 4 separate seeds), 16 held-out seeds each. At most 8 runs at
+# once (evaluation.parallel_runs): the CNN's tuning grid all at once needs more memory than 2-core
+# machines have; batching changes no result (tests/test_evaluate.py).
 # Usage: bash configs/evaluate_pretrained.sh CHECKPOINT OUT [a.b=value ...]
 #   (CHECKPOINT: a run folder or pretrained:NAME; extra overrides, e.g. evaluation.seeds=8)
 set -eu
@@ -19,5 +21,5 @@ if [ -d "$MNIST" ]; then
   {name: mnist_autoencoder, options: {source: auto}}"
 fi
 .venv/bin/meta-opt evaluate --checkpoint "$CHECKPOINT" --out "$OUT" --no-progress --generalization \
-  --baselines adam,adam_cosine,rmsprop,momentum "evaluation.tasks=[$TASKS]" \
+  --baselines adam,adam_cosine,rmsprop,momentum "evaluation.tasks=[$TASKS]" evaluation.parallel_runs=8 \
   "data_dir=$([ -d "$MNIST" ] && echo "$MNIST" || echo null)" logging.mode=offline "${@:3}"

@@ -125,6 +125,10 @@ def test_run_grid_tunes_a_convolutional_task(tiny_data_dir):
         alone = run_grid(family, lambda hp, lr=float(lr): optax.sgd(lr), {}, keys, 4, record_points=2)
         np.testing.assert_allclose(runs.curves[g], alone.curves[0], rtol=1e-5)
     assert not np.allclose(runs.curves[0], runs.curves[1])  # the settings did differ
+    batched = run_grid(family, lambda hp: optax.sgd(hp["lr"]), {"lr": jnp.asarray(lrs)}, keys, 4, record_points=2,
+                       parallel_runs=3)  # 4 runs, in batches of 3 (the last one padded)
+    np.testing.assert_allclose(batched.curves, runs.curves, rtol=1e-5)
+    np.testing.assert_allclose(batched.batch_losses, runs.batch_losses, rtol=1e-5)
 
 
 def test_make_run_gives_curvature_optimizers_the_objective():

@@ -229,6 +229,9 @@ class EvaluationConfig:
       generalization: add the Andrychowicz et al. variants of the training task
         (2x and 10x steps, wider, deeper, ReLU) and real MNIST when present.
       record_points: about this many training-loss measurements per run (curves, steps to target).
+      parallel_runs: runs computed at once in one compiled call (0: every run of a grid at
+        once); a smaller number bounds memory on large tasks (a conv net's tuning grid on
+        4,096 evaluation images needs several GB at once) at no change in the results.
       target_loss: the loss whose first crossing is "steps to target"; None = the
         worst tuned baseline's mean final loss on each task (every baseline gets there).
     """
@@ -244,8 +247,11 @@ class EvaluationConfig:
     generalization: bool = False
     record_points: int = 50
     target_loss: Optional[float] = None
+    parallel_runs: int = 0
 
     def __post_init__(self):
+        if self.parallel_runs < 0:
+            raise ValueError(f"parallel_runs must be >= 0 (0: all at once), got {self.parallel_runs}")
         if self.seeds < 2 or self.tuning_seeds < 1:
             raise ValueError(f"need seeds >= 2 (for a standard error) and tuning_seeds >= 1, "
                              f"got {self.seeds}, {self.tuning_seeds}")

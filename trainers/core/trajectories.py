@@ -105,7 +105,7 @@ def make_run(family: TaskFamily, build: BuildOptimizer, num_steps: int,
 
 
 def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax.Array,
-             num_steps: int, record_points: int = 50) -> Trajectories:
+             num_steps: int, record_points: int = 50, parallel_runs: int = 0) -> Trajectories:
     """Runs every grid setting on every seed in one compiled, vmapped call.
 
     Args:
@@ -117,6 +117,8 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
         are split over all devices when their number is a multiple of the device count.
       num_steps: inner steps per run.
       record_points: about this many training-loss measurements per run.
+      parallel_runs: at most this many runs at once (`jax.lax.map` over vmapped batches),
+        to bound memory; 0: all G x K runs in one vmap.
     """
     run = make_run(family, build, num_steps, record_points)
     mesh = sharding.task_mesh()
@@ -129,7 +131,10 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
     flat_keys = keys[jnp.tile(jnp.arange(num_seeds), num_settings)]
     if (num_settings * num_seeds) % mesh.size == 0:  # runs split over all devices
         flat_grid, flat_keys = sharding.shard_tasks((flat_grid, flat_keys), mesh)
-    flat = jax.jit(jax.vmap(run))(flat_grid, flat_keys)
+    if 0 < parallel_runs < num_settings * num_seeds:
+        flat = jax.jit(lambda xs: jax.lax.map(lambda x: run(*x), xs, batch_size=parallel_runs))((flat_grid, flat_keys))
+    else:
+        flat = jax.jit(jax.vmap(run))(flat_grid, flat_keys)
     out = jax.tree_util.tree_map(lambda x: x.reshape(num_settings, num_seeds, *x.shape[1:]), flat)
     out = jax.device_get(out)
     return Trajectories(recorded_steps(num_steps, record_points), np.asarray(out["curve"]),

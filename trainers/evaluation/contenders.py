@@ -93,10 +93,10 @@ class Tuning:
 
 
 def tune(family: TaskFamily, contender: Contender, keys: jax.Array, num_steps: int,
-         record_points: int = 50) -> Tuning:
+         record_points: int = 50, parallel_runs: int = 0) -> Tuning:
     """Runs the contender's whole grid on the tuning seeds and picks the lowest mean final loss."""
     runs = run_grid(family, contender.build, {k: jnp.asarray(v) for k, v in contender.grid.items()},
-                    keys, num_steps, record_points)
+                    keys, num_steps, record_points, parallel_runs)
     scores = tuning_score(runs.final_losses)
     return Tuning({k: np.asarray(v) for k, v in contender.grid.items()}, scores, int(np.argmin(scores)))
 

@@ -74,7 +74,7 @@ def default_target(results: Sequence[ContenderResult]) -> float:
 def evaluate_task(family: TaskFamily, contenders: Sequence[Contender], num_steps: int, *,
                   tuning_keys: jax.Array, held_out_keys: jax.Array, label: str = "",
                   record_points: int = 50, target_loss: Optional[float] = None,
-                  on_contender=None) -> TaskResult:
+                  on_contender=None, parallel_runs: int = 0) -> TaskResult:
     """Tunes each baseline, then runs every contender on the held-out seeds.
 
     Args:
@@ -86,15 +86,16 @@ def evaluate_task(family: TaskFamily, contenders: Sequence[Contender], num_steps
       record_points: about this many training-loss measurements per run.
       target_loss: for steps-to-target; None = `default_target`.
       on_contender: called with each label when it is done (progress bars).
+      parallel_runs: at most this many runs at once (`run_grid`; 0: all).
     """
     results = []
     for contender in contenders:
         tuning = None
         hparams: dict[str, jax.Array] = {}
         if contender.grid:
-            tuning = tune(family, contender, tuning_keys, num_steps, record_points)
+            tuning = tune(family, contender, tuning_keys, num_steps, record_points, parallel_runs)
             hparams = {k: jnp.asarray(v)[None] for k, v in tuning.chosen.items()}
-        runs = run_grid(family, contender.build, hparams, held_out_keys, num_steps, record_points)
+        runs = run_grid(family, contender.build, hparams, held_out_keys, num_steps, record_points, parallel_runs)
         results.append(ContenderResult(contender.label, contender.learned, runs, tuning))
         if on_contender is not None:
             on_contender(contender.label)

@@ -152,7 +152,7 @@ def run_evaluation(evaluation: EvaluationConfig, task_configs: Sequence[EvalTask
                 family, contenders_for(evaluation, learned, task_config.steps), task_config.steps, tuning_keys=tuning_keys,
                 held_out_keys=held_out_keys, label=task_config.label,
                 record_points=evaluation.record_points, target_loss=evaluation.target_loss,
-                on_contender=done))
+                on_contender=done, parallel_runs=evaluation.parallel_runs))
         written = write_report(results, folder, title=title, intro=intro, extra_sections=extra_sections)
         write_text(folder / "results.json", json.dumps(results_json(results), indent=2) + "\n")
         written["results"] = folder / "results.json"
