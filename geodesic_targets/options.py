@@ -30,6 +30,9 @@ class ConnectOptions:
         for comparison).
       shorten: relax every connected chain toward the geodesic (`geodesic_targets.shortening`).
       shortening: the budgets of that relaxation.
+      align: before the search, permute theta_b's hidden units towards theta_a's (weight
+        matching, `geodesic_targets.alignment`): the same function, fewer symmetric
+        detours; the chain then ends at the aligned theta_b. Dense (MLP-style) chains only.
     """
 
     method: Method = "greedy"
@@ -43,6 +46,7 @@ class ConnectOptions:
     batched: bool = True
     shorten: bool = False
     shortening: "ShortenOptions" = dataclasses.field(default_factory=lambda: ShortenOptions())
+    align: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,3 +195,40 @@ class LevelSchedule:
     @property
     def end(self) -> float:
         return self.levels[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumOptions:
+    """Budgets of `meta-opt geodesics spectrum` (`geodesic_targets.landscape`).
+
+    Attributes:
+      num_iterations: Lanczos iterations per probe (the index's resolution is about
+        1 / num_iterations; at the number of parameters it is an exact count).
+      num_probes: stochastic Lanczos quadrature probes per point.
+      epsilon: eigenvalues below -epsilon count as negative (the index).
+      relative_epsilon: epsilon is a fraction of the point's largest |eigenvalue| (the
+        index then does not change when the loss is scaled), else an absolute value.
+      chunk: points measured per vmapped call (memory: chunk x probes x iterations x parameters).
+      trajectory_steps: steps of every optimizer trajectory measured.
+      trajectory_points: points measured along each trajectory (start and end included).
+      trajectory_seeds: independent runs per optimizer.
+      path_pairs: pairs of models trained to `geodesics.level` and connected; the beads
+        and each segment's highest point are measured (0: no paths).
+    """
+
+    num_iterations: int = 30
+    num_probes: int = 8
+    epsilon: float = 1e-3
+    relative_epsilon: bool = True
+    chunk: int = 8
+    trajectory_steps: int = 200
+    trajectory_points: int = 11
+    trajectory_seeds: int = 2
+    path_pairs: int = 2
+
+    def __post_init__(self):
+        if min(self.num_iterations, self.num_probes, self.chunk, self.trajectory_steps, self.trajectory_seeds) < 1:
+            raise ValueError(f"num_iterations, num_probes, chunk, trajectory_steps and trajectory_seeds "
+                             f"must be >= 1: {self}")
+        if self.trajectory_points < 2 or self.path_pairs < 0 or self.epsilon < 0:
+            raise ValueError(f"need trajectory_points >= 2, path_pairs >= 0 and epsilon >= 0: {self}")

@@ -34,6 +34,8 @@ class PathResult:
       timings: seconds spent measuring segments, training beads, and in total.
       length_before: the path length before shortening (nan: not shortened).
       beads_before: beads of the chain before shortening (0: not shortened).
+      unaligned_distance: the distance between the ends as given, before theta_b was
+        aligned to theta_a (nan: not aligned).
     """
 
     connected: bool
@@ -51,6 +53,7 @@ class PathResult:
     timings: dict[str, float]
     length_before: float = float("nan")
     beads_before: int = 0
+    unaligned_distance: float = float("nan")
 
 
 def describe_path(beads: PyTree, segment_max_losses: np.ndarray, connected: bool, reason: str,

@@ -11,7 +11,8 @@ The level may move along the path (`LevelSchedule` by arc-length fraction): a be
 is trained below alpha times the level at its fraction, and every segment is
 certified against the level at each grid point's fraction (`certify`); since new
 beads shift the fractions, every segment is measured again after each insertion.
-With `shorten` the certified chain is then relaxed toward the geodesic (`shorten`).
+With `shorten` the certified chain is then relaxed toward the geodesic (`shorten`);
+with `align` the second end's hidden units are first permuted towards the first's.
 
 References:
   Freeman & Bruna, "Topology and geometry of half-rectified network
@@ -29,12 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from geodesic_targets.alignment import align
 from geodesic_targets.beads import BeadTraining
 from geodesic_targets.certify import grid_levels, point_fractions, segment_excess
 from geodesic_targets.interpolation import grid, lerp
 from geodesic_targets.options import ConnectOptions, LevelSchedule, Method
 from geodesic_targets.path_result import PathResult, describe_path
-from geodesic_targets.paths import stack
+from geodesic_targets.paths import endpoint_distance, stack
 from geodesic_targets.shortening import Shortener
 
 PyTree = Any
@@ -117,18 +119,25 @@ class StringSampler:
         Returns:
           The `PathResult`; `connected` is False with a reason when a budget ran out.
           With `options.shorten`, a connected chain is returned shortened (never longer).
+          With `options.align`, the chain ends at theta_b aligned to theta_a.
         """
         schedule = LevelSchedule.of(threshold)
         if schedule.by != "fraction":
             raise ValueError("string sampling takes schedules by arc-length fraction; a schedule by "
                              "point index belongs to a path of fixed points (use shorten)")
-        result = self._search(theta_a, theta_b, schedule, key, context)
+        unaligned = float("nan")
+        if self.options.align:
+            unaligned = float(endpoint_distance(stack([theta_a, theta_b])))
+            theta_b = align(theta_a, theta_b).params
+        result = dataclasses.replace(self._search(theta_a, theta_b, schedule, key, context),
+                                     unaligned_distance=unaligned)
         if self._shortener is None or not result.connected:
             return result
         short = self._shortener.shorten(result.beads, schedule, context)
         timings = {**result.timings, "shorten_s": short.timings["total_s"]}
         return dataclasses.replace(short, depth=result.depth, training_steps=result.training_steps,
-                                   timings=timings, reason=f"{result.reason}; {short.reason}")
+                                   timings=timings, reason=f"{result.reason}; {short.reason}",
+                                   unaligned_distance=unaligned)
 
     def _search(self, theta_a, theta_b, schedule: LevelSchedule, key, context) -> PathResult:
         opts, start = self.options, time.perf_counter()
@@ -211,7 +220,7 @@ def connect(loss_fn: Callable[[PyTree], jax.Array], theta_a: PyTree, theta_b: Py
     A one-call form of `StringSampler(...).connect(...)` for a loss `params -> scalar`
     (and a minibatch `train_loss_fn(params, key)`); `options` are the fields of
     `ConnectOptions` (alpha, num_grid, max_depth, max_beads, max_steps, insert_at,
-    shortening, ...). `level_schedule` replaces the constant `threshold` by a level
+    shortening, align, ...). `level_schedule` replaces the constant `threshold` by a level
     that moves along the path; `shorten` relaxes the connected chain toward the geodesic.
     Build a `StringSampler` instead to connect many pairs with one compilation.
     """

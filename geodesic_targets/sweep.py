@@ -34,6 +34,8 @@ class LevelResult:
     shortening, the length after it and the beads string sampling placed before it;
     the unshortened length is then recorded too, else nan).
     Test error: mean over the ends of every pair that reached the level.
+    Distance: mean and standard error of the ends' Euclidean distance over those pairs
+    (after alignment with `ConnectOptions.align`; the distance before it is then recorded too).
     `failures` says why each unconnected pair was not connected.
     """
 
@@ -50,6 +52,9 @@ class LevelResult:
     failures: tuple[str, ...] = ()
     unshortened_length_mean: float = float("nan")
     unshortened_length_se: float = float("nan")
+    distance_mean: float = float("nan")
+    distance_se: float = float("nan")
+    unaligned_distance_mean: float = float("nan")
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -98,6 +103,7 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
         models, losses, _ = train_to(models, jnp.float32(level), keys)
         reached = np.asarray(losses) <= level
         lengths, beads, unshortened, errors, unreached, failures = [], [], [], [], 0, []
+        distances, unaligned = [], []
         for pair in range(options.num_pairs):
             a, b = 2 * pair, 2 * pair + 1
             if not (reached[a] and reached[b]):
@@ -106,6 +112,8 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
             ends = [jax.tree_util.tree_map(lambda x, i=i: x[i], models) for i in (a, b)]
             result = sampler.connect(*ends, level, key=jax.random.fold_in(bead_key, 1000 * index + pair))
             errors += [100 * float(error(end)) for end in ends]
+            distances.append(result.endpoint_distance)
+            unaligned.append(result.unaligned_distance)
             if result.connected:
                 lengths.append(result.normalized_length)
                 beads.append(result.beads_before or result.num_beads)
@@ -116,7 +124,8 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
             float(level), options.num_pairs, len(lengths), unreached, *_mean_se(lengths),
             *_mean_se([float(b) for b in beads]),
             float(np.mean(errors)) if errors else float("nan"), time.perf_counter() - tick,
-            tuple(failures), *_mean_se([u for u in unshortened if np.isfinite(u)])))
+            tuple(failures), *_mean_se([u for u in unshortened if np.isfinite(u)]), *_mean_se(distances),
+            _mean_se([u for u in unaligned if np.isfinite(u)])[0]))
         if on_level is not None:
             on_level(results[-1])
     return results

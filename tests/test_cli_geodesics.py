@@ -104,3 +104,47 @@ def test_targets_with_a_schedule_report_their_geometry(config, tmp_path, capsys,
         assert targets.normalized_lengths[j] <= targets.unshortened_lengths[j] + 1e-6
     for png in ("target_lengths.png", "target_geometry.png"):
         assert (out / png).read_bytes()[:8] == PNG
+
+
+def test_spectrum_writes_index_against_loss_and_is_exact_on_a_small_net(config, tmp_path, capsys):
+    """poly_cubic's MLP has 33 parameters: 33 Lanczos iterations give its whole spectrum."""
+    import jax
+
+    from geodesic_targets.spectrum import dense_hessian
+    from trainers.config.experiment import build_family
+    from trainers.core import keys as run_keys
+
+    out = tmp_path / "spectrum"
+    overrides = ["geodesics.spectrum.num_iterations=33", "geodesics.spectrum.num_probes=1",
+                 "geodesics.spectrum.trajectory_steps=6", "geodesics.spectrum.trajectory_points=3",
+                 "geodesics.spectrum.trajectory_seeds=2", "geodesics.spectrum.path_pairs=1",
+                 "geodesics.spectrum.relative_epsilon=false",
+                 "geodesics.spectrum_optimizers=[{name: sgd, hparams: {learning_rate: 0.1}}, {name: adam}]"]
+    assert cli.main(["geodesics", "spectrum", "--config", str(config), "--out", str(out), "--no-progress",
+                     *overrides]) == 0
+    report = (out / "spectrum.md").read_text()
+    assert report in capsys.readouterr().out and (out / "index_vs_loss.png").read_bytes()[:8] == PNG
+    data = json.loads((out / "spectrum.json").read_text())
+    points, (path,) = data["points"], data["paths"]
+    groups = ["sgd (learning_rate=0.1) trajectory", "adam (learning_rate=0.01) trajectory", "beads",
+              "segment high points"]
+    assert list(data["groups"]) == groups and path["connected"]
+    counts = [2 * 3, 2 * 3, path["beads"], path["beads"] - 1]
+    assert [data["groups"][g]["points"] for g in groups] == counts
+    assert [r[1] for r in table_rows(report)[1:5]] == groups
+    for row in points:
+        assert row["smallest"] <= row["largest"] and 0 <= row["index"] <= 1
+        assert abs(row["index"] * 33 - round(row["index"] * 33)) < 1e-4  # an exact count of 33
+    beads = [r for r in points if r["source"] == "beads"]
+    assert max(r["loss"] for r in beads) <= 0.03  # beads lie in the level set
+    # independently: the first SGD run's start, rebuilt from the run's keys, against its dense Hessian
+    run = load_experiment(out / "config.yaml")
+    key = run_keys.derive(run.seed, "spectrum")
+    task = build_family(run).instance(jax.random.fold_in(key, 1000))
+    start = task.init(jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, 1), 0), 0))
+    eigenvalues = np.linalg.eigvalsh(np.asarray(dense_hessian(task.eval_loss, start), np.float64))
+    first = points[0]
+    assert first["step"] == 0 and first["loss"] == pytest.approx(float(task.eval_loss(start)), rel=1e-5)
+    np.testing.assert_allclose([first["smallest"], first["largest"]], [eigenvalues[0], eigenvalues[-1]],
+                               rtol=1e-3, atol=1e-5)
+    assert first["index"] == pytest.approx(np.mean(eigenvalues < -1e-3), abs=1e-6)

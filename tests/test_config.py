@@ -321,3 +321,17 @@ def test_task_variation_applies_to_the_meta_training_family_only():
     assert build_family(config).options.permute_labels is False  # evaluation: as configured
     with pytest.raises(ConfigError, match="bogus"):
         load_experiment(path, ["meta_train.task_variation={bogus: 1}"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("evaluation.parallel_runs=-1", "parallel_runs must be >= 0"),
+    ("geodesics.spectrum.num_probes=0", "num_probes"),
+    ("geodesics.spectrum.trajectory_points=1", "trajectory_points >= 2"),
+    ("geodesics.spectrum_optimizers=[{name: nope}]", "geodesics.spectrum_optimizers[0].name"),
+])
+def test_new_sections_reject_bad_values_by_name(override, message):
+    from trainers.config.experiment import load_experiment
+
+    with pytest.raises(ConfigError) as info:
+        load_experiment("configs/digits_mlp.yaml", [override])
+    assert message in str(info.value) and override in str(info.value)

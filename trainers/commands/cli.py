@@ -77,7 +77,7 @@ def _cmd_geodesics(args: argparse.Namespace) -> None:
     folder = geodesics_cli.run_folder(config, args.out, args.geodesics_command)
     command = getattr(geodesics_cli, f"{args.geodesics_command}_command")
     result = command(config, folder, progress=not args.no_progress)
-    if args.geodesics_command in ("sweep", "targets"):
+    if args.geodesics_command in ("sweep", "targets", "spectrum"):
         print((folder / f"{args.geodesics_command}.md").read_text(), end="")
     else:
         print(yaml.safe_dump(result, sort_keys=False), end="")
@@ -250,11 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(ablation)
     ablation.set_defaults(run=_cmd_ablation)
 
-    geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets")
+    geodesics = commands.add_parser("geodesics", help="string sampling, energy sweeps, targets, spectra")
     geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)
     for name, text in (("connect", "train two models to geodesics.level and connect them"),
                        ("sweep", "normalized geodesic length and beads against the level"),
-                       ("targets", "geodesic supervision targets from baseline trajectories")):
+                       ("targets", "geodesic supervision targets from baseline trajectories"),
+                       ("spectrum", "Hessian spectra (index, extreme eigenvalues) along trajectories and paths")):
         sub = geodesic_commands.add_parser(name, help=text)
         _add_run_arguments(sub)
         sub.set_defaults(run=_cmd_geodesics)

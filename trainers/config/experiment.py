@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import tasks.registry
 
-from geodesic_targets.options import ConnectOptions, SweepOptions, TargetOptions
+from geodesic_targets.options import ConnectOptions, SpectrumOptions, SweepOptions, TargetOptions
 from meta_opt.options import check_hparams
 from trainers.config.loader import ConfigError, attribute_override, from_dict, load_config
 from trainers.config.sections import (SUPERVISION_ARMS, EvaluationConfig, LoggingConfig, MetaTrainConfig,
@@ -48,6 +48,9 @@ class GeodesicsConfig:
       sweep: levels, pairs and training budget of `geodesics sweep`.
       targets: instances, steps and horizon of `geodesics targets`.
       baseline: the optimizer whose trajectories `geodesics targets` cuts into pairs.
+      spectrum: budgets of `geodesics spectrum` (Hessian spectra along trajectories and paths).
+      spectrum_optimizers: the optimizers whose trajectories `geodesics spectrum`
+        measures; empty: `baseline` alone.
     """
 
     connect: ConnectOptions = dataclasses.field(default_factory=ConnectOptions)
@@ -57,6 +60,8 @@ class GeodesicsConfig:
     sweep: SweepOptions = dataclasses.field(default_factory=SweepOptions)
     targets: TargetOptions = dataclasses.field(default_factory=TargetOptions)
     baseline: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    spectrum: SpectrumOptions = dataclasses.field(default_factory=SpectrumOptions)
+    spectrum_optimizers: tuple[OptimizerConfig, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +168,8 @@ def load_experiment(
     for section in ("bead_optimizer", "train_optimizer", "baseline"):
         check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
                         source=str(path), overrides=overrides)
+    for i, optimizer in enumerate(config.geodesics.spectrum_optimizers):
+        check_optimizer(optimizer, f"geodesics.spectrum_optimizers[{i}]", source=str(path), overrides=overrides)
     if config.meta_train.unroll.score_on == "validation" and not config.task.options.get("validation_size"):
         located = ConfigError("scoring on the validation split needs task.options.validation_size > 0",
                               key="meta_train.unroll.score_on", source=str(path))

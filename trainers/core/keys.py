@@ -20,6 +20,7 @@ TAGS = types.MappingProxyType({
     "evaluation": 0x5EED_E7A1,   # tuning and held-out seeds of `meta-opt evaluate`
     "connect": 0xC0EC7,          # `geodesics connect`: the two models and their beads
     "sweep": 0x5EE9,             # `geodesics sweep`: pairs, training and beads
+    "spectrum": 0x5BEC7,         # `geodesics spectrum`: trajectories, pairs, beads and Lanczos probes
 })
 
 

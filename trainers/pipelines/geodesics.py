@@ -1,4 +1,4 @@
-"""The geometry jobs behind `meta-opt geodesics connect | sweep | targets`.
+"""The geometry jobs behind `meta-opt geodesics connect | sweep | targets | spectrum`.
 
 Each writes a run folder holding the resolved config (so the run can be
 repeated), its results and its plots; printing is left to `trainers.commands`.
@@ -16,6 +16,7 @@ import jax
 from common.atomic import write_text
 from common.progress import progress_bar
 from geodesic_targets.beads import descend_until
+from geodesic_targets.landscape import measure_points, record_trajectory, segment_high_points
 from geodesic_targets.sampler import StringSampler
 from geodesic_targets.paths import save_path
 from geodesic_targets.reference import load_reference
@@ -26,6 +27,7 @@ from trainers.config.experiment import ExperimentConfig, build_family
 from trainers.config.supervision import with_supervision
 from trainers.core import keys as run_keys
 from trainers.errors import RunError
+from trainers.reporting.spectrum_report import group_summary, plot_index_vs_loss, spectrum_markdown
 from trainers.reporting.plots import path_profile_data, plot_path_profile, plot_sweep, plot_target_lengths
 from trainers.reporting.tables import sweep_table
 from trainers.reporting.target_report import (PAIR_COLUMNS, pair_rows, plot_targets, target_markdown,
@@ -138,4 +140,86 @@ def targets_command(config: ExperimentConfig, folder: pathlib.Path, progress: bo
     summary = target_summary(targets)
     _write_json(folder / "targets.json", {**summary, "pairs": [dict(zip(PAIR_COLUMNS, row))
                                                                for row in pair_rows(targets)]})
+    return summary
+
+
+def _trajectory_rows(config: ExperimentConfig, task, key) -> list[dict[str, Any]]:
+    """Measured points along every `geodesics.spectrum_optimizers` run (default: `baseline`)."""
+    geo, spec = config.geodesics, config.geodesics.spectrum
+    objective = lambda params, k: task.loss(params, task.sample_batch(k))
+    rows = []
+    for o, optimizer in enumerate(geo.spectrum_optimizers or (geo.baseline,)):
+        label = f"{optimizer.name} ({', '.join(f'{k}={v:g}' for k, v in optimizer.hparams.items())})"
+        transformation = optimizer.build()
+        for seed in range(spec.trajectory_seeds):
+            run_key = jax.random.fold_in(key, 100 * o + seed)
+            points, steps = record_trajectory(objective, transformation, task.init(jax.random.fold_in(run_key, 0)),
+                                              key=jax.random.fold_in(run_key, 1), num_steps=spec.trajectory_steps,
+                                              num_points=spec.trajectory_points)
+            measured = measure_points(task.eval_loss, points, key=jax.random.fold_in(run_key, 2), options=spec)
+            rows += [{"source": "trajectory", "optimizer": label, "run": seed, "step": int(step),
+                      **{name: float(values[i]) for name, values in measured.items()}}
+                     for i, step in enumerate(steps)]
+    return rows
+
+
+def _path_rows(config: ExperimentConfig, task, key) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Measured beads and segment high points of `spectrum.path_pairs` strings at `geodesics.level`."""
+    geo, spec = config.geodesics, config.geodesics.spectrum
+    objective = lambda params, k: task.loss(params, task.sample_batch(k))
+    train = jax.jit(lambda start, k: descend_until(objective, task.eval_loss, geo.train_optimizer.build(),
+                                                   start, geo.level, geo.sweep.max_train_steps, k))
+    sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
+    rows, paths = [], []
+    for pair in range(spec.path_pairs):
+        ends = []
+        for i in range(2):
+            params, loss, _ = train(task.init(jax.random.fold_in(key, 10 * pair + i)),
+                                    jax.random.fold_in(key, 10 * pair + 5 + i))
+            if float(loss) > geo.level:
+                raise RunError(f"pair {pair}: model {i} did not reach level {geo.level} (eval loss {float(loss):.4g}) "
+                               f"in {geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
+                               "or geodesics.level")
+            ends.append(params)
+        result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 1000 + pair))
+        high, ts, _ = segment_high_points(task.eval_loss, result.beads, geo.connect.num_grid)
+        for source, points, where in (("beads", result.beads, range(result.num_beads)),
+                                      ("segment high points", high, [float(t) for t in ts])):
+            measured = measure_points(task.eval_loss, points, key=jax.random.fold_in(key, 2000 + pair), options=spec)
+            rows += [{"source": source, "optimizer": "", "run": pair, "step": position,
+                      **{name: float(values[i]) for name, values in measured.items()}}
+                     for i, position in enumerate(where)]
+        paths.append({"pair": pair, "connected": result.connected, "beads": result.num_beads,
+                      "normalized_length": result.normalized_length, "reason": result.reason})
+    return rows, paths
+
+
+def spectrum_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> dict[str, Any]:
+    """Hessian spectra (extreme eigenvalues, index) along optimizer trajectories and string-sampled paths.
+
+    Writes spectrum.md (tables by where the points come from, with the fit of index
+    on loss), spectrum.json (every measured point) and index_vs_loss.png.
+    """
+    geo, spec = config.geodesics, config.geodesics.spectrum
+    key = run_keys.derive(config.seed, "spectrum")
+    task = build_family(config).instance(jax.random.fold_in(key, 1000))
+    jobs = len(geo.spectrum_optimizers or (geo.baseline,)) + (1 if spec.path_pairs else 0)
+    with progress_bar(jobs, "Hessian spectra", unit="job", enabled=progress) as bar:
+        rows = _trajectory_rows(config, task, jax.random.fold_in(key, 1))
+        bar.update(jobs - (1 if spec.path_pairs else 0))
+        paths: list[dict[str, Any]] = []
+        if spec.path_pairs:
+            path_rows, paths = _path_rows(config, task, jax.random.fold_in(key, 2))
+            rows += path_rows
+            bar.update()
+    title = f"{config.task.name}: Hessian index against loss"
+    threshold = f"{spec.epsilon:g} x the largest |eigenvalue|" if spec.relative_epsilon else f"{spec.epsilon:g}"
+    settings = (f"Lanczos {spec.num_iterations} iterations x {spec.num_probes} probes per point, index = "
+                f"fraction of eigenvalues below -{threshold}; trajectories of {spec.trajectory_steps} steps "
+                f"({spec.trajectory_seeds} seeds); {spec.path_pairs} string(s) at level {geo.level:g}; "
+                f"loss = the task's eval_loss (fixed training subset).")
+    plot_index_vs_loss(rows, folder / "index_vs_loss.png", title)
+    write_text(folder / "spectrum.md", spectrum_markdown(rows, title, settings))
+    summary = {"groups": group_summary(rows), "paths": paths}
+    _write_json(folder / "spectrum.json", {**summary, "points": rows})
     return summary

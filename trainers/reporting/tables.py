@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from typing import Any, Sequence
 
 from tabulate import tabulate
@@ -40,7 +42,8 @@ def format_mean_se(value: tuple[float, float], digits: int = 3) -> str:
 
 
 SWEEP_COLUMNS = ("level", "connected / tried", "unreached", "normalized length", "beads",
-                 "test error %", "seconds", "before shortening")
+                 "test error %", "seconds", "before shortening", "distance")
+ALIGNED_COLUMN = "distance before alignment"
 
 
 def sweep_table(results: Sequence[Any]) -> str:
@@ -49,6 +52,10 @@ def sweep_table(results: Sequence[Any]) -> str:
              f"{format_number(r.normalized_length_mean, 3)} ± {format_number(r.normalized_length_se, 3)}",
              f"{format_number(r.beads_mean, 1)} ± {format_number(r.beads_se, 1)}",
              format_number(r.test_error_mean, 2), f"{r.seconds:.1f}",
-             f"{format_number(r.unshortened_length_mean, 3)} ± {format_number(r.unshortened_length_se, 3)}"]
+             f"{format_number(r.unshortened_length_mean, 3)} ± {format_number(r.unshortened_length_se, 3)}",
+             f"{format_number(r.distance_mean, 3)} ± {format_number(r.distance_se, 3)}"]
             for r in results]
-    return markdown_table(SWEEP_COLUMNS, rows) + "\n"
+    if not any(np.isfinite(r.unaligned_distance_mean) for r in results):
+        return markdown_table(SWEEP_COLUMNS, rows) + "\n"
+    rows = [row + [format_number(r.unaligned_distance_mean, 3)] for row, r in zip(rows, results)]
+    return markdown_table((*SWEEP_COLUMNS, ALIGNED_COLUMN), rows) + "\n"
