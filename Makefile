@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # Everything, slow end-to-end and multi-process tests included (under 10 minutes on 2 cores).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 # The edit loop: everything not marked slow (under 2 minutes on 2 cores).
 test-fast: $(STAMP)

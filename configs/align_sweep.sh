@@ -21,7 +21,7 @@ mkdir -p "$OUT"
 for task in $TASKS; do
   case $task in
     digits) args=(configs/sweep_digits_mlp.yaml geodesics.sweep.num_pairs=8) ;;
-    mnist) args=(configs/sweep_mnist_mlp.yaml "geodesics.sweep.levels=[1.0,0.2,0.05]") ;;
+    mnist) args=(configs/sweep_mnist_mlp.yaml "geodesics.sweep.levels=[1.0,0.2]") ;;  # 4 pairs
     *) echo "unknown task $task (digits or mnist)" >&2; exit 2 ;;
   esac
   sweep "${task}_plain" "${args[@]}"

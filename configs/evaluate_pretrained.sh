@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The evaluation table of a pretrained optimizer (RESULTS.md, "A pretrained optimizer"):
 # digits_mlp at the training horizon and the generalization variants (2x and 10x steps, wider,
-# deeper, ReLU, real MNIST when ../shared/data/mnist holds it: the MLP and a small CNN), the two
-# autoencoders and two scikit-learn tables it never saw, against tuned Adam (constant and cosine), RMSProp and
-# SGD with momentum (each tuned on 4 separate seeds), 16 held-out seeds each. At most 8 runs at
-# once (evaluation.parallel_runs): the CNN's tuning grid all at once needs more memory than 2-core
-# machines have; batching changes no result (tests/test_evaluate.py).
+# deeper, ReLU, real MNIST when ../shared/data/mnist holds it: the MLP, and a small CNN with
+# WITH_CNN=1), the two autoencoders and two scikit-learn tables it never saw, against tuned Adam
+# (constant and cosine), RMSProp and SGD with momentum (each tuned on 4 separate seeds), 16
+# held-out seeds each. At most 8 runs at once (evaluation.parallel_runs: the CNN's tuning grid at
+# once needs more memory than small machines have; batching changes no result).
 # Usage: bash configs/evaluate_pretrained.sh CHECKPOINT OUT [a.b=value ...]
 #   (CHECKPOINT: a run folder or pretrained:NAME; extra overrides, e.g. evaluation.seeds=8)
 set -eu
@@ -17,8 +17,12 @@ TASKS="{name: digits_mlp, options: {hidden_sizes: [20], activation: sigmoid, bat
   {name: breast_cancer_mlp, options: {hidden_sizes: [20], activation: sigmoid, batch_size: 32}},
   {name: digits_autoencoder}"
 if [ -d "$MNIST" ]; then
-  TASKS="$TASKS, {name: mnist_cnn, options: {source: auto, channels: [8, 16]}},
-  {name: mnist_autoencoder, options: {source: auto}}"
+  TASKS="$TASKS, {name: mnist_autoencoder, options: {source: auto}}"
+  # The CNN row: hours on a 2-core CPU (every tuning run measures the loss on 4,096 images 50
+  # times), so only on request: WITH_CNN=1 bash configs/evaluate_pretrained.sh ...
+  if [ "${WITH_CNN:-0}" = 1 ]; then
+    TASKS="$TASKS, {name: mnist_cnn, options: {source: auto, channels: [8, 16]}}"
+  fi
 fi
 .venv/bin/meta-opt evaluate --checkpoint "$CHECKPOINT" --out "$OUT" --no-progress --generalization \
   --baselines adam,adam_cosine,rmsprop,momentum "evaluation.tasks=[$TASKS]" evaluation.parallel_runs=8 \
