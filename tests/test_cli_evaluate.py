@@ -85,7 +85,19 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     assert any(v for v in geodesic_imitation) and not any(v for v in loss_only_imitation)
 
 
-def test_demo_rerun_resumes_instead_of_repeating(demo, capsys):
+def test_demo_rerun_resumes_and_evaluates_shipped_optimizers_beside_its_own(demo, tmp_path, monkeypatch, capsys):
+    """A rerun reuses the targets and the training (nothing rewritten, no W&B run reopened) and
+    redoes only the evaluation, which lists every shipped pretrained optimizer (here a toy bundle)."""
+    import jax
+
+    from meta_opt import LSTMOptimizer
+    from meta_opt.pretrained_bundles import save_pretrained
+    from trainers.config import load_experiment, to_dict
+
+    lstm = LSTMOptimizer(hidden_sizes=(4,))
+    card = {"config": to_dict(load_experiment(demo / "config.yaml")), "meta_steps": 0}
+    save_pretrained("toy", lstm, lstm.init(jax.random.PRNGKey(3)), card, "# toy\n", tmp_path)
+    monkeypatch.setattr("meta_opt.pretrained_bundles.PRETRAINED_DIR", tmp_path)
     before = sorted(p.name for p in (demo / "train_geodesic" / "checkpoints").iterdir())
     targets = (demo / "targets" / "targets.npz").stat().st_mtime_ns
     assert main(["demo", "--out", str(demo), "--no-progress", *TINY]) == 0
@@ -93,6 +105,8 @@ def test_demo_rerun_resumes_instead_of_repeating(demo, capsys):
     assert len(list((demo / "train_geodesic" / "wandb").glob("offline-run-*"))) == 1  # not even reopened
     assert (demo / "targets" / "targets.npz").stat().st_mtime_ns == targets
     assert "lstm (geodesic)" in capsys.readouterr().out
+    rows = table_rows((demo / "evaluate" / "report.md").read_text(), "optimizer")
+    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", "pretrained toy", "adam", "esgd"]
 
 
 def test_evaluate_a_checkpoint_on_two_tasks(demo, tmp_path, capsys):
@@ -159,20 +173,3 @@ def jax_leaves(tree):
     import jax
 
     return jax.tree_util.tree_leaves(tree)
-
-
-def test_the_demo_evaluates_shipped_pretrained_optimizers_beside_its_own(demo, tmp_path, monkeypatch):
-    """Runs last in this module: it rewrites the demo's evaluation (training is reused)."""
-    import jax
-
-    from meta_opt import LSTMOptimizer
-    from meta_opt.pretrained_bundles import save_pretrained
-    from trainers.config import load_experiment, to_dict
-
-    lstm = LSTMOptimizer(hidden_sizes=(4,))
-    card = {"config": to_dict(load_experiment(demo / "config.yaml")), "meta_steps": 0}
-    save_pretrained("toy", lstm, lstm.init(jax.random.PRNGKey(3)), card, "# toy\n", tmp_path)
-    monkeypatch.setattr("meta_opt.pretrained_bundles.PRETRAINED_DIR", tmp_path)
-    assert main(["demo", "--out", str(demo), "--no-progress", *TINY]) == 0
-    rows = table_rows((demo / "evaluate" / "report.md").read_text(), "optimizer")
-    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", "pretrained toy", "adam", "esgd"]
