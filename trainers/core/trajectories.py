@@ -111,8 +111,9 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
     Args:
       family: the task family.
       build: hyperparameters -> optimizer; called under tracing.
-      grid: hyperparameter name -> values, all of length G (one setting per index);
-        empty for an optimizer without hyperparameters (then G = 1).
+      grid: hyperparameter name -> values (arrays or pytrees of arrays), all with a
+        leading axis of length G (one setting per index); empty for an optimizer without
+        hyperparameters (then G = 1).
       keys: seed keys [K] (`jax.random.split`), one run each per setting; the G x K runs
         are split over all devices when their number is a multiple of the device count.
       num_steps: inner steps per run.
@@ -123,11 +124,12 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
     run = make_run(family, build, num_steps, record_points)
     mesh = sharding.task_mesh()
     num_seeds = keys.shape[0]
-    num_settings = len(next(iter(grid.values()))) if grid else 1
+    leaves = jax.tree_util.tree_leaves(grid)  # a setting may be a pytree (e.g. meta-parameters)
+    num_settings = leaves[0].shape[0] if leaves else 1
     # One vmap over every (setting, seed) pair rather than a vmap of vmaps: the gradient of
     # a convolution batched twice is a grouped convolution jax cannot batch again once its
     # operands carry a sharding (NotImplementedError in conv_general_dilated's batch rule).
-    flat_grid = {name: jnp.repeat(jnp.asarray(values), num_seeds) for name, values in grid.items()}
+    flat_grid = jax.tree_util.tree_map(lambda v: jnp.repeat(jnp.asarray(v), num_seeds, axis=0), dict(grid))
     flat_keys = keys[jnp.tile(jnp.arange(num_seeds), num_settings)]
     if (num_settings * num_seeds) % mesh.size == 0:  # runs split over all devices
         flat_grid, flat_keys = sharding.shard_tasks((flat_grid, flat_keys), mesh)
