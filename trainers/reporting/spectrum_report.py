@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from geodesic_targets.landscape import index_loss_fit
 from trainers.reporting.plots import save_figure
-from trainers.reporting.tables import format_number, markdown_table
+from trainers.reporting.tables import format_mean_se, format_number, markdown_table
 
 Row = Mapping[str, Any]
 GROUP_COLUMNS = ("points", "where", "loss (min – max)", "index (mean ± SE)", "λ_min (mean)", "λ_max (mean)",
@@ -32,8 +32,9 @@ def groups(rows: Sequence[Row]) -> dict[str, list[Row]]:
 
 
 def _mean_se(values: np.ndarray) -> str:
+    """Mean ± standard error over points, as every report table writes it (`format_mean_se`)."""
     se = np.std(values, ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
-    return f"{format_number(float(np.mean(values)), 3)} ± {format_number(float(se), 3)}"
+    return format_mean_se((float(np.mean(values)), float(se)))
 
 
 def group_summary(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
