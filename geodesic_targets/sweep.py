@@ -21,6 +21,7 @@ import optax
 from geodesic_targets.beads import descend_until
 from geodesic_targets.sampler import StringSampler
 from geodesic_targets.options import ConnectOptions, SweepOptions
+from meta_opt.inner_step import task_objective
 from tasks.base import Task
 
 PyTree = Any
@@ -85,7 +86,7 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
     """
     init_key, train_key, bead_key = jax.random.split(key, 3)
     models = jax.vmap(task.init)(jax.random.split(init_key, 2 * options.num_pairs))
-    objective = lambda params, k: task.loss(params, task.sample_batch(k))
+    objective = task_objective(task)
 
     @jax.jit
     def train_to(models, level, keys):

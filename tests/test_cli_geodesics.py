@@ -47,6 +47,20 @@ def test_connect_writes_path_summary_and_profile(config, tmp_path, capsys):
     assert load_experiment(out / "config.yaml") == load_experiment(config)
 
 
+
+@pytest.mark.parametrize("command", ["connect", "spectrum"])
+def test_an_end_that_misses_the_level_is_named(config, tmp_path, command, capsys):
+    """Both commands that train a string's ends refuse a level the training cannot reach."""
+    overrides = ["geodesics.level=1e-9", "geodesics.sweep.max_train_steps=3", "geodesics.spectrum.path_pairs=1",
+                 "geodesics.spectrum.trajectory_seeds=1", "geodesics.spectrum.trajectory_steps=4",
+                 "geodesics.spectrum.trajectory_points=2"]
+    assert cli.main(["geodesics", command, "--config", str(config), "--out", str(tmp_path / "run"),
+                     "--no-progress", *(overrides if command == "spectrum" else overrides[:2])]) == 2
+    error = capsys.readouterr().err
+    assert "model 0 did not reach level 1e-09" in error and "in 3 steps" in error
+    assert "geodesics.sweep.max_train_steps" in error
+
+
 def test_sweep_prints_and_writes_the_table_and_plot(config, tmp_path, capsys):
     out = tmp_path / "sweep"
     assert cli.main(["geodesics", "sweep", "--config", str(config), "--out", str(out), "--seed", "1"]) == 0

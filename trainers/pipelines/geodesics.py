@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import jax
 
@@ -22,6 +22,7 @@ from geodesic_targets.paths import save_path
 from geodesic_targets.reference import load_reference
 from geodesic_targets.sweep import energy_sweep
 from geodesic_targets.targets import TargetSet, generate_targets
+from meta_opt.inner_step import task_objective
 from trainers.config import save_config
 from trainers.config.experiment import ExperimentConfig, build_family
 from trainers.config.supervision import with_supervision
@@ -54,22 +55,35 @@ def _write_json(path: pathlib.Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
+def _trainer_to_level(config: ExperimentConfig, task) -> Callable[[jax.Array, jax.Array, str], Any]:
+    """`(init_key, step_key, what) -> params`: a model of `task` trained to `geodesics.level`.
+
+    The string's ends must lie inside the level set; one that does not get there in
+    `geodesics.sweep.max_train_steps` is a clear error naming `what` and the settings to change.
+    """
+    geo = config.geodesics
+    descend = jax.jit(lambda start, k: descend_until(task_objective(task), task.eval_loss,
+                                                     geo.train_optimizer.build(), start, geo.level,
+                                                     geo.sweep.max_train_steps, k))
+
+    def train(init_key: jax.Array, step_key: jax.Array, what: str) -> Any:
+        params, loss, _ = descend(task.init(init_key), step_key)
+        if float(loss) > geo.level:
+            raise RunError(f"{what} did not reach level {geo.level} (eval loss {float(loss):.4g}) in "
+                           f"{geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
+                           "or geodesics.level")
+        return params
+
+    return train
+
+
 def connect_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> dict[str, Any]:
     """Trains two models of the task to `geodesics.level` and connects them."""
     geo = config.geodesics
     key = run_keys.derive(config.seed, "connect")
     task = build_family(config).instance(jax.random.fold_in(key, 1000))
-    objective = lambda params, k: task.loss(params, task.sample_batch(k))
-    train = jax.jit(lambda start, k: descend_until(objective, task.eval_loss, geo.train_optimizer.build(),
-                                                   start, geo.level, geo.sweep.max_train_steps, k))
-    ends = []
-    for i in range(2):
-        params, loss, _ = train(task.init(jax.random.fold_in(key, i)), jax.random.fold_in(key, 10 + i))
-        if float(loss) > geo.level:
-            raise RunError(f"model {i} did not reach level {geo.level} (eval loss {float(loss):.4g}) "
-                             f"in {geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
-                             "or geodesics.level")
-        ends.append(params)
+    train = _trainer_to_level(config, task)
+    ends = [train(jax.random.fold_in(key, i), jax.random.fold_in(key, 10 + i), f"model {i}") for i in range(2)]
     sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
     result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 99))
     summary = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("beads", "segment_max_losses")}
@@ -146,7 +160,7 @@ def targets_command(config: ExperimentConfig, folder: pathlib.Path, progress: bo
 def _trajectory_rows(config: ExperimentConfig, task, key) -> list[dict[str, Any]]:
     """Measured points along every `geodesics.spectrum_optimizers` run (default: `baseline`)."""
     geo, spec = config.geodesics, config.geodesics.spectrum
-    objective = lambda params, k: task.loss(params, task.sample_batch(k))
+    objective = task_objective(task)
     rows = []
     for o, optimizer in enumerate(geo.spectrum_optimizers or (geo.baseline,)):
         label = f"{optimizer.name} ({', '.join(f'{k}={v:g}' for k, v in optimizer.hparams.items())})"
@@ -166,21 +180,12 @@ def _trajectory_rows(config: ExperimentConfig, task, key) -> list[dict[str, Any]
 def _path_rows(config: ExperimentConfig, task, key) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Measured beads and segment high points of `spectrum.path_pairs` strings at `geodesics.level`."""
     geo, spec = config.geodesics, config.geodesics.spectrum
-    objective = lambda params, k: task.loss(params, task.sample_batch(k))
-    train = jax.jit(lambda start, k: descend_until(objective, task.eval_loss, geo.train_optimizer.build(),
-                                                   start, geo.level, geo.sweep.max_train_steps, k))
+    train = _trainer_to_level(config, task)
     sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
     rows, paths = [], []
     for pair in range(spec.path_pairs):
-        ends = []
-        for i in range(2):
-            params, loss, _ = train(task.init(jax.random.fold_in(key, 10 * pair + i)),
-                                    jax.random.fold_in(key, 10 * pair + 5 + i))
-            if float(loss) > geo.level:
-                raise RunError(f"pair {pair}: model {i} did not reach level {geo.level} (eval loss {float(loss):.4g}) "
-                               f"in {geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
-                               "or geodesics.level")
-            ends.append(params)
+        ends = [train(jax.random.fold_in(key, 10 * pair + i), jax.random.fold_in(key, 10 * pair + 5 + i),
+                      f"pair {pair}: model {i}") for i in range(2)]
         result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 1000 + pair))
         high, ts, _ = segment_high_points(task.eval_loss, result.beads, geo.connect.num_grid)
         for source, points, where in (("beads", result.beads, range(result.num_beads)),
