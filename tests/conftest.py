@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
+
+
+def pytest_configure(config):
+    """One persistent XLA compilation cache for the whole test run.
+
+    Many tests compile the same programs (the tiny demo config alone is trained by several
+    end-to-end tests, in this process and in the subprocesses some tests start); with the cache
+    each program that takes 50 ms or more to compile is compiled once per run. The folder is
+    made by the first process (the xdist controller, before it starts the workers, which inherit
+    the environment variable) and removed by it at the end, so every run starts cold, as on CI.
+    A cache the user names through JAX_COMPILATION_CACHE_DIR is used as it is and kept.
+    """
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if not cache:
+        cache = tempfile.mkdtemp(prefix="meta-opt-tests-xla-cache-")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
+        config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", cache)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # jax's default, 1 s, skips most test programs
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.05"  # the workers and subprocesses too
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
 
 
 @pytest.fixture(scope="session")
