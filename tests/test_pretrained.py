@@ -119,12 +119,31 @@ def test_export_then_evaluate_pretrained_equals_evaluating_the_run(tmp_path, mon
     assert "lower-case" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("task_name", ["digits_mlp", "wine_mlp"])
-def test_the_shipped_optimizer_trains_a_fresh_task_deterministically(task_name):
+def test_the_card_names_every_meta_training_family_and_the_horizon_range():
+    from trainers.config.experiment import load_experiment
+    from trainers.pipelines.export import training_summary
+
+    configs = pathlib.Path(__file__).parents[1] / "configs"
+    mixed = training_summary(load_experiment(configs / "pretrain_v2_mixed.yaml"), 250)
+    tasks_line = next(line for line in mixed if line.startswith("- tasks: "))
+    assert [part.split("`")[1] for part in tasks_line.removeprefix("- tasks: ").split("; ")] == [
+        "digits_mlp", "digits_mlp", "mnist_mlp", "digits_autoencoder"]
+    assert '"activation": "relu"' in tasks_line and '"hidden_sizes": [32, 32]' in tasks_line
+    assert any("250 meta-steps of 4 instances of each of the 4 task families" in line and
+               "horizons drawn log-uniformly from [20, 100]" in line for line in mixed)
+    assert any("param_scale_range" in line and "each family takes the options it has" in line for line in mixed)
+    single = training_summary(load_experiment(configs / "pretrain_v2.yaml"), 1000)
+    assert single[0].startswith("- task: `digits_mlp`")
+    assert any("1000 meta-steps of 8 instances, unrolls of 20 steps, horizon 100," in line for line in single)
+
+
+@pytest.mark.parametrize("name, task_name", [("v2_digits", "digits_mlp"), ("v2_digits", "wine_mlp"),
+                                             ("v2_mixed", "digits_mlp"), ("v2_mixed", "wine_mlp")])
+def test_the_shipped_optimizers_train_a_fresh_task_deterministically(name, task_name):
     import tasks
 
-    assert "v2_digits" in list_pretrained(), "the shipped optimizer is missing from meta_opt/pretrained_optimizers"
-    tx = meta_opt.pretrained("v2_digits")
+    assert name in list_pretrained(), f"the shipped optimizer {name} is missing from meta_opt/pretrained_optimizers"
+    tx = meta_opt.pretrained(name)
     task = tasks.get_family(task_name, hidden_sizes=(16,), batch_size=32).instance(jax.random.PRNGKey(11))
 
     @jax.jit

@@ -23,16 +23,28 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 def training_summary(config: ExperimentConfig, meta_steps: int) -> list[str]:
-    """Markdown bullet lines saying what an optimizer was meta-trained on and how."""
+    """Markdown bullet lines saying what an optimizer was meta-trained on and how.
+
+    Every task family of the meta-training distribution is listed (`task` and
+    `meta_train.extra_tasks`), and the horizon says whether it was fixed or drawn.
+    """
     train = config.meta_train
     variation = task_variation(config)
+    families = (config.task, *train.extra_tasks)
+    tasks = "; ".join(f"`{task.name}` with options `{json.dumps(dict(task.options), sort_keys=True)}`"
+                      for task in families)
+    unroll = train.unroll
+    horizon = (f"horizons drawn log-uniformly from [{unroll.min_horizon}, {unroll.horizon}]"
+               if unroll.min_horizon is not None else f"horizon {unroll.horizon}")
+    instances = (f"{train.num_instances} instances of each of the {len(families)} task families"
+                 if train.extra_tasks else f"{train.num_instances} instances")
     return [
-        f"- task: `{config.task.name}` with options `{json.dumps(dict(config.task.options), sort_keys=True)}`",
-        f"- meta-training instances vary by: `{json.dumps(variation, sort_keys=True)}`" if variation
+        f"- task{'s' if train.extra_tasks else ''}: {tasks}",
+        f"- meta-training instances vary by: `{json.dumps(variation, sort_keys=True)}`"
+        + (" (each family takes the options it has)" if train.extra_tasks else "") if variation
         else "- meta-training instances vary by: nothing beyond their seeds",
-        f"- {meta_steps} meta-steps of {train.num_instances} instances, unrolls of "
-        f"{train.unroll.unroll_length} steps, horizon {train.unroll.horizon}, meta-loss `{train.unroll.loss_kind}` "
-        f"scored on `{train.unroll.score_on}`",
+        f"- {meta_steps} meta-steps of {instances}, unrolls of {unroll.unroll_length} steps, {horizon}, "
+        f"meta-loss `{unroll.loss_kind}` scored on `{unroll.score_on}`",
         f"- supervision: `{train.supervision or ('imitation' if train.imitation_weight else 'none')}` "
         f"(imitation weight {train.imitation_weight})",
         f"- outer optimizer: Adam, learning rate {train.outer.learning_rate}; seed {config.seed}",
