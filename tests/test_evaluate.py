@@ -271,7 +271,7 @@ def test_two_host_devices_give_the_same_runs(tmp_path):
 
     results = []
     for devices in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
                    JAX_PLATFORMS="cpu")
         out = tmp_path / f"runs{devices}.npz"
         subprocess.run([sys.executable, "-c", TWO_DEVICES, str(out)], check=True, env=env, capture_output=True)

@@ -183,7 +183,7 @@ def test_two_host_devices_give_the_same_meta_loss_and_meta_gradient(tmp_path):
     config = write_config(tmp_path, steps=1, every=1)
     results = []
     for devices in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
                    JAX_PLATFORMS="cpu")
         out = tmp_path / f"metrics{devices}.npz"
         subprocess.run([sys.executable, "-c", TWO_DEVICES, str(config), str(tmp_path / f"run{devices}"),

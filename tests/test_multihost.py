@@ -51,10 +51,13 @@ def free_port() -> int:
 
 
 def child_env(cache) -> dict[str, str]:
-    """This environment minus device, platform and job settings a child must not inherit."""
+    """This environment minus device, platform and job settings a child must not inherit (the
+    compile flags of the test run stay)."""
     env = {k: v for k, v in os.environ.items()
            if k != "XLA_FLAGS" and not k.startswith(("JAX_", "META_OPT_"))}
-    return {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ROOT, "JAX_COMPILATION_CACHE_DIR": str(cache)}
+    compile_flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in flag]
+    return {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ROOT, "JAX_COMPILATION_CACHE_DIR": str(cache),
+            "XLA_FLAGS": " ".join(compile_flags)}
 
 
 def start(cache, num_processes: int, devices: int, *args: str) -> list[subprocess.Popen]:
