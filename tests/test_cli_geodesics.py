@@ -47,7 +47,6 @@ def test_connect_writes_path_summary_and_profile(config, tmp_path, capsys):
     assert load_experiment(out / "config.yaml") == load_experiment(config)
 
 
-
 @pytest.mark.parametrize("command", ["connect", "spectrum"])
 def test_an_end_that_misses_the_level_is_named(config, tmp_path, command, capsys):
     """Both commands that train a string's ends refuse a level the training cannot reach."""

@@ -265,14 +265,14 @@ np.savez(sys.argv[1], curves=runs.curves, n=jax.device_count())
 
 @pytest.mark.slow
 def test_two_host_devices_give_the_same_runs(tmp_path):
-    import os
     import subprocess
     import sys
 
+    from tests.host_devices import host_devices_env
+
     results = []
     for devices in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
-                   JAX_PLATFORMS="cpu")
+        env = host_devices_env(devices)
         out = tmp_path / f"runs{devices}.npz"
         subprocess.run([sys.executable, "-c", TWO_DEVICES, str(out)], check=True, env=env, capture_output=True)
         results.append(np.load(out))

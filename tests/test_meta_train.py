@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from trainers.commands import cli
 from trainers.pipelines import train as meta_train
 from trainers.io.checkpoint import list_checkpoints, load_checkpoint
 from trainers.config.experiment import load_experiment
+from tests.host_devices import host_devices_env
 from tests.wandb_offline import read_offline_run
 
 TINY = """\
@@ -183,8 +183,7 @@ def test_two_host_devices_give_the_same_meta_loss_and_meta_gradient(tmp_path):
     config = write_config(tmp_path, steps=1, every=1)
     results = []
     for devices in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
-                   JAX_PLATFORMS="cpu")
+        env = host_devices_env(devices)
         out = tmp_path / f"metrics{devices}.npz"
         subprocess.run([sys.executable, "-c", TWO_DEVICES, str(config), str(tmp_path / f"run{devices}"),
                         str(out)], check=True, env=env, capture_output=True, timeout=300)

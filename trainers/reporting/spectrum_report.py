@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from geodesic_targets.landscape import index_loss_fit
+from trainers.evaluation.statistics import mean_and_se
 from trainers.reporting.plots import save_figure
 from trainers.reporting.tables import format_mean_se, format_number, markdown_table
 
@@ -32,9 +33,8 @@ def groups(rows: Sequence[Row]) -> dict[str, list[Row]]:
 
 
 def _mean_se(values: np.ndarray) -> str:
-    """Mean ± standard error over points, as every report table writes it (`format_mean_se`)."""
-    se = np.std(values, ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
-    return format_mean_se((float(np.mean(values)), float(se)))
+    """Mean ± standard error over points, as every report table writes it (a single point: its value)."""
+    return format_mean_se(mean_and_se(values))
 
 
 def group_summary(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
