@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Target-geometry matrix (GEODESICS.md, "Do targets differ from chords?").
 # Usage: bash configs/targets_geometry.sh [TASK ...]   (TASK: digits relu deep cubic mnist; default all)
-# Env: HORIZONS="20 50 100" SCHEDULES="constant linear teacher" (defaults) to run a subset.
+# Env: HORIZONS="20 50 100" SCHEDULES="constant linear teacher" (defaults) to run a subset; OUT (default
+# runs/targets_geometry) the folder of the cells.
 # One run at a time; a cell whose runs/targets_geometry/<task>_T<T>_<schedule>/targets.json
 # exists is skipped, so the script can be re-run to resume. Each run folder keeps stdout.txt
 # (the printed summary plus `time`'s real/user/sys).
@@ -9,7 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 CLI=.venv/bin/meta-opt
 CFG=configs/targets_geometry.yaml
-OUT=runs/targets_geometry
+OUT=${OUT:-runs/targets_geometry}
 HORIZONS=${HORIZONS:-"20 50 100"}
 SCHEDULES=${SCHEDULES:-"constant linear teacher"}
 TASKS=${*:-"digits relu deep cubic mnist"}

@@ -111,35 +111,38 @@ class TargetOptions:
 
 @dataclasses.dataclass(frozen=True)
 class ShortenOptions:
-    """Budgets of path shortening (`geodesic_targets.shortening`).
+    """Budgets and convergence criterion of path shortening (`geodesic_targets.shortening`).
 
     Attributes:
       num_points: points of the relaxed path, ends included (a path given with a
         level per point keeps its own number of points).
-      rounds: relaxation rounds (each: pull toward the neighbours' midpoint, project
-        back below alpha times the level).
-      pull: fraction of the way to the neighbours' midpoint a point moves per round.
+      rounds: the most rounds (each: the exact energy step under linearized level
+        constraints, then projection back below alpha times the level).
+      tolerance: converged once the path length changed by at most this fraction in
+        each of the last `window` rounds and every point is at or below its level.
+      window: rounds the length must stay still for.
       alpha: points are projected to at most alpha * level (slack for the segments
         between them).
       projection_steps: Gauss-Newton steps of one projection onto the level set.
-      check_every: rounds between certifications; the shortest certified path seen
-        is the result.
+      check_every: rounds between certifications; the converged path if it
+        certifies, else the shortest certified path seen, is the result.
       num_grid: points of t in [0, 1] on which every segment is certified.
     """
 
     num_points: int = 33
-    rounds: int = 400
-    pull: float = 0.5
+    rounds: int = 100
+    tolerance: float = 1e-5
+    window: int = 3
     alpha: float = 0.97
     projection_steps: int = 8
-    check_every: int = 50
+    check_every: int = 25
     num_grid: int = 33
 
     def __post_init__(self):
         if self.num_points < 3 or self.rounds < 1 or self.check_every < 1 or self.num_grid < 2:
             raise ValueError(f"need num_points >= 3, rounds >= 1, check_every >= 1, num_grid >= 2: {self}")
-        if not 0 < self.pull <= 1 or not 0 < self.alpha <= 1 or self.projection_steps < 1:
-            raise ValueError(f"need 0 < pull <= 1, 0 < alpha <= 1, projection_steps >= 1: {self}")
+        if not 0 < self.alpha <= 1 or self.projection_steps < 1 or self.window < 1 or self.tolerance <= 0:
+            raise ValueError(f"need 0 < alpha <= 1, projection_steps >= 1, window >= 1, tolerance > 0: {self}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,12 @@ class PathResult:
       beads_before: beads of the chain before shortening (0: not shortened).
       unaligned_distance: the distance between the ends as given, before theta_b was
         aligned to theta_a (nan: not aligned).
+      converged: shortening met its convergence criterion (False: not shortened, or
+        its round budget ran out first; `geodesic_targets.shortening`).
+      rounds: shortening rounds run (0: not shortened).
+      criterion: the largest relative change of length over the last rounds (nan: not shortened).
+      residual: the largest relative excess of a point's loss over its level after the
+        last round, (F - level) / level (<= 0: every point at or below its level).
     """
 
     connected: bool
@@ -54,6 +60,10 @@ class PathResult:
     length_before: float = float("nan")
     beads_before: int = 0
     unaligned_distance: float = float("nan")
+    converged: bool = False
+    rounds: int = 0
+    criterion: float = float("nan")
+    residual: float = float("nan")
 
 
 def describe_path(beads: PyTree, segment_max_losses: np.ndarray, connected: bool, reason: str,

@@ -41,7 +41,9 @@ from tasks.base import TaskFamily
 PyTree = Any
 # Fields added after the first target sets were written, with the values those sets had.
 _DEFAULTS = {"schedule": "constant", "timing": "arc_length", "path": "level_set"}
-_PER_PAIR = ("unshortened_lengths", "chord_deviations", "chord_break_fractions", "num_beads")
+_PER_PAIR = ("unshortened_lengths", "chord_deviations", "chord_break_fractions", "num_beads", "converged",
+             "shortening_rounds", "convergence_criteria", "chord_keeps_pace")
+_PER_TARGET = ("target_levels", "target_losses")
 
 
 class NoCertifiedPairs(ValueError):
@@ -64,7 +66,8 @@ class TargetSet:
       num_not_descending: pairs with F(theta_{t+T}) > F(theta_t) (left out).
       task: the task family's name.
       schedule: the level schedule of the paths ("constant", "linear" or "teacher").
-      timing: how the target points sit on the paths ("arc_length" or "schedule").
+      timing: how the target points sit on the paths: "arc_length", "schedule", or
+        "index" (the teacher schedule: target k is the path's point k, held at level k).
       unshortened_lengths: normalized length before shortening, [M] (nan: not shortened).
       chord_deviations: the path's largest distance from the chord over the chord's length, [M].
       chord_break_fractions: the fraction of teacher steps where the chord is above the
@@ -72,6 +75,17 @@ class TargetSet:
       num_beads: points of each path, [M].
       path: what the targets lie on: "level_set" (searched paths), "teacher" (the
         teacher's iterates) or "chord" (`TargetOptions.path`).
+      converged: 1 where shortening met its convergence criterion, 0 where its round
+        budget ran out first, [M] (nan: not shortened).
+      shortening_rounds: rounds the shortening ran, [M] (nan: not shortened).
+      convergence_criteria: the last relative change of length (`PathResult.criterion`), [M].
+      chord_keeps_pace: 1 where the chord walked at an uneven speed keeps the teacher's
+        schedule (`target_geometry.chord_keeps_pace`; the shortest pace-keeping path is
+        then the chord), else 0, [M].
+      target_levels: the level each target point must be at or below, [M, T]: its
+        schedule's level (by index, or at the target's arc-length fraction); for the
+        unsearched teacher and chord paths, F(theta_t).
+      target_losses: the certifying loss at each target point, [M, T].
     """
 
     start_params: PyTree
@@ -91,12 +105,24 @@ class TargetSet:
     chord_break_fractions: Optional[np.ndarray] = None
     num_beads: Optional[np.ndarray] = None
     path: str = "level_set"
+    converged: Optional[np.ndarray] = None
+    shortening_rounds: Optional[np.ndarray] = None
+    convergence_criteria: Optional[np.ndarray] = None
+    chord_keeps_pace: Optional[np.ndarray] = None
+    target_levels: Optional[np.ndarray] = None
+    target_losses: Optional[np.ndarray] = None
 
     def __post_init__(self):
-        nan = np.full(len(self.levels), np.nan)
-        for name in _PER_PAIR:
+        horizon = np.shape(jax.tree_util.tree_leaves(self.targets)[0])[1]
+        for name in _PER_PAIR + _PER_TARGET:
             if getattr(self, name) is None:
-                object.__setattr__(self, name, nan)
+                shape = (len(self.levels),) + ((horizon,) if name in _PER_TARGET else ())
+                object.__setattr__(self, name, np.full(shape, np.nan))
+
+    def largest_target_excess(self) -> float:
+        """max over targets of (loss - level) / level: <= 0 where every target keeps its level (nan: unknown)."""
+        excess = (np.asarray(self.target_losses) - self.target_levels) / np.abs(self.target_levels)
+        return float(np.max(excess)) if np.isfinite(excess).any() else float("nan")
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the set to a `.npz` file (atomic, no pickle)."""
@@ -108,7 +134,7 @@ class TargetSet:
     def load(cls, path: str | os.PathLike) -> "TargetSet":
         """Reads a set written by `save`; ValueError naming the file if it is not one."""
         tree, meta = load_path(path)
-        optional = set(_DEFAULTS) | set(_PER_PAIR)
+        optional = set(_DEFAULTS) | set(_PER_PAIR) | set(_PER_TARGET)
         missing = {f.name for f in dataclasses.fields(cls)} - {"start_params", "targets"} - set(meta) - optional
         if missing or set(tree) != {"start", "targets"}:
             raise ValueError(f"{path}: not a TargetSet file (missing {sorted(missing)})")
@@ -143,7 +169,7 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     if options.path != "level_set":
         results = [_unsearched(runs.pair(i, t, horizon), options.path, slack) for i, t in descending]
     elif options.schedule == "teacher":
-        schedules = [LevelSchedule.by_index(geometry.best_so_far(runs.pair(i, t, horizon)[1]) * slack)
+        schedules = [LevelSchedule.by_index(geometry.teacher_levels(runs.pair(i, t, horizon)[1]) * slack)
                      for i, t in descending]
         shortener = Shortener(loss, connect_options.shortening, by="index")
         results = shortener.shorten_many([runs.pair(i, t, horizon)[0] for i, t in descending], schedules,
@@ -165,7 +191,8 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     for result in results:
         if on_pair is not None:
             on_pair(result)
-    return _target_set(family, options, runs, descending, results, len(pairs) - len(descending), loss)
+    return _target_set(family, options, runs, descending, results, schedules if options.path == "level_set"
+                       else None, len(pairs) - len(descending), loss, slack)
 
 
 def _unsearched(pair, path: str, slack: float) -> PathResult:
@@ -190,25 +217,41 @@ def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResu
     return out
 
 
-def _target_set(family, options, runs, descending, results, not_descending, loss) -> TargetSet:
+def _target_points(options, path, losses, result, schedule, context_loss, slack):
+    """The T target points of one pair and the level each must keep, [T]."""
+    horizon = options.horizon
+    if options.path == "teacher":  # the iterates themselves, whatever the timing
+        return jax.tree_util.tree_map(lambda x: x[1:], path), np.full(horizon, losses[0] * slack)
+    schedule = schedule or LevelSchedule.constant(losses[0] * slack)
+    if schedule.by == "index":  # target k is the path's point k, held at level k
+        return jax.tree_util.tree_map(lambda x: x[1:], result.beads), np.asarray(schedule.levels[1:])
+    if options.timing == "schedule":
+        points, fractions = geometry.timed_by_schedule(context_loss, result.beads, geometry.teacher_levels(losses))
+    else:
+        points, fractions = geometry.at_equal_arc_length(result.beads, horizon), np.arange(1, horizon + 1) / horizon
+    return points, np.interp(fractions, np.linspace(0, 1, len(schedule.levels)), schedule.levels)
+
+
+def _target_set(family, options, runs, descending, results, schedules, not_descending, loss, slack) -> TargetSet:
     horizon, rows, starts, targets = options.horizon, [], [], []
     searched = options.path == "level_set"  # teacher and chord paths are used as they are
-    for (i, t), result in zip(descending, results):
+    for j, ((i, t), result) in enumerate(zip(descending, results)):
         if searched and not result.connected:
             continue
         path, losses = runs.pair(i, t, horizon)
         context_loss = lambda p, k=runs.instance_keys[i]: loss(p, k)
         start, end = geometry.first_and_last(path)
-        if options.path == "teacher":  # the iterates themselves, whatever the timing
-            points = jax.tree_util.tree_map(lambda x: x[1:], path)
-        elif options.timing == "schedule":
-            points = geometry.timed_by_schedule(context_loss, result.beads, geometry.best_so_far(losses))
-        else:
-            points = geometry.at_equal_arc_length(result.beads, horizon)
+        points, levels = _target_points(options, path, losses, result, schedules[j] if schedules else None,
+                                        context_loss, slack)
+        shortened = result.rounds > 0
         before = result.length_before / result.endpoint_distance if result.endpoint_distance > 0 else np.nan
         rows.append((losses[0], losses[-1], result.normalized_length, i, t, before,
                      geometry.chord_deviation(result.beads),
-                     geometry.chord_break_fraction(context_loss, start, end, losses), result.num_beads))
+                     geometry.chord_break_fraction(context_loss, start, end, losses), result.num_beads,
+                     float(result.converged) if shortened else np.nan,
+                     float(result.rounds) if shortened else np.nan, result.criterion,
+                     float(geometry.chord_keeps_pace(context_loss, start, end, geometry.teacher_levels(losses) * slack)),
+                     levels, np.asarray(jax.vmap(context_loss)(points))))
         starts.append(start)
         targets.append(points)
     uncertified = len(results) - len(rows)
@@ -216,9 +259,12 @@ def _target_set(family, options, runs, descending, results, not_descending, loss
         raise NoCertifiedPairs(f"no pair was certified ({uncertified} failed path searches, "
                                f"{not_descending} not descending): raise the budgets or lower the horizon")
     columns = [np.array(c) for c in zip(*rows)]
+    timing = "index" if options.schedule == "teacher" and searched else options.timing
     return TargetSet(stack(starts), stack(targets), *columns[:3], runs.instance_keys[columns[3]], columns[4],
-                     uncertified, not_descending, family.name, options.schedule, options.timing,
-                     *columns[5:8], columns[8].astype(np.int32), path=options.path)
+                     uncertified, not_descending, family.name, options.schedule, timing,
+                     *columns[5:8], columns[8].astype(np.int32), path=options.path,
+                     converged=columns[9], shortening_rounds=columns[10], convergence_criteria=columns[11],
+                     chord_keeps_pace=columns[12], target_levels=columns[13], target_losses=columns[14])
 
 
 def target_point(target_set: TargetSet, pair: int, k: int) -> PyTree:

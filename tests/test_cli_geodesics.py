@@ -102,12 +102,17 @@ def test_targets_with_a_schedule_report_their_geometry(config, tmp_path, capsys,
     assert cli.main(["geodesics", "targets", "--config", str(config), "--out", str(out), "--no-progress",
                      f"geodesics.targets.schedule={schedule}", f"geodesics.targets.timing={timing}",
                      "geodesics.connect.shorten=true", "geodesics.connect.shortening.num_points=9",
-                     "geodesics.connect.shortening.rounds=40", "geodesics.connect.shortening.check_every=20"]) == 0
+                     "geodesics.connect.shortening.rounds=100", "geodesics.connect.shortening.check_every=20"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "targets.json").read_text())
     targets = TargetSet.load(out / "targets.npz")
-    assert summary["schedule"] == targets.schedule == schedule and targets.timing == timing
+    expected_timing = "index" if schedule == "teacher" else timing  # the teacher schedule's target k is point k
+    assert summary["schedule"] == targets.schedule == schedule and targets.timing == expected_timing
     assert summary["pairs_certified"] == len(targets.levels) == len(summary["pairs"])
+    assert summary["pairs_converged"] == int(np.nansum(targets.converged)) == summary["pairs_shortened"]
+    assert summary["largest_target_excess"] == pytest.approx(targets.largest_target_excess()) and \
+        summary["largest_target_excess"] <= 1e-5
+    assert all(pair["converged (rounds)"].startswith("yes") for pair in summary["pairs"])
     rows = table_rows((out / "targets.md").read_text())
     assert (out / "targets.md").read_text().splitlines()[0][2:] in printed
     pair_rows = [r for r in rows if r[0].isdigit()]

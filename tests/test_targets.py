@@ -32,31 +32,75 @@ def losses_of(family, target_set, pair):
     return np.asarray(jax.vmap(task.eval_loss)(points))
 
 
+NON_MONOTONE = 0.3  # Adam at this rate overshoots on the quadratics: the teacher's losses rise again
+
+
 @pytest.fixture(scope="module")
 def teacher_set(family):
     options = TargetOptions(num_instances=2, num_steps=12, horizon=4, schedule="teacher")
-    return generate_targets(family, options, FAST, key=KEY, baseline=optax.adam(0.05))
+    return generate_targets(family, options, FAST, key=KEY, baseline=optax.adam(NON_MONOTONE))
 
 
-def test_teacher_schedule_keeps_each_target_at_the_teachers_pace(family, teacher_set):
-    assert teacher_set.schedule == "teacher" and teacher_set.timing == "arc_length"
-    assert len(teacher_set.levels) + teacher_set.num_uncertified + teacher_set.num_not_descending == 6
+def pair_losses(runs, target_set, pair, horizon=4):
+    i = int(np.flatnonzero((runs.instance_keys == target_set.instance_keys[pair]).all(1))[0])
+    return runs.pair(i, int(target_set.start_steps[pair]), horizon)[1]
+
+
+def test_floored_teacher_schedule_certifies_every_descending_pair_of_a_convex_task(family, teacher_set):
+    runs = geodesic_runs(family, NON_MONOTONE)
+    windows = [runs.losses[i, t:t + 5] for i in range(2) for t in (0, 4, 8)]
+    descending = [w for w in windows if w[-1] <= w[0]]
+    assert any(w[-1] > np.min(w) for w in descending)  # a pair the unfloored best-so-far could never certify
+    assert teacher_set.schedule == "teacher" and teacher_set.timing == "index"
+    assert teacher_set.num_uncertified == 0 and len(teacher_set.levels) == len(descending)
+    assert teacher_set.num_not_descending == len(windows) - len(descending)
     assert np.all(teacher_set.num_beads == 5)  # the teacher's T + 1 points, kept by index
     assert np.all(teacher_set.normalized_lengths <= teacher_set.unshortened_lengths + 1e-6)
-    # an independent teacher run: the same key gives the same trajectories
-    runs = geodesic_runs(family)
+    assert np.all(teacher_set.converged == 1)
+
+
+def test_teacher_schedule_targets_keep_their_floored_levels(family, teacher_set):
+    runs = geodesic_runs(family, NON_MONOTONE)  # an independent teacher run: the same key, the same runs
     for pair in range(len(teacher_set.levels)):
-        i = int(np.flatnonzero((runs.instance_keys == teacher_set.instance_keys[pair]).all(1))[0])
-        _, teacher_losses = runs.pair(i, int(teacher_set.start_steps[pair]), 4)
-        assert teacher_set.levels[pair] == pytest.approx(teacher_losses[0])
-        assert teacher_set.unshortened_lengths[pair] >= 1.0
+        losses = pair_losses(runs, teacher_set, pair)
+        floored = np.maximum(np.minimum.accumulate(losses), losses[-1]) * (1 + 1e-5)
+        np.testing.assert_allclose(teacher_set.target_levels[pair], floored[1:], rtol=1e-6)
+        reached = losses_of(family, teacher_set, pair)  # target k is the path's point k
+        assert np.all(reached <= floored[1:] * (1 + 1e-6)), (reached, floored)
+        np.testing.assert_allclose(teacher_set.target_losses[pair], reached, rtol=1e-5)
+    assert teacher_set.largest_target_excess() <= 1e-6
 
 
-def geodesic_runs(family):
+@pytest.mark.parametrize("schedule,timing", [("constant", "arc_length"), ("linear", "arc_length"),
+                                             ("linear", "schedule")])
+def test_every_target_of_a_fraction_schedule_is_at_or_below_its_level(family, schedule, timing):
+    options = TargetOptions(num_instances=2, num_steps=12, horizon=4, schedule=schedule, timing=timing)
+    target_set = generate_targets(family, options, dataclasses.replace(FAST, shorten=True), key=KEY,
+                                  baseline=optax.adam(0.05))
+    runs = geodesic_runs(family)
+    for pair in range(len(target_set.levels)):
+        losses = pair_losses(runs, target_set, pair)
+        levels = target_set.target_levels[pair]
+        assert levels[-1] == pytest.approx(losses[0 if schedule == "constant" else -1] * (1 + 1e-5), rel=1e-6)
+        assert np.all(np.diff(levels) <= 1e-6 * levels[0])  # never rising along the path
+        assert np.all(losses_of(family, target_set, pair) <= levels * (1 + 1e-5))
+    assert target_set.largest_target_excess() <= 1e-5
+
+
+def test_converged_shortening_is_reported(family):
+    options = TargetOptions(num_instances=1, num_steps=8, horizon=4, schedule="constant")
+    target_set = generate_targets(family, options, dataclasses.replace(FAST, shorten=True), key=KEY,
+                                  baseline=optax.adam(0.05))
+    assert np.all(np.isfinite(target_set.converged)) and np.all(target_set.shortening_rounds >= 1)
+    unshortened = generate_targets(family, options, FAST, key=KEY, baseline=optax.adam(0.05))
+    assert np.all(np.isnan(unshortened.converged))  # string sampling alone: not shortened
+
+
+def geodesic_runs(family, learning_rate=0.05):
     from geodesic_targets.teacher import run_teacher
 
     options = TargetOptions(num_instances=2, num_steps=12, horizon=4)
-    return run_teacher(family, optax.adam(0.05), options, jax.random.split(KEY)[0])
+    return run_teacher(family, optax.adam(learning_rate), options, jax.random.split(KEY)[0])
 
 
 def test_timing_by_schedule_puts_target_k_where_the_path_reaches_the_teachers_loss(family):
@@ -67,7 +111,7 @@ def test_timing_by_schedule_puts_target_k_where_the_path_reaches_the_teachers_lo
     for pair in range(len(target_set.levels)):
         i = int(np.flatnonzero((runs.instance_keys == target_set.instance_keys[pair]).all(1))[0])
         _, teacher_losses = runs.pair(i, int(target_set.start_steps[pair]), 4)
-        best = geometry.best_so_far(teacher_losses)
+        best = geometry.teacher_levels(teacher_losses)
         reached = losses_of(family, target_set, pair)
         assert np.all(reached[:-1] <= best[1:-1] * (1 + 1e-5) + 1e-7)  # on the chord of a bowl: always reached
         np.testing.assert_allclose(reached[-1], target_set.end_losses[pair], rtol=1e-5)
@@ -90,12 +134,26 @@ def test_chord_deviation_and_break_fraction_against_hand_computed_values():
     teacher = np.array([4.0, 2.0, 1.5, 0.2, 0.0])
     assert geometry.chord_break_fraction(loss, start, end, teacher) == pytest.approx(2 / 3)
     np.testing.assert_array_equal(geometry.best_so_far([3.0, 1.0, 2.0, 0.5]), [3.0, 1.0, 1.0, 0.5])
+    np.testing.assert_array_equal(geometry.teacher_levels([3.0, 1.0, 2.0, 0.5, 1.5]), [3.0, 1.5, 1.5, 1.5, 1.5])
+
+
+def test_the_chord_keeps_pace_unevenly_where_its_loss_falls_and_not_over_a_bump():
+    start, end = {"w": jnp.array([2.0, 0.0])}, {"w": jnp.array([0.0, 0.0])}
+    bowl = lambda p: jnp.sum(p["w"] ** 2)
+    # levels falling faster than an even walk: the chord at k/4 is above them, an uneven walk is not
+    levels = np.array([4.0, 0.5, 0.3, 0.1, 0.0]) + 1e-6
+    assert geometry.chord_break_fraction(bowl, start, end, levels) > 0
+    assert geometry.chord_keeps_pace(bowl, start, end, levels)
+    bump = lambda p: bowl(p) + 5.0 * jnp.exp(-20 * (p["w"][0] - 1.0) ** 2)  # a ridge across the chord's middle
+    assert not geometry.chord_keeps_pace(bump, start, end, levels)
 
 
 def test_target_sets_round_trip_and_old_files_load_with_their_defaults(teacher_set, tmp_path):
     teacher_set.save(tmp_path / "new.npz")
     loaded = TargetSet.load(tmp_path / "new.npz")
-    assert loaded.schedule == "teacher" and loaded.timing == "arc_length"
+    assert loaded.schedule == "teacher" and loaded.timing == "index"
+    np.testing.assert_array_equal(loaded.target_levels, teacher_set.target_levels)
+    np.testing.assert_array_equal(loaded.converged, teacher_set.converged)
     np.testing.assert_array_equal(loaded.num_beads, teacher_set.num_beads)
     np.testing.assert_array_equal(loaded.chord_break_fractions, teacher_set.chord_break_fractions)
     old_fields = ("levels", "end_losses", "normalized_lengths", "instance_keys", "start_steps",
@@ -104,3 +162,4 @@ def test_target_sets_round_trip_and_old_files_load_with_their_defaults(teacher_s
               **{name: getattr(teacher_set, name) for name in old_fields})
     old = TargetSet.load(tmp_path / "old.npz")
     assert old.schedule == "constant" and old.timing == "arc_length" and np.all(np.isnan(old.chord_deviations))
+    assert old.target_levels.shape == (len(old.levels), 4) and np.isnan(old.largest_target_excess())

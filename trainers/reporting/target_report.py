@@ -2,6 +2,8 @@
 
 The question it answers: do these targets differ from chords (and from the teacher)?
 A path with normalized length 1 and no distance from the chord is chord imitation.
+It also says whether each shortening converged and how far any target point lies
+above the level it must keep ((loss - level) / level; <= 0 where every one keeps it).
 """
 
 from __future__ import annotations
@@ -36,12 +38,30 @@ def target_summary(targets) -> dict[str, Any]:
         "chord_deviation_mean": _stat(targets.chord_deviations, np.mean),
         "chord_deviation_max": _stat(targets.chord_deviations, np.max),
         "chord_break_fraction_mean": _stat(targets.chord_break_fractions, np.mean),
+        "pairs_where_the_chord_keeps_pace_unevenly": int(np.nansum(targets.chord_keeps_pace)),
         "beads_mean": _stat(targets.num_beads, np.mean),
+        "pairs_shortened": int(np.isfinite(targets.converged).sum()),
+        "pairs_converged": int(np.nansum(targets.converged)),
+        "shortening_rounds_max": _stat(targets.shortening_rounds, np.max),
+        "convergence_criterion_max": _stat(targets.convergence_criteria, np.max),
+        "largest_target_excess": targets.largest_target_excess(),
     }
 
 
 PAIR_COLUMNS = ("pair", "start step", "level F(θ_t)", "end loss", "normalized length",
-                "before shortening", "distance from chord / chord", "chord above teacher (of steps)", "points")
+                "before shortening", "distance from chord / chord", "chord above teacher (of steps)", "points",
+                "converged (rounds)", "largest target excess", "chord keeps pace unevenly")
+
+
+def _convergence(targets, j: int) -> str:
+    if not np.isfinite(targets.converged[j]):
+        return "not shortened"
+    return f"{'yes' if targets.converged[j] else 'no'} ({int(targets.shortening_rounds[j])})"
+
+
+def _excess(targets, j: int) -> str:
+    excess = (np.asarray(targets.target_losses[j]) - targets.target_levels[j]) / np.abs(targets.target_levels[j])
+    return f"{np.max(excess):.2g}" if np.isfinite(excess).any() else "–"
 
 
 def pair_rows(targets) -> list[list[str]]:
@@ -49,15 +69,18 @@ def pair_rows(targets) -> list[list[str]]:
     return [[str(j), str(int(targets.start_steps[j])), f"{targets.levels[j]:.4g}", f"{targets.end_losses[j]:.4g}",
              format_number(targets.normalized_lengths[j], 3), format_number(targets.unshortened_lengths[j], 3),
              format_number(targets.chord_deviations[j], 3), format_number(targets.chord_break_fractions[j], 2),
-             str(int(targets.num_beads[j])) if np.isfinite(targets.num_beads[j]) else "–"]
+             str(int(targets.num_beads[j])) if np.isfinite(targets.num_beads[j]) else "–",
+             _convergence(targets, j), _excess(targets, j),
+             {1.0: "yes", 0.0: "no"}.get(float(targets.chord_keeps_pace[j]), "–")]
             for j in range(len(targets.levels))]
 
 
 def target_markdown(targets, title: str) -> str:
     """targets.md: the summary as a two-column table, then the table of pairs."""
     summary = target_summary(targets)
-    rows = [[key.replace("_", " "), value if isinstance(value, str) else
-             (str(value) if isinstance(value, int) else format_number(value, 3))] for key, value in summary.items()]
+    small = ("convergence_criterion_max", "largest_target_excess")  # values near 0: significant digits
+    rows = [[key.replace("_", " "), value if isinstance(value, str) else str(value) if isinstance(value, int)
+             else f"{value:.2g}" if key in small else format_number(value, 3)] for key, value in summary.items()]
     return "\n".join([f"# {title}", "", markdown_table(["measure", "value"], rows), "",
                       "## Pairs", "", markdown_table(PAIR_COLUMNS, pair_rows(targets)), ""])
 
