@@ -7,7 +7,9 @@ loaded and checked without importing JAX (`meta-opt config`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+import math
+import numbers
+from typing import Any, Literal
 
 Method = Literal["greedy", "constrained"]
 
@@ -187,9 +189,50 @@ class LevelSchedule:
         return cls(tuple(float(x) for x in levels), "index")
 
     @classmethod
-    def of(cls, threshold: "float | LevelSchedule") -> "LevelSchedule":
-        """A constant schedule for a number; a schedule as it is."""
-        return threshold if isinstance(threshold, LevelSchedule) else cls.constant(threshold)
+    def of(cls, threshold: Any, resolution: int = 101) -> "LevelSchedule":
+        """A schedule from what a user passes.
+
+        Args:
+          threshold: a `LevelSchedule` (as it is); a number (constant); a sequence or
+            1-D array (numpy or JAX) of at least two levels at equally spaced fractions;
+            or a callable of the arc-length fraction in [0, 1] returning the level there.
+          resolution: the fractions a callable is sampled at (linear in between).
+
+        Raises:
+          TypeError / ValueError: naming what was passed when it is none of these.
+        """
+        if isinstance(threshold, LevelSchedule):
+            return threshold
+        if isinstance(threshold, numbers.Real):
+            return cls.constant(float(threshold))
+        if callable(threshold):
+            values = [threshold(i / (resolution - 1)) for i in range(resolution)]
+        else:
+            values = threshold.tolist() if hasattr(threshold, "tolist") else threshold
+            if isinstance(values, numbers.Real):  # a 0-d array
+                return cls.constant(float(values))
+            if not isinstance(values, (list, tuple)):
+                raise TypeError(f"a level schedule is a number, a sequence of levels, a callable of the "
+                                f"fraction or a LevelSchedule, got {type(threshold).__name__}")
+        if len(values) < 2 or not all(isinstance(v, numbers.Real) or hasattr(v, "__float__") for v in values):
+            raise ValueError(f"a level schedule needs at least two numeric levels, got {values!r:.200}")
+        levels = tuple(float(v) for v in values)
+        if not all(math.isfinite(v) for v in levels):
+            raise ValueError(f"a level schedule's levels must be finite, got {levels!r:.200}")
+        return cls(levels)
+
+    def raised_at_ends(self, start_loss: float, end_loss: float, slack: float) -> "LevelSchedule":
+        """The schedule with an end's level raised by `slack` (relative) where that end's loss lies above it by at most that.
+
+        A level written by hand (1 -> 0.4) for ends whose float32 losses are 1 and
+        0.40000004 is then met, with the slack to spare for the same loss rounded
+        another way in another compiled function; an end further above is left for
+        the caller to refuse.
+        """
+        raise_to = lambda level, loss: level * (1 + slack) if level < loss <= level * (1 + slack) else level
+        levels = list(self.levels)
+        levels[0], levels[-1] = raise_to(levels[0], start_loss), raise_to(levels[-1], end_loss)
+        return dataclasses.replace(self, levels=tuple(levels))
 
     @property
     def start(self) -> float:

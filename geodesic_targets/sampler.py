@@ -42,6 +42,9 @@ from geodesic_targets.shortening import Shortener
 PyTree = Any
 
 
+END_SLACK = 1e-5  # an end at most this far above its level (relative) is accepted: its level is raised by it
+
+
 def _pad(items: list, size: int) -> list:
     return items + [items[0]] * (size - len(items))
 
@@ -106,13 +109,16 @@ class StringSampler:
             steps += list(np.asarray(out[2])[:len(batch)])
         return beads, np.array(losses), np.array(steps)
 
-    def connect(self, theta_a: PyTree, theta_b: PyTree, threshold: float | LevelSchedule, *,
+    def connect(self, theta_a: PyTree, theta_b: PyTree, threshold: Any, *,
                 key: jax.Array, context: Any = None) -> PathResult:
         """Searches for a chain from theta_a to theta_b inside {loss <= threshold}.
 
         Args:
           theta_a, theta_b: the ends, params pytrees.
-          threshold: the level lambda, or a `LevelSchedule` by arc-length fraction.
+          threshold: the level lambda, or a schedule by arc-length fraction: a
+            `LevelSchedule`, levels at equal fractions (sequence or array), or a callable
+            of the fraction (`LevelSchedule.of`). An end up to `END_SLACK` (relative)
+            above its level is accepted, its level raised by that slack.
           key: PRNG key of bead training (bead j of the search uses fold_in(key, j)).
           context: passed to the losses (same structure and shapes on every call).
 
@@ -129,6 +135,8 @@ class StringSampler:
         if self.options.align:
             unaligned = float(endpoint_distance(stack([theta_a, theta_b])))
             theta_b = align(theta_a, theta_b).params
+        ends = float(self._loss(theta_a, context)), float(self._loss(theta_b, context))
+        schedule = schedule.raised_at_ends(*ends, END_SLACK)
         result = dataclasses.replace(self._search(theta_a, theta_b, schedule, key, context),
                                      unaligned_distance=unaligned)
         if self._shortener is None or not result.connected:
@@ -149,8 +157,10 @@ class StringSampler:
         depth, inserted, total_steps, reason = 0, 0, 0, ""
         end_losses = [float(self._loss(theta_a, context)), float(self._loss(theta_b, context))]
         if end_losses[0] > schedule.start or end_losses[1] > schedule.end:
-            reason = (f"an end lies above the threshold (losses {end_losses[0]:.4g}, {end_losses[1]:.4g}; "
-                      f"levels {schedule.start:.4g}, {schedule.end:.4g})")
+            over = max(end_losses[0] / schedule.start, end_losses[1] / schedule.end) - 1
+            reason = (f"an end lies above the threshold (losses {end_losses[0]:.9g}, {end_losses[1]:.9g}; "
+                      f"levels {schedule.start:.9g}, {schedule.end:.9g}: {over:.2g} above, more than the "
+                      f"relative slack {END_SLACK:g} granted to the ends)")
         while not reason:
             chain = stack(beads)
             level_grid = np.asarray(grid_levels(levels, "fraction", chain, self.ts))
@@ -213,7 +223,7 @@ def connect(loss_fn: Callable[[PyTree], jax.Array], theta_a: PyTree, theta_b: Py
             threshold: float | LevelSchedule, *, key: jax.Array, method: Method = "greedy",
             optimizer: Optional[optax.GradientTransformation] = None,
             train_loss_fn: Optional[Callable[[PyTree, jax.Array], jax.Array]] = None,
-            shorten: bool = False, level_schedule: Optional[LevelSchedule] = None,
+            shorten: bool = False, level_schedule: Any = None,
             **options: Any) -> PathResult:
     """Connects theta_a and theta_b inside {loss_fn <= threshold} by Dynamic String Sampling.
 
@@ -221,10 +231,10 @@ def connect(loss_fn: Callable[[PyTree], jax.Array], theta_a: PyTree, theta_b: Py
     (and a minibatch `train_loss_fn(params, key)`); `options` are the fields of
     `ConnectOptions` (alpha, num_grid, max_depth, max_beads, max_steps, insert_at,
     shortening, align, ...). `level_schedule` replaces the constant `threshold` by a level
-    that moves along the path; `shorten` relaxes the connected chain toward the geodesic.
+    that moves along the path (any form `LevelSchedule.of` takes); `shorten` relaxes the connected chain toward the geodesic.
     Build a `StringSampler` instead to connect many pairs with one compilation.
     """
     train = None if train_loss_fn is None else (lambda p, k, _: train_loss_fn(p, k))
     sampler = StringSampler(lambda p, _: loss_fn(p), optimizer,
                             ConnectOptions(method=method, shorten=shorten, **options), train)
-    return sampler.connect(theta_a, theta_b, level_schedule or threshold, key=key)
+    return sampler.connect(theta_a, theta_b, threshold if level_schedule is None else level_schedule, key=key)
