@@ -40,7 +40,7 @@ from tasks.base import TaskFamily
 
 PyTree = Any
 # Fields added after the first target sets were written, with the values those sets had.
-_DEFAULTS = {"schedule": "constant", "timing": "arc_length", "path": "level_set"}
+_DEFAULTS = {"schedule": "constant", "timing": "arc_length", "path": "level_set", "num_dropped": 0}
 _PER_PAIR = ("unshortened_lengths", "chord_deviations", "chord_break_fractions", "num_beads", "converged",
              "shortening_rounds", "convergence_criteria", "chord_keeps_pace")
 _PER_TARGET = ("target_levels", "target_losses")
@@ -86,6 +86,8 @@ class TargetSet:
         schedule's level (by index, or at the target's arc-length fraction); for the
         unsearched teacher and chord paths, F(theta_t).
       target_losses: the certifying loss at each target point, [M, T].
+      num_dropped: certified pairs left out because another arm of the same ablation
+        could not certify them (`subset`; every arm imitates the same pairs).
     """
 
     start_params: PyTree
@@ -109,6 +111,7 @@ class TargetSet:
     shortening_rounds: Optional[np.ndarray] = None
     convergence_criteria: Optional[np.ndarray] = None
     chord_keeps_pace: Optional[np.ndarray] = None
+    num_dropped: int = 0
     target_levels: Optional[np.ndarray] = None
     target_losses: Optional[np.ndarray] = None
 
@@ -118,6 +121,27 @@ class TargetSet:
             if getattr(self, name) is None:
                 shape = (len(self.levels),) + ((horizon,) if name in _PER_TARGET else ())
                 object.__setattr__(self, name, np.full(shape, np.nan))
+
+    def pair_keys(self) -> list[tuple[int, int, int]]:
+        """Each pair's place in the teacher's runs: (instance key words, start step t)."""
+        return [(int(k[0]), int(k[1]), int(t)) for k, t in zip(np.asarray(self.instance_keys), self.start_steps)]
+
+    def subset(self, keys: list[tuple[int, int, int]]) -> "TargetSet":
+        """The pairs at `keys` (`pair_keys`), in that order; pairs left out are counted in `num_dropped`.
+
+        Raises:
+          KeyError: a key is not a pair of this set.
+        """
+        index = {key: j for j, key in enumerate(self.pair_keys())}
+        missing = [key for key in keys if key not in index]
+        if missing:
+            raise KeyError(f"pairs {missing[:3]} are not in this target set")
+        rows = np.asarray([index[key] for key in keys], np.int64)
+        pick = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], tree)
+        per_pair = {f.name: pick(getattr(self, f.name)) for f in dataclasses.fields(self)
+                    if f.name in ("start_params", "targets", "levels", "end_losses", "normalized_lengths",
+                                  "instance_keys", "start_steps") + _PER_PAIR + _PER_TARGET}
+        return dataclasses.replace(self, **per_pair, num_dropped=self.num_dropped + len(self.levels) - len(rows))
 
     def largest_target_excess(self) -> float:
         """max over targets of (loss - level) / level: <= 0 where every target keeps its level (nan: unknown)."""

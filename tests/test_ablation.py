@@ -176,6 +176,9 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path
     for row in data["arms"]:  # the table shows results.json's numbers
         assert float(rows[row["arm"]][4].split("±")[0]) == pytest.approx(row["final_loss"][0], rel=5e-3)
     assert {(c["a"], c["b"]) for c in data["comparisons"]} == {("chord", "none")}
+    pairs = data["imitation_pairs"]  # the chord arm alone imitates: all its pairs, none dropped
+    assert pairs["arms"]["chord"]["dropped"] == 0 and pairs["common_pairs"] == pairs["arms"]["chord"]["certified"]
+    assert f"the same {pairs['common_pairs']} pairs" in report
     assert data["baselines"][0]["baseline"] == "adam"
     for png in ("ablation_validation.png", "ablation_eval.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -203,7 +206,7 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path
 
     # a rerun reuses every finished arm: nothing is trained again, the same runs come back
     monkeypatch.setattr(ablation, "train_arm", lambda *a, **k: pytest.fail("a finished arm was retrained"))
-    runs, skipped = ablation.trained_arms(config, out, progress=False)
+    runs, skipped, pairs = ablation.trained_arms(config, out, progress=False)
     assert sorted(runs) == ["chord", "none"] and not skipped
     np.testing.assert_array_equal(runs["chord"][1].validation["validation_final_loss"],
                                   run.validation["validation_final_loss"])

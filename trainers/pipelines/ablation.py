@@ -34,12 +34,12 @@ from trainers.config import save_config, to_dict
 from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family, extra_families, task_variation
 from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
-from geodesic_targets.targets import NoCertifiedPairs
 from trainers.errors import RunError
 from trainers.evaluation.contenders import Contender, baseline
 from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.core.trajectories import run_grid
 from trainers.io.run_logger import RunLogger
+from trainers.pipelines.ablation_pairs import NO_TARGETS, common_pair_targets, pair_notes
 from trainers.pipelines.geodesics import make_targets
 from trainers.config.supervision import uses_stored_targets
 from trainers.pipelines.train import (initial_meta_state, load_targets, on_policy_for, outer_optimizer,
@@ -186,9 +186,10 @@ def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
     """The parts of an arm's config that decide its trained optimizers (task variation resolved)."""
     settings = to_dict(config)
     meta_train = {**settings["meta_train"], "task_variation": task_variation(config)}
-    return {"seed": settings["seed"], "task": settings["task"], "geodesics": settings["geodesics"],
-            "meta_train": meta_train,
-            "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
+    recorded = {"seed": settings["seed"], "task": settings["task"], "geodesics": settings["geodesics"],
+                "meta_train": meta_train,
+                "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
+    return {**recorded, "pairs": PAIRS_MARK} if uses_stored_targets(config) else recorded
 
 
 def _differences(stored: Any, wanted: Any, default: Any, path: str = "") -> list[str]:
@@ -234,32 +235,60 @@ def learned_runs(config: ExperimentConfig, family, run: ArmRun, held_out_keys: j
                     {"meta_params": run.meta_params}, held_out_keys, num_steps, config.evaluation.record_points)
 
 
+PAIRS_MARK = "common to every arm with stored targets"  # arm.json of arms trained on the common pairs
+
+
+def _arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:
+    return folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
+
+
+def supersede_old_arm(config: ExperimentConfig, arm_folder: pathlib.Path) -> Optional[pathlib.Path]:
+    """Moves aside an arm folder trained before every arm imitated the same pairs; returns where to.
+
+    Such an arm imitated its own certified pairs, which other arms may not have had, so
+    it is trained again; its folder is kept as `<arm>.before-common-pairs` (nothing is deleted).
+    """
+    record = arm_folder / "arm.json"
+    if not uses_stored_targets(config) or not record.exists():
+        return None
+    if json.loads(record.read_text(encoding="utf-8")).get("pairs") == PAIRS_MARK:
+        return None
+    moved = arm_folder.with_name(arm_folder.name + ".before-common-pairs")
+    arm_folder.rename(moved)
+    return moved
+
+
 def trained_arms(config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True
-                 ) -> tuple[dict[str, tuple[ExperimentConfig, ArmRun]], dict[str, str]]:
+                 ) -> tuple[dict[str, tuple[ExperimentConfig, ArmRun]], dict[str, str], dict[str, Any]]:
     """Every arm's K trained runs: loaded where `folder/arms/<arm>` holds them, trained otherwise.
 
+    Every arm with stored targets imitates the same pairs (`ablation_pairs`).
+
     Returns:
-      `({label: (arm config, runs)}, {label: why it has none})`; an arm whose targets
-      could not be certified is reported, not fatal.
+      `({label: (arm config, runs)}, {label: why it has none}, the pairs summary)`; an
+      arm whose targets could not be certified is reported, not fatal.
     """
     family = build_family(config, training=True)
+    arms = [(arm.label, arm_config(config, arm), _arm_folder(folder, arm)) for arm in ablation_arms(config)]
+    superseded = {}
+    for label, arm_cfg, arm_folder in arms:
+        moved = supersede_old_arm(arm_cfg, arm_folder)
+        if moved is not None:
+            superseded[label] = str(moved)
+        check_reusable(arm_cfg, arm_folder)
+    pairs = common_pair_targets(arms, folder, family, progress=progress)
+    pairs["superseded_arm_folders"] = superseded
     runs: dict[str, tuple[ExperimentConfig, ArmRun]] = {}
     skipped: dict[str, str] = {}
-    for arm in ablation_arms(config):
-        arm_cfg = arm_config(config, arm)
-        arm_folder = folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
-        result, no_targets = arm_folder / "result.npz", arm_folder / "no_targets.txt"
-        check_reusable(arm_cfg, arm_folder)
+    for label, arm_cfg, arm_folder in arms:
+        result, no_targets = arm_folder / "result.npz", arm_folder / NO_TARGETS
         if not result.exists() and not no_targets.exists():
-            try:
-                train_arm(arm_cfg, family, arm_folder, progress=progress, label=arm.label).save(result)
-            except NoCertifiedPairs as err:
-                write_text(no_targets, f"{err}\n")
+            train_arm(arm_cfg, family, arm_folder, progress=progress, label=label).save(result)
         if no_targets.exists():
-            skipped[arm.label] = no_targets.read_text(encoding="utf-8").strip()
+            skipped[label] = no_targets.read_text(encoding="utf-8").strip()
         else:
-            runs[arm.label] = (arm_cfg, ArmRun.load(result))
-    return runs, skipped
+            runs[label] = (arm_cfg, ArmRun.load(result))
+    return runs, skipped, pairs
 
 
 def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True) -> dict[str, Any]:
@@ -270,7 +299,7 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
     """
     folder.mkdir(parents=True, exist_ok=True)
     save_config(config, folder / "config.yaml")
-    runs, skipped = trained_arms(config, folder, progress=progress)
+    runs, skipped, pairs = trained_arms(config, folder, progress=progress)
     arms = [arm for arm in ablation_arms(config) if arm.label in runs]
     if not arms:
         raise RunError(f"no arm could be trained: {skipped}")
@@ -295,6 +324,8 @@ def ablation_command(config: ExperimentConfig, folder: pathlib.Path, *, progress
             bar.update()
     with RunLogger(folder, to_dict(config), config.logging, job_type="ablation") as logger:
         data = write_ablation_report(arm_results, tuned, folder, config.ablation.comparisons, logger=logger,
-                                     title=f"Supervision ablation on {config.task.name}", skipped=skipped)
+                                     title=f"Supervision ablation on {config.task.name}", skipped=skipped,
+                                     notes=pair_notes(pairs))
+    data["imitation_pairs"] = pairs
     write_text(folder / "results.json", json.dumps(data, indent=2, default=float) + "\n")
     return data

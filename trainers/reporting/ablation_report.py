@@ -192,10 +192,11 @@ ARM_COLUMNS = ["arm", "teacher", "inner steps / meta-step", "meta-steps", "final
 
 def write_ablation_report(arms: Sequence[ArmEvaluation], tuned: TaskResult, folder: pathlib.Path,
                           pairs: Sequence[str], *, logger=None, title: str = "Supervision ablation",
-                          skipped: Optional[Mapping[str, str]] = None) -> dict:
+                          skipped: Optional[Mapping[str, str]] = None, notes: Sequence[str] = ()) -> dict:
     """Writes report.md, ablation_validation.png and ablation_eval.png; logs tables to W&B.
 
-    `skipped`: arms that could not be trained (label -> why), listed under the table.
+    `skipped`: arms that could not be trained (label -> why), listed under the table;
+    `notes`: further lines under it (the imitation pairs every arm shares).
 
     Returns:
       Every number of the report as plain data (for results.json).
@@ -236,6 +237,7 @@ def write_ablation_report(arms: Sequence[ArmEvaluation], tuned: TaskResult, fold
              "miss).", "",
              markdown_table(ARM_COLUMNS, table), "",
              *[f"Arm `{label}` not trained: {why}" for label, why in (skipped or {}).items()], "",
+             *([*notes, ""] if notes else []),
              "Tuned baselines (mean ± SE over evaluation seeds):", "",
              markdown_table(["baseline", "final train loss", "test loss", "median steps to Adam's loss",
                              "chosen"], base_table), "",

@@ -1,0 +1,109 @@
+"""Every arm of an ablation imitates the same pairs; arm folders from before that are trained again."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from trainers.config import load_experiment
+from trainers.config.experiment import build_family
+from trainers.pipelines import ablation_pairs
+from trainers.pipelines.ablation import ablation_arms, arm_config, check_reusable, supersede_old_arm
+from trainers.pipelines.geodesics import make_targets
+
+TINY = """\
+name: tiny_pairs
+task:
+  name: digits_mlp
+  options: {hidden_sizes: [8], batch_size: 32}
+geodesics:
+  baseline: {name: adam, hparams: {learning_rate: 0.1}}
+  targets: {num_instances: 2, num_steps: 10, horizon: 5}
+meta_train:
+  num_instances: 2
+  unroll: {horizon: 10, unroll_length: 5}
+  lstm: {hidden_sizes: [4]}
+  imitation_batch: 2
+ablation:
+  arms: [none, chord, teacher]
+  meta_seeds: 2
+logging: {mode: offline}
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return load_experiment(path)
+
+
+def arms_of(config, folder):
+    return [(arm.label, arm_config(config, arm), folder / "arms" / arm.label) for arm in ablation_arms(config)]
+
+
+def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(config, tmp_path, monkeypatch):
+    family = build_family(config, training=True)
+    real = make_targets
+    # the teacher arm as if one of its pairs had failed to certify: the chord arm must drop it too
+    def fewer(cfg, fam, progress=True):
+        full = real(cfg, fam, progress=False)
+        if cfg.meta_train.supervision != "teacher":
+            return full
+        return dataclasses.replace(full.subset(full.pair_keys()[1:]), num_dropped=0, num_uncertified=1)
+
+    monkeypatch.setattr(ablation_pairs, "make_targets", fewer)
+    arms = arms_of(config, tmp_path)
+    summary = ablation_pairs.common_pair_targets(arms, tmp_path, family, progress=False)
+    from geodesic_targets.targets import TargetSet
+
+    chord = TargetSet.load(tmp_path / "arms" / "chord" / "targets.npz")
+    teacher = TargetSet.load(tmp_path / "arms" / "teacher" / "targets.npz")
+    generated = TargetSet.load(tmp_path / "arms" / "chord" / ablation_pairs.GENERATED)
+    assert len(generated.levels) == 4 and chord.pair_keys() == teacher.pair_keys() == generated.pair_keys()[1:]
+    assert (chord.path, teacher.path) == ("chord", "teacher") and chord.num_dropped == 1 and teacher.num_dropped == 0
+    np.testing.assert_array_equal(chord.start_steps, generated.start_steps[1:])
+    np.testing.assert_array_equal(np.asarray(chord.targets["mlp/~/linear_0"]["w"]),
+                                  np.asarray(generated.targets["mlp/~/linear_0"]["w"])[1:])
+    assert summary["common_pairs"] == 3 and "none" not in summary["arms"]
+    assert summary["arms"]["chord"]["dropped"] == 1 and summary["arms"]["teacher"]["dropped"] == 0
+    assert json.loads((tmp_path / "pairs.json").read_text()) == summary
+    notes = ablation_pairs.pair_notes(summary)
+    assert "same 3 pairs" in notes[0] and any("`chord`: 4 certified" in line and "1 dropped" in line for line in notes)
+
+
+def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(config, tmp_path, monkeypatch):
+    from geodesic_targets.targets import NoCertifiedPairs
+
+    family = build_family(config, training=True)
+    real = make_targets
+
+    def none_for_teacher(cfg, fam, progress=True):
+        if cfg.meta_train.supervision == "teacher":
+            raise NoCertifiedPairs("no pair was certified (4 failed path searches, 0 not descending)")
+        return real(cfg, fam, progress=False)
+
+    monkeypatch.setattr(ablation_pairs, "make_targets", none_for_teacher)
+    summary = ablation_pairs.common_pair_targets(arms_of(config, tmp_path), tmp_path, family, progress=False)
+    assert "no pair was certified" in summary["arms"]["teacher"]["why_none"]
+    assert summary["common_pairs"] == 4 and (tmp_path / "arms" / "chord" / "targets.npz").exists()
+
+
+def test_an_arm_folder_from_before_common_pairs_is_moved_aside_and_trained_again(config, tmp_path):
+    label, arm_cfg, folder = arms_of(config, tmp_path)[1]
+    check_reusable(arm_cfg, folder)  # records, with the pairs mark
+    assert supersede_old_arm(arm_cfg, folder) is None  # a current record stays
+    record = json.loads((folder / "arm.json").read_text())
+    del record["pairs"]
+    (folder / "arm.json").write_text(json.dumps(record))
+    (folder / "result.npz").write_bytes(b"an old result")
+    moved = supersede_old_arm(arm_cfg, folder)
+    assert moved == folder.with_name("chord.before-common-pairs") and (moved / "result.npz").exists()
+    assert not folder.exists()
+    none_label, none_cfg, none_folder = arms_of(config, tmp_path)[0]  # the loss-only arm imitates nothing
+    check_reusable(none_cfg, none_folder)
+    assert "pairs" not in json.loads((none_folder / "arm.json").read_text())
+    assert supersede_old_arm(none_cfg, none_folder) is None
