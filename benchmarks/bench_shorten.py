@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--disk-degrees", type=float, default=150.0)
     parser.add_argument("--cubic-level", type=float, default=0.01)
     parser.add_argument("--num-points", type=int, default=ShortenOptions.num_points)
-    parser.add_argument("--rounds", type=int, default=ShortenOptions.rounds, help="relaxation rounds per stage")
+    parser.add_argument("--rounds", type=int, default=ShortenOptions.rounds, help="the most shortening rounds")
     parser.add_argument("--check-every", type=int, default=ShortenOptions.check_every)
     parser.add_argument("--pairs", type=int, default=8, help="chains of the batched comparison (0: skip it)")
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds of each call")

@@ -17,7 +17,7 @@ import pathlib
 import pytest
 
 from benchmarks import (bench_connect, bench_esgd, bench_lstm_optimizer, bench_lstm_v2, bench_meta_seeds,
-                        bench_meta_train, bench_shorten, common)
+                        bench_meta_train, bench_shorten, bench_shorten_convergence, common)
 from tests.markdown import table_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -226,3 +226,16 @@ def test_bench_meta_seeds_tiny(capsys, tmp_path):
     assert [(r["arm"], r["inner steps / meta-step"]) for r in records] == [("none", "10")]
     results = check_json(out, "meta_seeds")
     assert [r["seeds"] for r in results["results"]] == [2]
+
+
+def test_bench_shorten_convergence_tiny(capsys, tmp_path):
+    out = tmp_path / "shorten_convergence.json"
+    bench_shorten_convergence.main(["--tiny", "--out", str(out)])
+    found = tables(capsys.readouterr().out)
+    assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
+    (row,) = check_table(found[1], bench_shorten_convergence.HEADERS, 1,
+                         positive=("T", "new rounds", "new s", "new length", "former 200 rounds length",
+                                   "former 200 rounds energy / new", "former s to match", "former length then"))
+    assert (row["case"], row["T"], row["new converged"]) == ("bowl", "20", "True")
+    assert number(row["former 200 rounds energy / new"]) >= 1 - 1e-4  # the new path has the least energy
+    assert check_json(out, "shorten_convergence")["table"]["headers"] == bench_shorten_convergence.HEADERS
