@@ -28,7 +28,7 @@ setup(
         "numpy>=1.26.4",
         "wandb>=0.19.0",
         "scikit-learn>=1.5.0",
-        "scipy>=1.10.0",  # t quantiles of the ablation's intervals (also required by scikit-learn)
+        "scipy>=1.10.0",  # t quantiles of the ablation's intervals, shortening's NNLS (also required by scikit-learn)
         "matplotlib>=3.9.0",
         "pyyaml>=6.0.1",
         "tqdm>=4.66.0",
