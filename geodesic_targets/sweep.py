@@ -37,7 +37,9 @@ class LevelResult:
     Test error: mean over the ends of every pair that reached the level.
     Distance: mean and standard error of the ends' Euclidean distance over those pairs
     (after alignment with `ConnectOptions.align`; the distance before it is then recorded too).
-    `failures` says why each unconnected pair was not connected.
+    `failures` says why each unconnected pair was not connected. With shortening,
+    `pairs_shortened` connected pairs were shortened and `pairs_converged` of them met the
+    convergence criterion (`geodesic_targets.shortening`).
     """
 
     level: float
@@ -56,6 +58,8 @@ class LevelResult:
     distance_mean: float = float("nan")
     distance_se: float = float("nan")
     unaligned_distance_mean: float = float("nan")
+    pairs_shortened: int = 0
+    pairs_converged: int = 0
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -104,7 +108,7 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
         models, losses, _ = train_to(models, jnp.float32(level), keys)
         reached = np.asarray(losses) <= level
         lengths, beads, unshortened, errors, unreached, failures = [], [], [], [], 0, []
-        distances, unaligned = [], []
+        distances, unaligned, converged = [], [], []
         for pair in range(options.num_pairs):
             a, b = 2 * pair, 2 * pair + 1
             if not (reached[a] and reached[b]):
@@ -119,6 +123,8 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
                 lengths.append(result.normalized_length)
                 beads.append(result.beads_before or result.num_beads)
                 unshortened.append(result.length_before / result.endpoint_distance)
+                if result.rounds:
+                    converged.append(result.converged)
             else:
                 failures.append(f"pair {pair}: {result.reason}")
         results.append(LevelResult(
@@ -126,7 +132,7 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
             *_mean_se([float(b) for b in beads]),
             float(np.mean(errors)) if errors else float("nan"), time.perf_counter() - tick,
             tuple(failures), *_mean_se([u for u in unshortened if np.isfinite(u)]), *_mean_se(distances),
-            _mean_se([u for u in unaligned if np.isfinite(u)])[0]))
+            _mean_se([u for u in unaligned if np.isfinite(u)])[0], len(converged), int(sum(converged))))
         if on_level is not None:
             on_level(results[-1])
     return results

@@ -14,7 +14,7 @@ from geodesic_targets.paths import bead, endpoint_distance, path_length
 from geodesic_targets.reference import load_reference
 from geodesic_targets.sweep import SweepOptions, energy_sweep
 from tests.markdown import table_rows
-from trainers.reporting.tables import sweep_table
+from trainers.reporting.tables import CONVERGED_COLUMN, sweep_table
 from geodesic_targets.targets import TargetOptions, TargetSet, generate_targets, target_point
 
 KEY = jax.random.PRNGKey(0)
@@ -31,6 +31,17 @@ def test_sweep_on_a_convex_task_is_straight_at_every_level():
         assert r.beads_mean == 2.0 and np.isnan(r.test_error_mean)
     table = sweep_table(results)
     assert table_rows(table)[1][:6] == ["20", "3 / 3", "0", "1.000 ± 0.000", "2.0 ± 0.0", "–"]
+    assert CONVERGED_COLUMN not in table and all(r.pairs_shortened == 0 for r in results)
+
+
+def test_a_sweep_with_shortening_counts_converged_pairs():
+    task = tasks.get_task("quadratic", seed=0)
+    results = energy_sweep(task, SweepOptions(levels=(20.0,), num_pairs=2, max_train_steps=4000),
+                           ConnectOptions(max_depth=2, shorten=True), key=KEY, train_optimizer=optax.adam(0.05))
+    (r,) = results
+    assert r.pairs_connected == r.pairs_shortened == r.pairs_converged == 2  # the chord: converged at once
+    header, row = table_rows(sweep_table(results))
+    assert row[header.index(CONVERGED_COLUMN)] == "2 / 2"
 
 
 def test_sweep_counts_pairs_that_cannot_reach_a_level():

@@ -44,10 +44,15 @@ def format_mean_se(value: tuple[float, float], digits: int = 3) -> str:
 SWEEP_COLUMNS = ("level", "connected / tried", "unreached", "normalized length", "beads",
                  "test error %", "seconds", "before shortening", "distance")
 ALIGNED_COLUMN = "distance before alignment"
+CONVERGED_COLUMN = "shortening converged / shortened"
 
 
 def sweep_table(results: Sequence[Any]) -> str:
-    """An energy sweep (`geodesic_targets.LevelResult`s) as a markdown table."""
+    """An energy sweep (`geodesic_targets.LevelResult`s) as a markdown table.
+
+    With shortening, a column counts the connected pairs whose shortening converged; with
+    alignment, one gives the distance before it.
+    """
     rows = [[f"{r.level:g}", f"{r.pairs_connected} / {r.pairs_tried}", r.pairs_unreached,
              f"{format_number(r.normalized_length_mean, 3)} ± {format_number(r.normalized_length_se, 3)}",
              f"{format_number(r.beads_mean, 1)} ± {format_number(r.beads_se, 1)}",
@@ -55,7 +60,11 @@ def sweep_table(results: Sequence[Any]) -> str:
              f"{format_number(r.unshortened_length_mean, 3)} ± {format_number(r.unshortened_length_se, 3)}",
              f"{format_number(r.distance_mean, 3)} ± {format_number(r.distance_se, 3)}"]
             for r in results]
-    if not any(np.isfinite(r.unaligned_distance_mean) for r in results):
-        return markdown_table(SWEEP_COLUMNS, rows) + "\n"
-    rows = [row + [format_number(r.unaligned_distance_mean, 3)] for row, r in zip(rows, results)]
-    return markdown_table((*SWEEP_COLUMNS, ALIGNED_COLUMN), rows) + "\n"
+    columns = list(SWEEP_COLUMNS)
+    if any(r.pairs_shortened for r in results):
+        columns.append(CONVERGED_COLUMN)
+        rows = [row + [f"{r.pairs_converged} / {r.pairs_shortened}"] for row, r in zip(rows, results)]
+    if any(np.isfinite(r.unaligned_distance_mean) for r in results):
+        columns.append(ALIGNED_COLUMN)
+        rows = [row + [format_number(r.unaligned_distance_mean, 3)] for row, r in zip(rows, results)]
+    return markdown_table(columns, rows) + "\n"
