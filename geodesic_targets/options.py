@@ -79,10 +79,12 @@ class TargetOptions:
     schedule: the level set each pair's path must stay in. "constant": Omega(F(theta_t))
       (string sampling); "linear": from F(theta_t) to F(theta_{t+T}) in arc length
       (string sampling); "teacher": point k at or below the teacher's best loss after
-      k steps (the teacher's own path, shortened with one level per point).
-    timing: where the T target points sit on the path. "arc_length": equally spaced;
-      "schedule": target k is the first point of the path whose loss reaches the
-      teacher's best loss after k steps (the last is theta_{t+T}).
+      k steps, floored at the end's loss (the teacher's own path, shortened with one
+      level per point; target k is the path's point k).
+    timing: where the T target points sit on a path of a fraction schedule.
+      "arc_length": equally spaced; "schedule": target k is the first point of the path
+      whose loss reaches the teacher's level k (the last is theta_{t+T}). Not used by
+      the teacher schedule, whose sets record "index".
     path: what the targets lie on. "level_set": a path searched in the level set
       of `schedule` (the geodesic estimates); "teacher": the teacher's own iterates
       theta_{t+1} ... theta_{t+T} (no search; `timing` does not apply); "chord": the

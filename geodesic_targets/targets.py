@@ -4,13 +4,16 @@ A teacher optimizer runs on N task instances at once (`geodesic_targets.teacher`
 its trajectories are cut into pairs (theta_t, theta_{t+T}). Each pair with
 F(theta_{t+T}) <= F(theta_t) gets a path that stays in a level set given by a
 schedule (`TargetOptions.schedule`): Omega(F(theta_t)) or a level falling linearly
-along the path (string sampling, optionally shortened toward the geodesic), or the
-teacher's own pace (the teacher's path, shortened with point k held at or below the
-teacher's best loss after k steps). T target points are placed on the path at
-equal arc length or where the path reaches the teacher's losses
-(`TargetOptions.timing`): the path a learned optimizer starting at theta_t should
-follow in T steps. Pairs whose path could not be certified are left out and counted.
-Each pair's geometry is recorded (`geodesic_targets.target_geometry`).
+along the path (string sampling, optionally shortened), or the teacher's own pace
+(the teacher's path, shortened to convergence with point k held at or below the
+teacher's best loss after k steps floored at the end's loss,
+`target_geometry.teacher_levels`). Under the fraction schedules T target points are
+placed on the path at equal arc length or where the path reaches the teacher's
+levels (`TargetOptions.timing`); under the teacher's, target k is the path's point k:
+the path a learned optimizer starting at theta_t should follow in T steps. Pairs
+whose path could not be certified are left out and counted. Each pair's geometry,
+its shortening's convergence, and each target's level and loss are recorded
+(`geodesic_targets.target_geometry`; `TargetSet.largest_target_excess`).
 
 References:
   The research proposal (`../shared/papers/research_proposal.txt`): "a natural

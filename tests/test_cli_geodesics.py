@@ -51,7 +51,8 @@ def test_connect_writes_path_summary_and_profile(config, tmp_path, capsys):
 def test_connect_with_shortening_reports_its_convergence(config, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["geodesics", "connect", "--config", str(config), "--out", str(out),
-                     "geodesics.connect.shorten=true", "geodesics.connect.shortening.num_points=9"]) == 0
+                     "geodesics.connect.shorten=true", "geodesics.connect.shortening.num_points=9",
+                     "geodesics.connect.shortening.rounds=20"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out.rsplit("results in", 1)[0])
     summary = json.loads((out / "connect.json").read_text())
     assert printed["converged"] == summary["converged"] and summary["rounds"] >= 1

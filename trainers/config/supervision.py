@@ -1,15 +1,18 @@
 """Supervision arms: which targets the imitation loss follows, as settings of the target section.
 
-Every arm uses the same teacher runs, pairs, imitation loss and normalisation; an arm
-only chooses what the T target points of a pair are (`meta_train.supervision`):
+Every arm uses the same teacher runs, pairs (in an ablation, only those certified for
+every arm: `trainers.pipelines.ablation_pairs`), imitation loss and normalisation; an
+arm only chooses what the T target points of a pair are (`meta_train.supervision`):
 
   none               no imitation term (the loss-only objective);
   teacher            the teacher's iterates theta_{t+1} ... theta_{t+T};
   chord              T points on the segment theta_t -> theta_{t+T};
   endpoint           theta_{t+T} alone (the loss weighs only the last point);
   geodesic           the string-sampling path in Omega(F(theta_t)), shortened;
-  geodesic_schedule  the teacher's path shortened under its own level schedule
-                     (point k at or below the teacher's best loss after k steps);
+  geodesic_schedule  the teacher's path shortened to convergence under its own level
+                     schedule (point k at or below the teacher's best loss after k
+                     steps, floored at the end's loss): the pace-keeping path of least
+                     summed squared steps;
   on_policy          the teacher's T iterates from the learned optimizer's own state
                      after a random warm-up (DAgger-style), made inside each meta-step:
                      no stored targets.
