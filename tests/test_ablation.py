@@ -214,7 +214,7 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path
 
 def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tmp_path):
     from trainers.errors import RunError
-    from trainers.pipelines.ablation import check_reusable
+    from trainers.pipelines.arm_records import check_reusable
 
     config = load_experiment(config_path)
     arm = arm_config(config, ablation_arms(config)[1])

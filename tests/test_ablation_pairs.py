@@ -11,7 +11,8 @@ import pytest
 from trainers.config import load_experiment
 from trainers.config.experiment import build_family
 from trainers.pipelines import ablation_pairs
-from trainers.pipelines.ablation import ablation_arms, arm_config, check_reusable, supersede_old_arm
+from trainers.pipelines.ablation import ablation_arms, arm_config
+from trainers.pipelines.arm_records import check_reusable, supersede_old_arm
 from trainers.pipelines.geodesics import make_targets
 
 TINY = """\

@@ -31,7 +31,7 @@ from common.atomic import write_text
 from common.npz_tree import decode, encode, read_npz, write_npz
 from common.progress import progress_bar
 from trainers.config import save_config, to_dict
-from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family, extra_families, task_variation
+from trainers.config.experiment import ExperimentConfig, OptimizerConfig, build_family, extra_families
 from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.errors import RunError
@@ -40,6 +40,7 @@ from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.core.trajectories import run_grid
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.ablation_pairs import NO_TARGETS, common_pair_targets, pair_notes
+from trainers.pipelines.arm_records import check_reusable, supersede_old_arm
 from trainers.pipelines.geodesics import make_targets
 from trainers.config.supervision import uses_stored_targets
 from trainers.pipelines.train import (initial_meta_state, load_targets, on_policy_for, outer_optimizer,
@@ -182,52 +183,6 @@ def train_arm(config: ExperimentConfig, family, folder: pathlib.Path, *, progres
                   np.asarray(state.skipped), seconds)
 
 
-def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
-    """The parts of an arm's config that decide its trained optimizers (task variation resolved)."""
-    settings = to_dict(config)
-    meta_train = {**settings["meta_train"], "task_variation": task_variation(config)}
-    recorded = {"seed": settings["seed"], "task": settings["task"], "geodesics": settings["geodesics"],
-                "meta_train": meta_train,
-                "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
-    return {**recorded, "pairs": PAIRS_MARK} if uses_stored_targets(config) else recorded
-
-
-def _differences(stored: Any, wanted: Any, default: Any, path: str = "") -> list[str]:
-    """Dotted paths where `stored` and `wanted` settings disagree. A setting absent from
-    `stored` (recorded before that setting existed) agrees when `wanted` holds its default."""
-    if isinstance(stored, dict) and isinstance(wanted, dict):
-        default = default if isinstance(default, dict) else {}
-        out = []
-        for key in sorted(set(stored) | set(wanted)):
-            where = f"{path}.{key}" if path else key
-            if key not in stored and key in default and wanted.get(key) == default[key]:
-                continue
-            out += _differences(stored.get(key), wanted.get(key), default.get(key), where)
-        return out
-    return [] if stored == wanted else [path]
-
-
-def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
-    """Records the arm's training settings in `folder/arm.json`, or checks them against the recorded ones.
-
-    Raises:
-      RunError: the folder holds an arm trained with other settings (reusing it would
-        mix two experiments in one report).
-    """
-    as_json = lambda settings: json.loads(json.dumps(settings))  # tuples as lists, as read back
-    record, wanted = folder / "arm.json", as_json(_training_settings(config))
-    if record.exists():
-        defaults = as_json(_training_settings(ExperimentConfig(name=config.name, task=config.task)))
-        defaults["meta_train"]["task_variation"] = {}  # what arms recorded before the setting existed had
-        changed = _differences(json.loads(record.read_text(encoding="utf-8")), wanted, defaults)
-        if changed:
-            raise RunError(f"{folder} holds arm {config.meta_train.supervision!r} trained with other settings "
-                           f"({', '.join(changed)} differ): choose another --out, or delete that arm folder")
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text(record, json.dumps(wanted, indent=2) + "\n")
-
-
 def learned_runs(config: ExperimentConfig, family, run: ArmRun, held_out_keys: jax.Array, num_steps: int):
     """Every meta-seed's optimizer on the held-out seeds in one call: Trajectories [K, E, ...]."""
     lstm = config.meta_train.lstm
@@ -235,27 +190,8 @@ def learned_runs(config: ExperimentConfig, family, run: ArmRun, held_out_keys: j
                     {"meta_params": run.meta_params}, held_out_keys, num_steps, config.evaluation.record_points)
 
 
-PAIRS_MARK = "common to every arm with stored targets"  # arm.json of arms trained on the common pairs
-
-
 def _arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:
     return folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
-
-
-def supersede_old_arm(config: ExperimentConfig, arm_folder: pathlib.Path) -> Optional[pathlib.Path]:
-    """Moves aside an arm folder trained before every arm imitated the same pairs; returns where to.
-
-    Such an arm imitated its own certified pairs, which other arms may not have had, so
-    it is trained again; its folder is kept as `<arm>.before-common-pairs` (nothing is deleted).
-    """
-    record = arm_folder / "arm.json"
-    if not uses_stored_targets(config) or not record.exists():
-        return None
-    if json.loads(record.read_text(encoding="utf-8")).get("pairs") == PAIRS_MARK:
-        return None
-    moved = arm_folder.with_name(arm_folder.name + ".before-common-pairs")
-    arm_folder.rename(moved)
-    return moved
 
 
 def trained_arms(config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True

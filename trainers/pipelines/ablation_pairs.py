@@ -8,7 +8,8 @@ So every arm with stored targets generates its full set once
 kept, in the teacher's order (instance, then start step), and each arm trains on its own targets at exactly those pairs
 (`arms/<label>/targets.npz`, with `num_dropped` counting the pairs left out).
 `pairs.json` at the top says how many pairs were kept and, per arm, how many it had
-certified and dropped.
+certified and dropped. Arm folders trained before this rule are moved aside and trained
+again (`trainers.pipelines.arm_records.supersede_old_arm`).
 """
 
 from __future__ import annotations
