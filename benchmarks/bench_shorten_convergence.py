@@ -77,9 +77,15 @@ def energy(path) -> float:
     return 0.5 * float(jnp.sum(segment_lengths(path) ** 2))
 
 
+def former(loss, path, levels, rounds: int, options: ShortenOptions = ShortenOptions()):
+    """`rounds` rounds of the former relaxation with the budgets of `options` (pull, alpha, projection steps)."""
+    return midpoint_relaxation(lambda q: loss(q, None), path, levels, rounds=rounds, pull=options.pull,
+                               alpha=options.alpha, projection_steps=options.projection_steps)
+
+
 def former_until(loss, path, levels, target_energy: float, chunk: int, max_rounds: int):
     """Former rounds (in chunks) until the energy is at most `target_energy`: (rounds, seconds, path)."""
-    relax = jax.jit(lambda p: midpoint_relaxation(lambda q: loss(q, None), p, levels, rounds=chunk))
+    relax = jax.jit(lambda p: former(loss, p, levels, chunk))
     jax.block_until_ready(relax(path))  # compile
     tick, rounds, current = time.perf_counter(), 0, path
     while rounds < max_rounds:
@@ -99,13 +105,13 @@ def run_one(name: str, horizon: int, args) -> tuple:
     result = shortener.shorten(path, schedule)
     seconds = time.perf_counter() - tick
     levels32 = jnp.asarray(levels, jnp.float32)
-    former_200 = midpoint_relaxation(lambda q: loss(q, None), path, levels32, rounds=200)
+    former_200 = former(loss, path, levels32, 200)
     target = energy(result.beads) * (1 + args.match)
-    rounds, former_s, former = former_until(loss, path, levels32, target, args.chunk, args.max_rounds)
-    matched = energy(former) <= target
+    rounds, former_s, matched_path = former_until(loss, path, levels32, target, args.chunk, args.max_rounds)
+    matched = energy(matched_path) <= target
     return (name, horizon, result.rounds, result.converged, seconds, result.normalized_length,
             float(path_length(former_200)) / distance, energy(former_200) / energy(result.beads),
-            rounds if matched else f"> {args.max_rounds}", former_s, float(path_length(former)) / distance,
+            rounds if matched else f"> {args.max_rounds}", former_s, float(path_length(matched_path)) / distance,
             former_s / seconds)
 
 

@@ -131,6 +131,10 @@ class ShortenOptions:
       check_every: rounds between certifications; the converged path if it
         certifies, else the shortest certified path seen, is the result.
       num_grid: points of t in [0, 1] on which every segment is certified.
+      pull: the fraction of the way to the neighbours' midpoint a point moved per round in
+        the former fixed-rounds relaxation (`geodesic_targets.midpoint_relaxation`, which
+        the comparison benchmark runs with it). Converged shortening does not read it; it
+        stays so that configs and cards written before 2026-12-02 load.
     """
 
     num_points: int = 33
@@ -141,12 +145,15 @@ class ShortenOptions:
     projection_steps: int = 8
     check_every: int = 25
     num_grid: int = 33
+    pull: float = 0.5
 
     def __post_init__(self):
         if self.num_points < 3 or self.rounds < 1 or self.check_every < 1 or self.num_grid < 2:
             raise ValueError(f"need num_points >= 3, rounds >= 1, check_every >= 1, num_grid >= 2: {self}")
         if not 0 < self.alpha <= 1 or self.projection_steps < 1 or self.window < 1 or self.tolerance <= 0:
             raise ValueError(f"need 0 < alpha <= 1, projection_steps >= 1, window >= 1, tolerance > 0: {self}")
+        if not 0 < self.pull <= 1:
+            raise ValueError(f"need 0 < pull <= 1: {self}")
 
 
 @dataclasses.dataclass(frozen=True)
