@@ -42,23 +42,37 @@ def config(tmp_path):
     return load_experiment(path)
 
 
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """Each stored-targets arm's full target set, made once for the module: label -> TargetSet."""
+    path = tmp_path_factory.mktemp("pairs") / "tiny.yaml"
+    path.write_text(TINY)
+    config = load_experiment(path)
+    family = build_family(config, training=True)
+    return {arm.label: make_targets(arm_config(config, arm), family, progress=False)
+            for arm in ablation_arms(config) if arm.label != "none"}
+
+
+def made_by(generated, change=None):
+    """A stand-in for make_targets returning the module's sets (`change` edits one arm's: label, set -> set)."""
+    return lambda cfg, fam, progress=True: (change or (lambda label, s: s))(cfg.meta_train.supervision,
+                                                                             generated[cfg.meta_train.supervision])
+
+
 def arms_of(config, folder):
     return [(arm.label, arm_config(config, arm), folder / "arms" / arm.label) for arm in ablation_arms(config)]
 
 
-def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(config, tmp_path, monkeypatch):
-    family = build_family(config, training=True)
-    real = make_targets
+def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(config, tmp_path, monkeypatch,
+                                                                               generated):
     # the teacher arm as if one of its pairs had failed to certify: the chord arm must drop it too
-    def fewer(cfg, fam, progress=True):
-        full = real(cfg, fam, progress=False)
-        if cfg.meta_train.supervision != "teacher":
+    def fewer(label, full):
+        if label != "teacher":
             return full
         return dataclasses.replace(full.subset(full.pair_keys()[1:]), num_dropped=0, num_uncertified=1)
 
-    monkeypatch.setattr(ablation_pairs, "make_targets", fewer)
-    arms = arms_of(config, tmp_path)
-    summary = ablation_pairs.common_pair_targets(arms, tmp_path, family, progress=False)
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer))
+    summary = ablation_pairs.common_pair_targets(arms_of(config, tmp_path), tmp_path, None, progress=False)
     from geodesic_targets.targets import TargetSet
 
     chord = TargetSet.load(tmp_path / "arms" / "chord" / "targets.npz")
@@ -76,19 +90,17 @@ def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(
     assert "same 3 pairs" in notes[0] and any("`chord`: 4 certified" in line and "1 dropped" in line for line in notes)
 
 
-def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(config, tmp_path, monkeypatch):
+def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(config, tmp_path, monkeypatch,
+                                                                             generated):
     from geodesic_targets.targets import NoCertifiedPairs
 
-    family = build_family(config, training=True)
-    real = make_targets
-
-    def none_for_teacher(cfg, fam, progress=True):
-        if cfg.meta_train.supervision == "teacher":
+    def none_for_teacher(label, full):
+        if label == "teacher":
             raise NoCertifiedPairs("no pair was certified (4 failed path searches, 0 not descending)")
-        return real(cfg, fam, progress=False)
+        return full
 
-    monkeypatch.setattr(ablation_pairs, "make_targets", none_for_teacher)
-    summary = ablation_pairs.common_pair_targets(arms_of(config, tmp_path), tmp_path, family, progress=False)
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, none_for_teacher))
+    summary = ablation_pairs.common_pair_targets(arms_of(config, tmp_path), tmp_path, None, progress=False)
     assert "no pair was certified" in summary["arms"]["teacher"]["why_none"]
     assert summary["common_pairs"] == 4 and (tmp_path / "arms" / "chord" / "targets.npz").exists()
 

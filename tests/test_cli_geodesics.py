@@ -34,30 +34,25 @@ def config(tmp_path):
     return path
 
 
+SHORTENED = ["geodesics.connect.shorten=true", "geodesics.connect.shortening.num_points=9",
+             "geodesics.connect.shortening.rounds=20"]
+
+
 def test_connect_writes_path_summary_and_profile(config, tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli.main(["geodesics", "connect", "--config", str(config), "--out", str(out)]) == 0
+    assert cli.main(["geodesics", "connect", "--config", str(config), "--out", str(out), *SHORTENED]) == 0
     printed = yaml.safe_load(capsys.readouterr().out.rsplit("results in", 1)[0])
     summary = json.loads((out / "connect.json").read_text())
     assert printed["connected"] == summary["connected"] is True
+    # shortening reports its convergence ("converged in N rounds", else "not converged in N rounds")
+    assert printed["converged"] == summary["converged"] and 1 <= summary["rounds"] <= 20
+    assert ("; converged in" in summary["reason"]) == summary["converged"]
+    assert summary["normalized_length"] <= summary["length_before"] / summary["endpoint_distance"] + 1e-6
     assert max(summary["segment_max_losses"]) <= 0.03 and summary["num_beads"] >= 2
     beads, meta = load_path(out / "path.npz")
     assert meta["connected"] and np.asarray(list(beads.values())[0]["w"]).shape[0] == summary["num_beads"]
     assert (out / "path_profile.png").read_bytes()[:8] == PNG
-    assert load_experiment(out / "config.yaml") == load_experiment(config)
-    assert summary["rounds"] == 0 and summary["converged"] is False  # not shortened
-
-
-def test_connect_with_shortening_reports_its_convergence(config, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert cli.main(["geodesics", "connect", "--config", str(config), "--out", str(out),
-                     "geodesics.connect.shorten=true", "geodesics.connect.shortening.num_points=9",
-                     "geodesics.connect.shortening.rounds=20"]) == 0
-    printed = yaml.safe_load(capsys.readouterr().out.rsplit("results in", 1)[0])
-    summary = json.loads((out / "connect.json").read_text())
-    assert printed["converged"] == summary["converged"] and summary["rounds"] >= 1
-    assert ("; converged in" in summary["reason"]) == summary["converged"]  # else "not converged in N rounds"
-    assert summary["normalized_length"] <= summary["length_before"] / summary["endpoint_distance"] + 1e-6
+    assert load_experiment(out / "config.yaml") == load_experiment(config, SHORTENED)
 
 
 @pytest.mark.parametrize("command", ["connect", "spectrum"])
