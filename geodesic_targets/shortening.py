@@ -20,8 +20,10 @@ last `window` rounds and every point is at or below its level, or after `rounds`
 rounds; each `PathResult` records whether it converged, the rounds and the criterion.
 Every `check_every` rounds, and at the end, the path is certified exactly as string
 sampling certifies (`geodesic_targets.certify`); the result is the converged path when
-it certifies, else the shortest certified path seen (the input, when it was certified
-and nothing shorter was), so shortening never returns a longer path than a certified input.
+it certifies and is no longer than a certified input (under a level per point an
+earlier round's path can be shorter, with unevener steps: the converged one is the
+answer), else the shortest certified path seen (the input, when it was certified and
+nothing shorter was), so shortening never returns a longer path than a certified input.
 
 Why the energy and not the length: its minimizer is unique in a convex set (the
 length is invariant under sliding points along the path), smooth, and under a level
@@ -181,6 +183,7 @@ class Shortener:
         contexts = jnp.zeros(count) if contexts is None else contexts
         context_of = lambda i: jax.tree_util.tree_map(lambda c: c[i], contexts)
         best = [self._input_if_certified(p, s, context_of(i)) for i, (p, s) in enumerate(zip(paths, schedules))]
+        inputs = [length for _, length in best]  # inf where the input is not certified
         points = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[self._start(p, s) for p, s in zip(paths, schedules)])
         progress = [_Progress([float(x)]) for x in np.asarray(jax.vmap(path_length)(points))]
         for index in range(opts.rounds):
@@ -188,9 +191,13 @@ class Shortener:
             if not active:
                 break
             points = self._round(points, levels, contexts, progress, active)
-            if (index + 1) % opts.check_every == 0 or all(p.converged for p in progress):
+            if (index + 1) % opts.check_every == 0 and not all(p.converged for p in progress):
                 self._keep_certified(points, levels, contexts, best)
-        self._keep_certified(points, levels, contexts, best)
+        final_certified = self._keep_certified(points, levels, contexts, best)
+        final_lengths = np.asarray(jax.vmap(path_length)(points))
+        for i in np.flatnonzero(final_certified):  # a converged path is the answer, not an earlier shorter one
+            if progress[i].converged and final_lengths[i] <= inputs[i]:
+                best[i] = (jax.device_get(jax.tree_util.tree_map(lambda x, i=i: x[i], points)), float(final_lengths[i]))
         seconds = (time.perf_counter() - tick) / count
         last = lambda i: jax.tree_util.tree_map(lambda x: x[i], points)
         return [self._result(b[0] if b[0] is not None else last(i), p, s, context_of(i), seconds, progress[i])
@@ -241,10 +248,12 @@ class Shortener:
             progress.criterion = float(np.max(np.abs(np.diff(recent))) / max(length, 1e-30))
             progress.converged = progress.criterion <= opts.tolerance and residual <= 0
 
-    def _keep_certified(self, points, levels, contexts, best) -> None:
+    def _keep_certified(self, points, levels, contexts, best) -> np.ndarray:
+        """Keeps each path's points where they certify and are shorter than its best so far; returns which certify."""
         certified, lengths, _ = (np.asarray(x) for x in self._certify(points, levels, contexts))
         for i in np.flatnonzero(certified & (lengths < np.array([b[1] for b in best]))):
             best[i] = (jax.device_get(jax.tree_util.tree_map(lambda x, i=i: x[i], points)), float(lengths[i]))
+        return certified
 
     def shorten(self, beads: PyTree, schedule: LevelSchedule, context: Any = None) -> PathResult:
         """`shorten_many` of one path."""
