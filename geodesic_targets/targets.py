@@ -146,9 +146,13 @@ class TargetSet:
                                   "instance_keys", "start_steps") + _PER_PAIR + _PER_TARGET}
         return dataclasses.replace(self, **per_pair, num_dropped=self.num_dropped + len(self.levels) - len(rows))
 
+    def target_excesses(self) -> np.ndarray:
+        """(loss - level) / level of every target point, [M, T]: <= 0 where it keeps its level (nan: unknown)."""
+        return (np.asarray(self.target_losses) - self.target_levels) / np.abs(self.target_levels)
+
     def largest_target_excess(self) -> float:
-        """max over targets of (loss - level) / level: <= 0 where every target keeps its level (nan: unknown)."""
-        excess = (np.asarray(self.target_losses) - self.target_levels) / np.abs(self.target_levels)
+        """The largest of `target_excesses` (nan: unknown)."""
+        excess = self.target_excesses()
         return float(np.max(excess)) if np.isfinite(excess).any() else float("nan")
 
     def save(self, path: str | os.PathLike) -> None:

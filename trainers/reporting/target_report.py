@@ -60,7 +60,7 @@ def _convergence(targets, j: int) -> str:
 
 
 def _excess(targets, j: int) -> str:
-    excess = (np.asarray(targets.target_losses[j]) - targets.target_levels[j]) / np.abs(targets.target_levels[j])
+    excess = targets.target_excesses()[j]
     return f"{np.max(excess):.2g}" if np.isfinite(excess).any() else "–"
 
 
