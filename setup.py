@@ -14,7 +14,9 @@ setup(
     ),
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["meta_opt*", "tasks*", "trainers*", "geodesic_targets*", "common*"]),
+    packages=find_packages(
+        include=["meta_opt*", "tasks*", "trainers*", "geodesic_targets*", "common*"]
+    ),
     package_data={"meta_opt": ["pretrained_optimizers/*/*"]},  # the shipped pretrained optimizers
     python_requires=">=3.10",
     install_requires=[

@@ -49,6 +49,7 @@ TARGET = 0.4
 
 def ring_case(args, learning_rate: float = 0.2, max_steps: int = 2000) -> dict[str, Any]:
     """The 2-D ring: loss, bead optimizer, ends, threshold and options."""
+
     def ring_loss(params, _):
         return (jnp.sqrt(jnp.sum(params["x"] ** 2) + 1e-12) - 1.0) ** 2
 
@@ -56,44 +57,67 @@ def ring_case(args, learning_rate: float = 0.2, max_steps: int = 2000) -> dict[s
         angle = np.deg2rad(degrees)
         return {"x": jnp.array([np.cos(angle), np.sin(angle)], jnp.float32)}
 
-    return dict(loss=ring_loss, optimizer=optax.sgd(learning_rate),
-                ends=(on_circle(0), on_circle(args.ring_degrees)), threshold=args.ring_threshold,
-                options=dict(max_depth=8, max_beads=64, max_steps=max_steps), describe="2-D ring "
-                f"(||x||-1)^2, ends 0 and {args.ring_degrees:g} deg, threshold {args.ring_threshold:g}, "
-                f"sgd({learning_rate:g}), max_steps {max_steps}")
+    return dict(
+        loss=ring_loss,
+        optimizer=optax.sgd(learning_rate),
+        ends=(on_circle(0), on_circle(args.ring_degrees)),
+        threshold=args.ring_threshold,
+        options=dict(max_depth=8, max_beads=64, max_steps=max_steps),
+        describe="2-D ring "
+        f"(||x||-1)^2, ends 0 and {args.ring_degrees:g} deg, threshold {args.ring_threshold:g}, "
+        f"sgd({learning_rate:g}), max_steps {max_steps}",
+    )
 
 
 def cubic_case(args) -> dict[str, Any]:
     """Two ReLU cubic regressors trained to `args.cubic_level`."""
     task = tasks.get_family("poly_cubic", hidden_sizes=(4, 4), activation="relu").instance(
-        jax.random.PRNGKey(0))
+        jax.random.PRNGKey(0)
+    )
     objective = lambda params, k: task.loss(params, task.sample_batch(k))
-    train = jax.jit(lambda start, k: descend_until(objective, task.eval_loss, optax.rmsprop(1e-2), start,
-                                                   args.cubic_level, 15000, k))
+    train = jax.jit(
+        lambda start, k: descend_until(
+            objective, task.eval_loss, optax.rmsprop(1e-2), start, args.cubic_level, 15000, k
+        )
+    )
     ends, seed = [], 0
     while len(ends) < 2 and seed < 20:  # skip a model stuck at the dead-ReLU plateau
-        params, loss, _ = train(task.init(jax.random.PRNGKey(100 + seed)), jax.random.PRNGKey(200 + seed))
+        params, loss, _ = train(
+            task.init(jax.random.PRNGKey(100 + seed)), jax.random.PRNGKey(200 + seed)
+        )
         if float(loss) <= args.cubic_level:
             ends.append(params)
         seed += 1
     if len(ends) < 2:
         raise RuntimeError(f"could not train two cubic models to {args.cubic_level}")
-    return dict(loss=lambda params, _: task.eval_loss(params), optimizer=optax.adam(1e-2), ends=tuple(ends),
-                threshold=args.cubic_level, options=dict(max_depth=8, max_beads=64, max_steps=2000),
-                describe=f"poly_cubic 1-4-4-1 ReLU pair at level {args.cubic_level:g}, adam(1e-2) beads")
+    return dict(
+        loss=lambda params, _: task.eval_loss(params),
+        optimizer=optax.adam(1e-2),
+        ends=tuple(ends),
+        threshold=args.cubic_level,
+        options=dict(max_depth=8, max_beads=64, max_steps=2000),
+        describe=f"poly_cubic 1-4-4-1 ReLU pair at level {args.cubic_level:g}, adam(1e-2) beads",
+    )
 
 
-CASES = {"ring": ring_case,
-         # the same ring with a small bead learning rate: each bead needs hundreds of steps
-         "ring_slow_lr": lambda args: ring_case(args, args.slow_lr, 20000),
-         "poly_cubic": cubic_case}
+CASES = {
+    "ring": ring_case,
+    # the same ring with a small bead learning rate: each bead needs hundreds of steps
+    "ring_slow_lr": lambda args: ring_case(args, args.slow_lr, 20000),
+    "poly_cubic": cubic_case,
+}
 
 
 def run_case(name: str, case: dict[str, Any], repeats: int) -> dict[str, Any]:
     """Warms up and times both variants of one case in alternating rounds."""
-    samplers = {variant: StringSampler(case["loss"], case["optimizer"],
-                                       ConnectOptions(batched=(variant == "batched"), **case["options"]))
-                for variant in ("batched", "single")}
+    samplers = {
+        variant: StringSampler(
+            case["loss"],
+            case["optimizer"],
+            ConnectOptions(batched=(variant == "batched"), **case["options"]),
+        )
+        for variant in ("batched", "single")
+    }
     key = jax.random.PRNGKey(0)
     search = lambda variant: samplers[variant].connect(*case["ends"], case["threshold"], key=key)
     warm = {}
@@ -111,23 +135,69 @@ def run_case(name: str, case: dict[str, Any], repeats: int) -> dict[str, Any]:
             rounds[variant].append(dict(result.timings, wall_s=wall))
             last[variant] = result
     med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in rounds.items()}
-    ratio = statistics.median(b["wall_s"] / s["wall_s"] for b, s in zip(rounds["batched"], rounds["single"]))
+    ratio = statistics.median(
+        b["wall_s"] / s["wall_s"] for b, s in zip(rounds["batched"], rounds["single"])
+    )
     # nan where no bead was trained (ends connected by the straight segment): no train time
-    train_ratio = statistics.median(b["train_s"] / s["train_s"] if s["train_s"] > 0 else float("nan")
-                                    for b, s in zip(rounds["batched"], rounds["single"]))
-    same_chain = bool(np.allclose(np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(last["batched"].beads)]),
-                                  np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(last["single"].beads)]),
-                                  rtol=1e-4, atol=1e-5)) if last["batched"].num_beads == last["single"].num_beads else False
-    info = {v: dict(num_beads=r.num_beads, depth=r.depth, connected=r.connected, reason=r.reason,
-                    training_steps=r.training_steps, normalized_length=r.normalized_length)
-            for v, r in last.items()}
-    return dict(case=name, describe=case["describe"], median=med, ratio=ratio, train_ratio=train_ratio, rounds=rounds,
-                result=info, same_chain=same_chain,
-                first_call_s={v: warm[v + "_first_s"] for v in samplers})
+    train_ratio = statistics.median(
+        b["train_s"] / s["train_s"] if s["train_s"] > 0 else float("nan")
+        for b, s in zip(rounds["batched"], rounds["single"])
+    )
+    same_chain = (
+        bool(
+            np.allclose(
+                np.concatenate(
+                    [np.ravel(x) for x in jax.tree_util.tree_leaves(last["batched"].beads)]
+                ),
+                np.concatenate(
+                    [np.ravel(x) for x in jax.tree_util.tree_leaves(last["single"].beads)]
+                ),
+                rtol=1e-4,
+                atol=1e-5,
+            )
+        )
+        if last["batched"].num_beads == last["single"].num_beads
+        else False
+    )
+    info = {
+        v: dict(
+            num_beads=r.num_beads,
+            depth=r.depth,
+            connected=r.connected,
+            reason=r.reason,
+            training_steps=r.training_steps,
+            normalized_length=r.normalized_length,
+        )
+        for v, r in last.items()
+    }
+    return dict(
+        case=name,
+        describe=case["describe"],
+        median=med,
+        ratio=ratio,
+        train_ratio=train_ratio,
+        rounds=rounds,
+        result=info,
+        same_chain=same_chain,
+        first_call_s={v: warm[v + "_first_s"] for v in samplers},
+    )
 
 
-HEADERS = ["case", "variant", "beads", "depth", "steps", "wall s (median)", "measure s", "train s",
-           "other s", "train: batched / single", "wall: batched / single", "target", "verdict"]
+HEADERS = [
+    "case",
+    "variant",
+    "beads",
+    "depth",
+    "steps",
+    "wall s (median)",
+    "measure s",
+    "train s",
+    "other s",
+    "train: batched / single",
+    "wall: batched / single",
+    "target",
+    "verdict",
+]
 PRESETS = {
     "quick": dict(repeats=3),
     # Seconds, for tests/test_benchmarks.py: the same code as --quick on easier searches.
@@ -140,21 +210,34 @@ def case_rows(r: dict[str, Any]) -> list[tuple]:
     rows = []
     for variant in ("batched", "single"):
         m, info = r["median"][variant], r["result"][variant]
-        rows.append((r["case"], variant, info["num_beads"], info["depth"], info["training_steps"],
-                     m["wall_s"], m["measure_s"], m["train_s"], m["total_s"] - m["measure_s"] - m["train_s"],
-                     r["train_ratio"] if variant == "batched" else "",
-                     r["ratio"] if variant == "batched" else "",
-                     TARGET if variant == "batched" else "",
-                     ("met" if r["ratio"] <= TARGET else "not met") if variant == "batched" else ""))
+        rows.append(
+            (
+                r["case"],
+                variant,
+                info["num_beads"],
+                info["depth"],
+                info["training_steps"],
+                m["wall_s"],
+                m["measure_s"],
+                m["train_s"],
+                m["total_s"] - m["measure_s"] - m["train_s"],
+                r["train_ratio"] if variant == "batched" else "",
+                r["ratio"] if variant == "batched" else "",
+                TARGET if variant == "batched" else "",
+                ("met" if r["ratio"] <= TARGET else "not met") if variant == "batched" else "",
+            )
+        )
     return rows
 
 
 def describe(r: dict[str, Any]) -> str:
     """One line on a case: its setting, whether it connected, the first (compiling) calls."""
-    return (f"{r['case']}: {r['describe']}; connected {r['result']['batched']['connected']} "
-            f"({r['result']['batched']['reason']}); same chain both ways: {r['same_chain']}; "
-            f"first (compiling) call: batched {r['first_call_s']['batched']:.2f} s, "
-            f"single {r['first_call_s']['single']:.2f} s")
+    return (
+        f"{r['case']}: {r['describe']}; connected {r['result']['batched']['connected']} "
+        f"({r['result']['batched']['reason']}); same chain both ways: {r['same_chain']}; "
+        f"first (compiling) call: batched {r['first_call_s']['batched']:.2f} s, "
+        f"single {r['first_call_s']['single']:.2f} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -164,12 +247,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--ring-degrees", type=float, default=150.0)
     parser.add_argument("--ring-threshold", type=float, default=1e-4)
-    parser.add_argument("--slow-lr", type=float, default=0.002, help="bead sgd rate of ring_slow_lr")
+    parser.add_argument(
+        "--slow-lr", type=float, default=0.002, help="bead sgd rate of ring_slow_lr"
+    )
     parser.add_argument("--cubic-level", type=float, default=0.01)
     parser.add_argument("--repeats", type=int, default=7, help="timed searches per variant")
     parser.add_argument("--quick", action="store_true", help="repeats=3")
-    parser.add_argument("--tiny", action="store_true",
-                        help="easy searches, a few seconds: the same code as --quick, for tests")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="easy searches, a few seconds: the same code as --quick, for tests",
+    )
     parser.add_argument("--out", default="runs/benchmarks/connect.json")
     args = common.parse_args(parser, argv, PRESETS)
     printer = common.RowPrinter("Searches, as measured:", HEADERS)
@@ -182,8 +270,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for r in results:
         print(describe(r))
     print(printer.table())
-    out = {"benchmark": "connect", "repeats": args.repeats, "target": TARGET, "cases": results,
-           "table": {"headers": HEADERS, "rows": printer.rows}, "machine": common.machine_info()}
+    out = {
+        "benchmark": "connect",
+        "repeats": args.repeats,
+        "target": TARGET,
+        "cases": results,
+        "table": {"headers": HEADERS, "rows": printer.rows},
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

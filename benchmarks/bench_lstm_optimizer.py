@@ -37,11 +37,13 @@ TARGET_FRACTION = 0.40
 def cast_floats(tree: Any, dtype: Any) -> Any:
     """`tree` with its floating-point leaves cast to `dtype` (integer leaves untouched)."""
     return jax.tree_util.tree_map(
-        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree
+    )
 
 
-def make_cases(n: int, dtype: Any, steps: int,
-               unroll: int = 1) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+def make_cases(
+    n: int, dtype: Any, steps: int, unroll: int = 1
+) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     """Jitted functions and arguments: one update, a scan of `steps` updates, the gate matmuls."""
     config = LSTMOptimizer()
     meta_params = cast_floats(config.init(jax.random.PRNGKey(0)), dtype)
@@ -55,6 +57,7 @@ def make_cases(n: int, dtype: Any, steps: int,
             params, state = carry
             updates, state = opt.update({"w": g}, state, params)
             return (jax.tree_util.tree_map(jnp.add, params, updates), state), None
+
         return jax.lax.scan(body, (params, state), grads, unroll=unroll)[0]
 
     widths = [config.num_features] + list(config.hidden_sizes[:-1])
@@ -82,9 +85,11 @@ def measure(n: int, dtype: Any, args: argparse.Namespace) -> list[dict[str, Any]
     rounds = {}
     for group in (("update", "gate_matmuls"), ("scan",)):
         timed = common.time_interleaved(
-            {**{k: cases[k] for k in group}, "matmul": matmul}, repeats=args.repeats,
+            {**{k: cases[k] for k in group}, "matmul": matmul},
+            repeats=args.repeats,
             number={**{k: max(1, number // per_update[k]) for k in group}, "matmul": 1},
-            return_rounds=True)
+            return_rounds=True,
+        )
         rounds.update({k: (timed[k], timed["matmul"]) for k in group})
     costs = {name: common.xla_cost(fn, *fn_args) for name, (fn, fn_args) in cases.items()}
     results = []
@@ -94,22 +99,40 @@ def measure(n: int, dtype: Any, args: argparse.Namespace) -> list[dict[str, Any]
         # XLA counts a scan's body once (xla_flops_raw), so the scan uses one update's count.
         cost = costs["update"] if name == "scan" else costs[name]
         flops = cost.get("flops", float("nan"))
-        results.append({
-            "n": n, "dtype": jnp.dtype(dtype).name, "case": name, "seconds_per_update": seconds,
-            "coords_per_second": n / seconds, "xla_flops_per_update": flops,
-            "xla_bytes_per_update": cost.get("bytes accessed", float("nan")),
-            "xla_transcendentals_per_update": cost.get("transcendentals", float("nan")),
-            "xla_flops_raw": costs[name].get("flops", float("nan")),
-            "flop_rate": flops / seconds,
-            "xla_byte_rate": cost.get("bytes accessed", float("nan")) / seconds,
-            "matmul_rate": matmul_flops / statistics.median(rounds[name][1]),
-            "fraction_of_matmul": statistics.median(
-                flops * m / (matmul_flops * t) for t, m in zip(times, rounds[name][1]))})
+        results.append(
+            {
+                "n": n,
+                "dtype": jnp.dtype(dtype).name,
+                "case": name,
+                "seconds_per_update": seconds,
+                "coords_per_second": n / seconds,
+                "xla_flops_per_update": flops,
+                "xla_bytes_per_update": cost.get("bytes accessed", float("nan")),
+                "xla_transcendentals_per_update": cost.get("transcendentals", float("nan")),
+                "xla_flops_raw": costs[name].get("flops", float("nan")),
+                "flop_rate": flops / seconds,
+                "xla_byte_rate": cost.get("bytes accessed", float("nan")) / seconds,
+                "matmul_rate": matmul_flops / statistics.median(rounds[name][1]),
+                "fraction_of_matmul": statistics.median(
+                    flops * m / (matmul_flops * t) for t, m in zip(times, rounds[name][1])
+                ),
+            }
+        )
     return results
 
 
-HEADERS = ["n", "dtype", "case", "us/update", "Mcoord/s", "XLA MFLOP/update",
-           "flop/byte", "GB/s (XLA bytes)", "GFLOP/s", "of matmul"]
+HEADERS = [
+    "n",
+    "dtype",
+    "case",
+    "us/update",
+    "Mcoord/s",
+    "XLA MFLOP/update",
+    "flop/byte",
+    "GB/s (XLA bytes)",
+    "GFLOP/s",
+    "of matmul",
+]
 PRESETS = {
     "quick": dict(sizes=[1024, 16384], repeats=3),
     # Seconds, for tests/test_benchmarks.py: the same code as --quick at toy sizes.
@@ -119,10 +142,18 @@ PRESETS = {
 
 def row(r: dict[str, Any]) -> tuple:
     """One table row of a `measure` result."""
-    return (r["n"], r["dtype"], r["case"], r["seconds_per_update"] * 1e6,
-            r["coords_per_second"] / 1e6, r["xla_flops_per_update"] / 1e6,
-            r["xla_flops_per_update"] / r["xla_bytes_per_update"], r["xla_byte_rate"] / 1e9,
-            r["flop_rate"] / 1e9, f"{100 * r['fraction_of_matmul']:.1f}%")
+    return (
+        r["n"],
+        r["dtype"],
+        r["case"],
+        r["seconds_per_update"] * 1e6,
+        r["coords_per_second"] / 1e6,
+        r["xla_flops_per_update"] / 1e6,
+        r["xla_flops_per_update"] / r["xla_bytes_per_update"],
+        r["xla_byte_rate"] / 1e9,
+        r["flop_rate"] / 1e9,
+        f"{100 * r['fraction_of_matmul']:.1f}%",
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -130,17 +161,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     table at the end, and writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
-    parser.add_argument("--dtypes", nargs="+", default=["float32"],
-                        choices=["float32", "bfloat16"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     parser.add_argument("--steps", type=int, default=20, help="updates per scan")
     parser.add_argument("--unroll", type=int, default=1, help="lax.scan unroll of the scan")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--number", type=int, default=0,
-                        help="calls per timed round (0: about 65536 coordinates' worth)")
+    parser.add_argument(
+        "--number",
+        type=int,
+        default=0,
+        help="calls per timed round (0: about 65536 coordinates' worth)",
+    )
     parser.add_argument("--matmul-n", type=int, default=2048)
     parser.add_argument("--quick", action="store_true", help="sizes 1024 16384, repeats 3")
-    parser.add_argument("--tiny", action="store_true",
-                        help="toy sizes, a few seconds: the same code as --quick, for tests")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="toy sizes, a few seconds: the same code as --quick, for tests",
+    )
     parser.add_argument("--out", default="runs/benchmarks/lstm_optimizer.json")
     args = common.parse_args(parser, argv, PRESETS)
     printer = common.RowPrinter("LSTM optimizer updates, as measured:", HEADERS)
@@ -152,19 +189,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 printer.add(row(r))
     print()
     rates = [r["matmul_rate"] for r in results]
-    print(f"f32 [{args.matmul_n}]^2 matmul, timed in the rounds between: "
-          f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per case); "
-          f"target >= {100 * TARGET_FRACTION:.0f}% at n=16384")
+    print(
+        f"f32 [{args.matmul_n}]^2 matmul, timed in the rounds between: "
+        f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per case); "
+        f"target >= {100 * TARGET_FRACTION:.0f}% at n=16384"
+    )
     print(printer.table())
     for r in results:
         if r["n"] == 16384 and r["case"] in ("update", "scan"):
             met = "met" if r["fraction_of_matmul"] >= TARGET_FRACTION else "not met"
-            print(f"n=16384 {r['dtype']} {r['case']}: {100 * r['fraction_of_matmul']:.1f}% "
-                  f"of the matmul rate -> target {met}")
-    out = {"benchmark": "lstm_optimizer", "matmul_n": args.matmul_n,
-           "target_fraction": TARGET_FRACTION, "steps_per_scan": args.steps,
-           "scan_unroll": args.unroll,
-           "repeats": args.repeats, "results": results, "machine": common.machine_info()}
+            print(
+                f"n=16384 {r['dtype']} {r['case']}: {100 * r['fraction_of_matmul']:.1f}% "
+                f"of the matmul rate -> target {met}"
+            )
+    out = {
+        "benchmark": "lstm_optimizer",
+        "matmul_n": args.matmul_n,
+        "target_fraction": TARGET_FRACTION,
+        "steps_per_scan": args.steps,
+        "scan_unroll": args.unroll,
+        "repeats": args.repeats,
+        "results": results,
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

@@ -48,8 +48,10 @@ PRESETS = {
 def mlp_problem(widths: list[int], key: jax.Array) -> tuple[Any, Any]:
     """Weights and biases of an MLP with layer widths `widths` (inputs first), and random gradients."""
     keys = jax.random.split(key, len(widths))
-    params = {f"layer_{i}": {"w": jax.random.normal(k, (a, b)) / a**0.5, "b": jnp.zeros(b)}
-              for i, (k, a, b) in enumerate(zip(keys, widths[:-1], widths[1:]))}
+    params = {
+        f"layer_{i}": {"w": jax.random.normal(k, (a, b)) / a**0.5, "b": jnp.zeros(b)}
+        for i, (k, a, b) in enumerate(zip(keys, widths[:-1], widths[1:]))
+    }
     grads = optax.tree_utils.tree_random_like(keys[-1], params)
     return params, jax.tree_util.tree_map(lambda g: 1e-2 * g, grads)
 
@@ -71,14 +73,19 @@ def optimizers() -> dict[str, optax.GradientTransformation]:
     """Adam, the v1 LSTM optimizer and the v2 one with every input, with fresh meta-params."""
     v1, v2 = LSTMOptimizer(), LSTMOptimizer(inputs=INPUTS, horizon=1000, relative_update=True)
     meta_v1, meta_v2 = jax.jit(lambda key: (v1.init(key), v2.init(key)))(jax.random.PRNGKey(0))
-    return {"adam": optax.adam(1e-3), "lstm_v1": v1.transformation(meta_v1),
-            "lstm_v2": v2.transformation(meta_v2)}
+    return {
+        "adam": optax.adam(1e-3),
+        "lstm_v1": v1.transformation(meta_v1),
+        "lstm_v2": v2.transformation(meta_v2),
+    }
 
 
-def make_case(opt: optax.GradientTransformation, params: Any, grads: Any,
-              steps: int) -> tuple[Any, tuple[Any, ...]]:
+def make_case(
+    opt: optax.GradientTransformation, params: Any, grads: Any, steps: int
+) -> tuple[Any, tuple[Any, ...]]:
     """A scan of `steps` steps `(params, state, grads) -> (params, state)` and its arguments,
     compiled once (`jax.jit(...).lower(...).compile()`: callable, with XLA's cost analysis)."""
+
     def step(params, state, grads):
         updates, state = opt.update(grads, state, params)
         return optax.apply_updates(params, updates), state
@@ -91,41 +98,70 @@ def make_case(opt: optax.GradientTransformation, params: Any, grads: Any,
     return jax.jit(scan).lower(*args).compile(), args
 
 
-def measure(name: str, params: Any, grads: Any, opts: dict[str, optax.GradientTransformation],
-            args: argparse.Namespace) -> list[dict[str, Any]]:
+def measure(
+    name: str,
+    params: Any,
+    grads: Any,
+    opts: dict[str, optax.GradientTransformation],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
     """Times every optimizer's scan on one problem in alternating rounds."""
     cases = {opt_name: make_case(opt, params, grads, args.steps) for opt_name, opt in opts.items()}
-    rounds = common.time_interleaved(cases, repeats=args.repeats, number=args.number,
-                                     return_rounds=True)
+    rounds = common.time_interleaved(
+        cases, repeats=args.repeats, number=args.number, return_rounds=True
+    )
     rounds = {label: [t / args.steps for t in ts] for label, ts in rounds.items()}
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(params))
-    return [{"problem": name, "n_params": n_params, "optimizer": opt_name,
-             "seconds_per_step": statistics.median(rounds[opt_name]),
-             "ratio_to_adam": common.paired_ratio(rounds, opt_name, "adam"),
-             "ratio_to_lstm_v1": common.paired_ratio(rounds, opt_name, "lstm_v1"),
-             "xla_flops_per_step": common.cost_dict(cases[opt_name][0].cost_analysis()).get(
-                 "flops", float("nan")),
-             "rounds_seconds_per_step": rounds[opt_name]} for opt_name in OPTIMIZERS]
+    return [
+        {
+            "problem": name,
+            "n_params": n_params,
+            "optimizer": opt_name,
+            "seconds_per_step": statistics.median(rounds[opt_name]),
+            "ratio_to_adam": common.paired_ratio(rounds, opt_name, "adam"),
+            "ratio_to_lstm_v1": common.paired_ratio(rounds, opt_name, "lstm_v1"),
+            "xla_flops_per_step": common.cost_dict(cases[opt_name][0].cost_analysis()).get(
+                "flops", float("nan")
+            ),
+            "rounds_seconds_per_step": rounds[opt_name],
+        }
+        for opt_name in OPTIMIZERS
+    ]
 
 
 def row(r: dict[str, Any]) -> tuple:
     """One table row of a `measure` result."""
-    return (r["problem"], r["n_params"], r["optimizer"], r["seconds_per_step"] * 1e6,
-            r["ratio_to_adam"], r["ratio_to_lstm_v1"], r["xla_flops_per_step"] / 1e6)
+    return (
+        r["problem"],
+        r["n_params"],
+        r["optimizer"],
+        r["seconds_per_step"] * 1e6,
+        r["ratio_to_adam"],
+        r["ratio_to_lstm_v1"],
+        r["xla_flops_per_step"] / 1e6,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark on command-line `argv`: prints rows as measured, the table, writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mlp-widths", type=int, nargs="+", default=[256, 256, 128, 10])
-    parser.add_argument("--digits-hidden", type=int, nargs="+", default=[20],
-                        help="hidden widths of the digits MLP (the task's default: 20)")
+    parser.add_argument(
+        "--digits-hidden",
+        type=int,
+        nargs="+",
+        default=[20],
+        help="hidden widths of the digits MLP (the task's default: 20)",
+    )
     parser.add_argument("--steps", type=int, default=20, help="steps per scan")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--number", type=int, default=10, help="scans per timed round")
     parser.add_argument("--quick", action="store_true", help="repeats=3, number=3")
-    parser.add_argument("--tiny", action="store_true",
-                        help="toy sizes, a few seconds: the same code as --quick, for tests")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="toy sizes, a few seconds: the same code as --quick, for tests",
+    )
     parser.add_argument("--out", default="runs/benchmarks/lstm_v2.json")
     args = common.parse_args(parser, argv, PRESETS)
     printer = common.RowPrinter("LSTM v2 optimizer step cost, as measured:", HEADERS)
@@ -137,9 +173,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             printer.add(row(r))
     print()
     print(printer.table())
-    out = {"benchmark": "lstm_v2", "inputs": list(INPUTS), "steps_per_scan": args.steps,
-           "repeats": args.repeats, "number": args.number, "results": results,
-           "machine": common.machine_info()}
+    out = {
+        "benchmark": "lstm_v2",
+        "inputs": list(INPUTS),
+        "steps_per_scan": args.steps,
+        "repeats": args.repeats,
+        "number": args.number,
+        "results": results,
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

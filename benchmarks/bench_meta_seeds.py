@@ -27,21 +27,52 @@ import jax
 
 from benchmarks import common
 from trainers.config.experiment import build_family, load_experiment
+from trainers.config.supervision import uses_stored_targets
 from trainers.core.meta_seeds import seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.pipelines.ablation import Arm, arm_config, step_cost
 from trainers.pipelines.geodesics import make_targets
-from trainers.config.supervision import uses_stored_targets
-from trainers.pipelines.train import initial_meta_state, load_targets, on_policy_for, outer_optimizer
+from trainers.pipelines.train import (
+    initial_meta_state,
+    load_targets,
+    on_policy_for,
+    outer_optimizer,
+)
 
-HEADERS = ["arm", "K", "N", "U", "inner steps / meta-step", "separate s (K calls)", "together s (1 call)",
-           "together / separate", "compile separate s", "compile together s"]
-TINY_SETTINGS = ["task.options.hidden_sizes=[8]", "task.options.batch_size=32", "meta_train.lstm.hidden_sizes=[4]",
-                 "meta_train.imitation_batch=2", "geodesics.targets.num_instances=1",
-                 "geodesics.targets.num_steps=10", "geodesics.targets.horizon=5"]
-PRESETS = {"quick": {"repeats": 3},
-           "tiny": {"repeats": 2, "number": 1, "instances": 2, "unroll": 5, "horizon": 10, "seeds": 2,
-                    "arms": ["none"], "settings": TINY_SETTINGS}}
+HEADERS = [
+    "arm",
+    "K",
+    "N",
+    "U",
+    "inner steps / meta-step",
+    "separate s (K calls)",
+    "together s (1 call)",
+    "together / separate",
+    "compile separate s",
+    "compile together s",
+]
+TINY_SETTINGS = [
+    "task.options.hidden_sizes=[8]",
+    "task.options.batch_size=32",
+    "meta_train.lstm.hidden_sizes=[4]",
+    "meta_train.imitation_batch=2",
+    "geodesics.targets.num_instances=1",
+    "geodesics.targets.num_steps=10",
+    "geodesics.targets.horizon=5",
+]
+PRESETS = {
+    "quick": {"repeats": 3},
+    "tiny": {
+        "repeats": 2,
+        "number": 1,
+        "instances": 2,
+        "unroll": 5,
+        "horizon": 10,
+        "seeds": 2,
+        "arms": ["none"],
+        "settings": TINY_SETTINGS,
+    },
+}
 
 
 def build(config_path: str, overrides: list[str], supervision: str, seeds: int):
@@ -55,9 +86,19 @@ def build(config_path: str, overrides: list[str], supervision: str, seeds: int):
             make_targets(config, family, progress=False).save(pathlib.Path(folder) / "targets.npz")
         targets = load_targets(config, family, pathlib.Path(folder))
     objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
-    meta_step = make_meta_step(family, train.lstm, train.unroll, objective, outer_optimizer(config), targets,
-                               on_policy_for(config))
-    states = [initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family) for k in range(seeds)]
+    meta_step = make_meta_step(
+        family,
+        train.lstm,
+        train.unroll,
+        objective,
+        outer_optimizer(config),
+        targets,
+        on_policy_for(config),
+    )
+    states = [
+        initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)
+        for k in range(seeds)
+    ]
     return jax.jit(meta_step), states, jax.jit(seeds_step(meta_step)), stack_states(states), config
 
 
@@ -68,31 +109,59 @@ def first_call(fn, *args) -> float:
 
 
 def run_arm(args, supervision: str) -> dict[str, Any]:
-    overrides = [f"meta_train.num_instances={args.instances}", f"meta_train.unroll.unroll_length={args.unroll}",
-                 f"meta_train.unroll.horizon={args.horizon}", *args.settings]
-    single, states, together, stacked, config = build(args.config, overrides, supervision, args.seeds)
+    overrides = [
+        f"meta_train.num_instances={args.instances}",
+        f"meta_train.unroll.unroll_length={args.unroll}",
+        f"meta_train.unroll.horizon={args.horizon}",
+        *args.settings,
+    ]
+    single, states, together, stacked, config = build(
+        args.config, overrides, supervision, args.seeds
+    )
     separate = lambda *states_: [single(s) for s in states_]
     compile_separate = first_call(single, states[0])
     compile_together = first_call(together, stacked)
-    rounds = common.time_interleaved({"separate": (separate, tuple(states)), "together": (together, (stacked,))},
-                                     repeats=args.repeats, number=args.number, return_rounds=True)
+    rounds = common.time_interleaved(
+        {"separate": (separate, tuple(states)), "together": (together, (stacked,))},
+        repeats=args.repeats,
+        number=args.number,
+        return_rounds=True,
+    )
     median = {name: statistics.median(times) for name, times in rounds.items()}
-    return {"arm": supervision, "seeds": args.seeds, "instances": args.instances, "unroll": args.unroll,
-            "step_cost": step_cost(config), "median_s": median,
-            "ratio": common.paired_ratio(rounds, "together", "separate"),
-            "compile_s": {"separate": compile_separate, "together": compile_together}}
+    return {
+        "arm": supervision,
+        "seeds": args.seeds,
+        "instances": args.instances,
+        "unroll": args.unroll,
+        "step_cost": step_cost(config),
+        "median_s": median,
+        "ratio": common.paired_ratio(rounds, "together", "separate"),
+        "compile_s": {"separate": compile_separate, "together": compile_together},
+    }
 
 
 def row(r: dict[str, Any]) -> tuple:
-    return (r["arm"], r["seeds"], r["instances"], r["unroll"], r["step_cost"], r["median_s"]["separate"],
-            r["median_s"]["together"], r["ratio"], r["compile_s"]["separate"], r["compile_s"]["together"])
+    return (
+        r["arm"],
+        r["seeds"],
+        r["instances"],
+        r["unroll"],
+        r["step_cost"],
+        r["median_s"]["separate"],
+        r["median_s"]["together"],
+        r["ratio"],
+        r["compile_s"]["separate"],
+        r["compile_s"]["together"],
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark on command-line `argv`; prints each row as measured, the table, writes JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/ablation_digits.yaml")
-    parser.add_argument("--arms", nargs="*", default=["none", "chord"], help="supervision arms to time")
+    parser.add_argument(
+        "--arms", nargs="*", default=["none", "chord"], help="supervision arms to time"
+    )
     parser.add_argument("--seeds", type=int, default=5, help="K meta-seeds")
     parser.add_argument("--instances", type=int, default=8, help="N task instances per run")
     parser.add_argument("--unroll", type=int, default=20, help="U steps per meta-gradient")
@@ -100,20 +169,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds")
     parser.add_argument("--number", type=int, default=2, help="calls per round")
     parser.add_argument("--quick", action="store_true", help="repeats=3")
-    parser.add_argument("--tiny", action="store_true", help="toy sizes, seconds: the --quick code, for tests")
+    parser.add_argument(
+        "--tiny", action="store_true", help="toy sizes, seconds: the --quick code, for tests"
+    )
     parser.add_argument("--out", default="runs/benchmarks/meta_seeds.json")
-    parser.add_argument("--settings", nargs="*", default=[], help="dotted config overrides, e.g. task.options.batch_size=64")
+    parser.add_argument(
+        "--settings",
+        nargs="*",
+        default=[],
+        help="dotted config overrides, e.g. task.options.batch_size=64",
+    )
     args = common.parse_args(parser, argv, PRESETS)
-    printer = common.RowPrinter(f"K = {args.seeds} meta-seeds: one vmapped call against K calls, as measured:",
-                                HEADERS)
+    printer = common.RowPrinter(
+        f"K = {args.seeds} meta-seeds: one vmapped call against K calls, as measured:", HEADERS
+    )
     results = []
     for supervision in args.arms:
         results.append(run_arm(args, supervision))
         printer.add(row(results[-1]))
     print()
     print(printer.table())
-    out = {"benchmark": "meta_seeds", "config": args.config, "settings": args.settings, "results": results,
-           "table": {"headers": HEADERS, "rows": printer.rows}, "machine": common.machine_info()}
+    out = {
+        "benchmark": "meta_seeds",
+        "config": args.config,
+        "settings": args.settings,
+        "results": results,
+        "table": {"headers": HEADERS, "rows": printer.rows},
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

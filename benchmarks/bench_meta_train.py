@@ -52,8 +52,8 @@ from typing import Any
 import jax
 
 from benchmarks import common
-from trainers.core import sharding
 from trainers.config.experiment import build_family, load_experiment
+from trainers.core import sharding
 from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.pipelines.train import initial_meta_state, load_targets, outer_optimizer, place_state
 
@@ -80,20 +80,26 @@ def unrolled_scans():
 
 def build(config_path: str, n: int, u: int, extra: list[str]) -> tuple[Any, Any, Any, Any]:
     """(jitted meta-step, placed state, un-jitted meta_step, state sharding) as `meta_train.train` builds them."""
-    overrides = [f"meta_train.num_instances={n}", f"meta_train.unroll.unroll_length={u}",
-                 "logging.mode=disabled", *extra]
+    overrides = [
+        f"meta_train.num_instances={n}",
+        f"meta_train.unroll.unroll_length={u}",
+        "logging.mode=disabled",
+        *extra,
+    ]
     config = load_experiment(config_path, overrides)
     mesh = sharding.task_mesh()
     sharding.check_divisible(config.meta_train.num_instances, mesh)
     family = build_family(config)
     state = place_state(initial_meta_state(config, family), mesh)
     train_cfg = config.meta_train
-    objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight,
-                              train_cfg.imitation_batch)
+    objective = MetaObjective(
+        train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         targets = load_targets(config, family, pathlib.Path(run_dir))
-    meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
-                               outer_optimizer(config), targets)
+    meta_step = make_meta_step(
+        family, train_cfg.lstm, train_cfg.unroll, objective, outer_optimizer(config), targets
+    )
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, None))
     return step_fn, state, meta_step, state_sharding
@@ -115,9 +121,13 @@ class Steps:
             step_fn, state, meta_step, state_sharding = build(self.config_path, n, u, self.extra)
             tick = time.perf_counter()
             compiled = step_fn.lower(state).compile()
-            self.cache[(n, u)] = dict(compiled=compiled, state=state, meta_step=meta_step,
-                                      state_sharding=state_sharding,
-                                      compile_s=time.perf_counter() - tick)
+            self.cache[(n, u)] = dict(
+                compiled=compiled,
+                state=state,
+                meta_step=meta_step,
+                state_sharding=state_sharding,
+                compile_s=time.perf_counter() - tick,
+            )
         return self.cache[(n, u)]
 
 
@@ -129,24 +139,36 @@ def flop_counts(compiled, meta_step, state, state_sharding) -> dict[str, float]:
     with unrolled_scans():
         lowered = jax.jit(lambda s: meta_step(s), out_shardings=(state_sharding, None)).lower(state)
     unrolled = common.cost_dict(lowered.compile().cost_analysis())
-    return {"rolled": rolled.get("flops", float("nan")),
-            "unrolled": unrolled.get("flops", float("nan")),
-            "unrolled_bytes": unrolled.get("bytes accessed", float("nan"))}
+    return {
+        "rolled": rolled.get("flops", float("nan")),
+        "unrolled": unrolled.get("flops", float("nan")),
+        "unrolled_bytes": unrolled.get("bytes accessed", float("nan")),
+    }
 
 
 def memory(compiled) -> dict[str, float]:
     """Bytes of the compiled step from `memory_analysis()`."""
     m = compiled.memory_analysis()
-    fields = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes",
-              "alias_size_in_bytes", "generated_code_size_in_bytes")
+    fields = (
+        "argument_size_in_bytes",
+        "output_size_in_bytes",
+        "temp_size_in_bytes",
+        "alias_size_in_bytes",
+        "generated_code_size_in_bytes",
+    )
     out = {f: float(getattr(m, f, float("nan"))) for f in fields}
-    out["total_bytes"] = (out["argument_size_in_bytes"] + out["output_size_in_bytes"]
-                          + out["temp_size_in_bytes"] - out["alias_size_in_bytes"])
+    out["total_bytes"] = (
+        out["argument_size_in_bytes"]
+        + out["output_size_in_bytes"]
+        + out["temp_size_in_bytes"]
+        - out["alias_size_in_bytes"]
+    )
     return out
 
 
-def time_chained(cases: dict[int, tuple[Any, Any]], matmul, repeats: int,
-                 numbers: dict[int, int]) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+def time_chained(
+    cases: dict[int, tuple[Any, Any]], matmul, repeats: int, numbers: dict[int, int]
+) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
     """Per-round seconds per meta-step (state chained from call to call) and the matmul's,
     in alternating rounds: round r of every N (each followed by one matmul round) runs
     before round r + 1 of any."""
@@ -176,13 +198,25 @@ def time_chained(cases: dict[int, tuple[Any, Any]], matmul, repeats: int,
 
 UNROLL = 20
 MEM_UNROLLS = [10, 20, 50]  # divisors of the default config's horizon (100)
-TINY_SET = ["meta_train.unroll.horizon=4", "task.options.batch_size=8",
-            "task.options.hidden_sizes=[4]", "meta_train.lstm.hidden_sizes=[4, 4]"]
+TINY_SET = [
+    "meta_train.unroll.horizon=4",
+    "task.options.batch_size=8",
+    "task.options.hidden_sizes=[4]",
+    "meta_train.lstm.hidden_sizes=[4, 4]",
+]
 PRESETS = {
     "quick": dict(repeats=3, inner_steps=640),
     # Seconds, for tests/test_benchmarks.py: the same code as --quick at toy sizes.
-    "tiny": dict(instances=[1], unroll=2, mem_instances=[1], mem_unrolls=[1, 2], repeats=2,
-                 inner_steps=4, matmul_n=64, set=TINY_SET),
+    "tiny": dict(
+        instances=[1],
+        unroll=2,
+        mem_instances=[1],
+        mem_unrolls=[1, 2],
+        repeats=2,
+        inner_steps=4,
+        matmul_n=64,
+        set=TINY_SET,
+    ),
 }
 
 
@@ -202,16 +236,22 @@ def check_unrolls(config_path: str, unrolls: list[int], extra: list[str]) -> Non
     rejected = {}
     for u in unrolls:
         try:
-            load_experiment(config_path, [f"meta_train.unroll.unroll_length={u}",
-                                          "logging.mode=disabled", *extra])
+            load_experiment(
+                config_path,
+                [f"meta_train.unroll.unroll_length={u}", "logging.mode=disabled", *extra],
+            )
         except ValueError as error:
             rejected[u] = error
     if rejected:
-        horizon = load_experiment(config_path, ["logging.mode=disabled", *extra]).meta_train.unroll.horizon
+        horizon = load_experiment(
+            config_path, ["logging.mode=disabled", *extra]
+        ).meta_train.unroll.horizon
         valid = [d for d in range(1, horizon + 1) if horizon % d == 0]
-        raise ValueError(f"unroll lengths {sorted(rejected)} are not divisors of the horizon {horizon} "
-                         f"({config_path}, {extra}); valid: {valid}. First error: "
-                         f"{next(iter(rejected.values()))}")
+        raise ValueError(
+            f"unroll lengths {sorted(rejected)} are not divisors of the horizon {horizon} "
+            f"({config_path}, {extra}); valid: {valid}. First error: "
+            f"{next(iter(rejected.values()))}"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -220,18 +260,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--config", default="configs/digits_mlp.yaml")
     parser.add_argument("--set", nargs="*", default=[], help="extra a.b=value overrides")
     parser.add_argument("--instances", type=int, nargs="+", default=[1, 4, 16, 64])
-    parser.add_argument("--unroll", type=int, default=UNROLL,
-                        help="U for the throughput table (U and U // 2 must divide the horizon)")
+    parser.add_argument(
+        "--unroll",
+        type=int,
+        default=UNROLL,
+        help="U for the throughput table (U and U // 2 must divide the horizon)",
+    )
     parser.add_argument("--mem-instances", type=int, nargs="+", default=[1, 4, 16, 64])
-    parser.add_argument("--mem-unrolls", type=int, nargs="+", default=MEM_UNROLLS,
-                        help="U of the memory sweep, divisors of the horizon (100 in the default config)")
+    parser.add_argument(
+        "--mem-unrolls",
+        type=int,
+        nargs="+",
+        default=MEM_UNROLLS,
+        help="U of the memory sweep, divisors of the horizon (100 in the default config)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--inner-steps", type=int, default=1280,
-                        help="about this many inner steps (N*U summed) per timed round")
+    parser.add_argument(
+        "--inner-steps",
+        type=int,
+        default=1280,
+        help="about this many inner steps (N*U summed) per timed round",
+    )
     parser.add_argument("--matmul-n", type=int, default=2048)
     parser.add_argument("--quick", action="store_true", help="repeats 3, fewer steps per round")
-    parser.add_argument("--tiny", action="store_true",
-                        help="toy sizes, a few seconds: the same code as --quick, for tests")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="toy sizes, a few seconds: the same code as --quick, for tests",
+    )
     parser.add_argument("--out", default="runs/benchmarks/meta_train.json")
     args = common.parse_args(parser, argv, PRESETS)
     u = args.unroll
@@ -250,15 +306,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         jax.block_until_ready(step["compiled"](step["state"]))  # first call (not timed)
         compile_s[n] = step["compile_s"] + time.perf_counter() - tick
         cases[n] = (step["compiled"], step["state"])
-        counts[(n, u)] = flop_counts(step["compiled"], step["meta_step"], step["state"],
-                                     step["state_sharding"])
+        counts[(n, u)] = flop_counts(
+            step["compiled"], step["meta_step"], step["state"], step["state_sharding"]
+        )
         counting.add(gflop_row(n, u, counts[(n, u)]))
     # U check: the same counts at U/2 for the target N.
     check_n = TARGET_N if TARGET_N in args.instances else args.instances[0]
     check_u = max(1, u // 2)
     step = steps.get(check_n, check_u)
-    counts[(check_n, check_u)] = flop_counts(step["compiled"], step["meta_step"], step["state"],
-                                             step["state_sharding"])
+    counts[(check_n, check_u)] = flop_counts(
+        step["compiled"], step["meta_step"], step["state"], step["state_sharding"]
+    )
     counting.add(gflop_row(check_n, check_u, counts[(check_n, check_u)]))
     print()
 
@@ -266,65 +324,116 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     step_rounds, mm_rounds = time_chained(cases, matmul, args.repeats, numbers)
 
     # All N are timed in the same alternating rounds, so their rows come out together.
-    throughput = common.RowPrinter("Throughput, as measured:", [
-        "N", "U", "ms/meta-step", "inner steps/s", "XLA GFLOP/meta-step",
-        "MFLOP/inner step", "GFLOP/s", "of matmul", "compile+1st s"])
+    throughput = common.RowPrinter(
+        "Throughput, as measured:",
+        [
+            "N",
+            "U",
+            "ms/meta-step",
+            "inner steps/s",
+            "XLA GFLOP/meta-step",
+            "MFLOP/inner step",
+            "GFLOP/s",
+            "of matmul",
+            "compile+1st s",
+        ],
+    )
     results = []
     for n in args.instances:
         flops = counts[(n, u)]["unrolled"]
         seconds = statistics.median(step_rounds[n])
-        fraction = statistics.median(flops * m / (matmul_flops * t)
-                                     for t, m in zip(step_rounds[n], mm_rounds[n]))
+        fraction = statistics.median(
+            flops * m / (matmul_flops * t) for t, m in zip(step_rounds[n], mm_rounds[n])
+        )
         r = {
-            "num_instances": n, "unroll_length": u, "seconds_per_meta_step": seconds,
-            "inner_steps_per_second": n * u / seconds, "compile_and_first_call_s": compile_s[n],
-            "xla_flops": flops, "xla_flops_rolled": counts[(n, u)]["rolled"],
+            "num_instances": n,
+            "unroll_length": u,
+            "seconds_per_meta_step": seconds,
+            "inner_steps_per_second": n * u / seconds,
+            "compile_and_first_call_s": compile_s[n],
+            "xla_flops": flops,
+            "xla_flops_rolled": counts[(n, u)]["rolled"],
             "xla_bytes_unrolled": counts[(n, u)]["unrolled_bytes"],
             "flop_rate": flops / seconds,
             "matmul_rate": matmul_flops / statistics.median(mm_rounds[n]),
-            "fraction_of_matmul": fraction, "calls_per_round": numbers[n],
-            "rounds_s": step_rounds[n]}
+            "fraction_of_matmul": fraction,
+            "calls_per_round": numbers[n],
+            "rounds_s": step_rounds[n],
+        }
         results.append(r)
-        throughput.add((n, u, r["seconds_per_meta_step"] * 1e3,
-                        r["inner_steps_per_second"], r["xla_flops"] / 1e9,
-                        r["xla_flops"] / (n * u) / 1e6, r["flop_rate"] / 1e9,
-                        f"{100 * r['fraction_of_matmul']:.1f}%", r["compile_and_first_call_s"]))
+        throughput.add(
+            (
+                n,
+                u,
+                r["seconds_per_meta_step"] * 1e3,
+                r["inner_steps_per_second"],
+                r["xla_flops"] / 1e9,
+                r["xla_flops"] / (n * u) / 1e6,
+                r["flop_rate"] / 1e9,
+                f"{100 * r['fraction_of_matmul']:.1f}%",
+                r["compile_and_first_call_s"],
+            )
+        )
     print()
 
     mib = 2.0**20
-    memory_rows = common.RowPrinter("Meta-step memory (compiled.memory_analysis(), MiB), as measured:", [
-        "N", "U", "arguments", "outputs", "temporaries", "aliased", "total (args+out+temp-alias)"])
+    memory_rows = common.RowPrinter(
+        "Meta-step memory (compiled.memory_analysis(), MiB), as measured:",
+        ["N", "U", "arguments", "outputs", "temporaries", "aliased", "total (args+out+temp-alias)"],
+    )
     mem_rows = []
     for n in args.mem_instances:
         for mu in args.mem_unrolls:
             m = {"num_instances": n, "unroll_length": mu, **memory(steps.get(n, mu)["compiled"])}
             mem_rows.append(m)
-            memory_rows.add((n, mu, m["argument_size_in_bytes"] / mib,
-                             m["output_size_in_bytes"] / mib, m["temp_size_in_bytes"] / mib,
-                             m["alias_size_in_bytes"] / mib, m["total_bytes"] / mib))
+            memory_rows.add(
+                (
+                    n,
+                    mu,
+                    m["argument_size_in_bytes"] / mib,
+                    m["output_size_in_bytes"] / mib,
+                    m["temp_size_in_bytes"] / mib,
+                    m["alias_size_in_bytes"] / mib,
+                    m["total_bytes"] / mib,
+                )
+            )
     print()
 
     rates = [r["matmul_rate"] for r in results]
-    print(f"f32 [{args.matmul_n}]^2 matmul, timed between rounds: "
-          f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per N)")
+    print(
+        f"f32 [{args.matmul_n}]^2 matmul, timed between rounds: "
+        f"{min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s (median per N)"
+    )
     print(throughput.table())
     print()
     print("XLA FLOP counts (U check):")
-    print(common.table(gflop_headers, [gflop_row(n, uu, c) for (n, uu), c in sorted(counts.items())]))
+    print(
+        common.table(gflop_headers, [gflop_row(n, uu, c) for (n, uu), c in sorted(counts.items())])
+    )
     print()
     print("Meta-step memory (compiled.memory_analysis(), MiB):")
     print(memory_rows.table())
     for r in results:
         if r["num_instances"] == TARGET_N:
             met = "met" if r["fraction_of_matmul"] >= TARGET_FRACTION else "not met"
-            print(f"N={TARGET_N}, U={u}: {100 * r['fraction_of_matmul']:.1f}% of the matmul rate "
-                  f"-> aim >= {100 * TARGET_FRACTION:.0f}% {met}")
-    out = {"benchmark": "meta_train", "config": args.config, "overrides": args.set,
-           "matmul_n": args.matmul_n, "target_fraction": TARGET_FRACTION,
-           "repeats": args.repeats, "results": results,
-           "flop_counts": [{"num_instances": n, "unroll_length": uu, **c}
-                           for (n, uu), c in sorted(counts.items())],
-           "memory": mem_rows, "machine": common.machine_info()}
+            print(
+                f"N={TARGET_N}, U={u}: {100 * r['fraction_of_matmul']:.1f}% of the matmul rate "
+                f"-> aim >= {100 * TARGET_FRACTION:.0f}% {met}"
+            )
+    out = {
+        "benchmark": "meta_train",
+        "config": args.config,
+        "overrides": args.set,
+        "matmul_n": args.matmul_n,
+        "target_fraction": TARGET_FRACTION,
+        "repeats": args.repeats,
+        "results": results,
+        "flop_counts": [
+            {"num_instances": n, "unroll_length": uu, **c} for (n, uu), c in sorted(counts.items())
+        ],
+        "memory": mem_rows,
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

@@ -37,7 +37,8 @@ import argparse
 import math
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -62,15 +63,20 @@ def _rotation() -> jax.Array:
 
 def disk_loss(rotation: jax.Array) -> Callable[[Any, Any], jax.Array]:
     """exp(-|P theta|^2 / (2 s^2)) on the plane of the first two rotated axes, as `(params, context)`."""
+
     def loss(params, _):
         plane = (rotation.T @ params["w"])[:2]
         return jnp.exp(-jnp.sum(plane**2) / (2 * WIDTH**2))
+
     return loss
 
 
 def in_plane(rotation: jax.Array, radius: float, degrees: float) -> dict[str, jax.Array]:
     angle = math.radians(degrees)
-    return {"w": rotation @ jnp.zeros(DIM).at[0].set(radius * math.cos(angle)).at[1].set(radius * math.sin(angle))}
+    return {
+        "w": rotation
+        @ jnp.zeros(DIM).at[0].set(radius * math.cos(angle)).at[1].set(radius * math.sin(angle))
+    }
 
 
 def around_the_disk(degrees: float, distance: float = DISTANCE, radius: float = RADIUS) -> float:
@@ -85,12 +91,17 @@ def disk_case(args, optimizer_name: str) -> dict[str, Any]:
     """The 24-D disk, ends `args.disk_degrees` apart, beads by adam(0.1) or sgd(2.0)."""
     rotation = _rotation()
     optimizer = optax.adam(0.1) if optimizer_name == "adam" else optax.sgd(2.0)
-    return dict(loss=disk_loss(rotation), optimizer=optimizer, threshold=LEVEL,
-                ends=(in_plane(rotation, DISTANCE, 0.0), in_plane(rotation, DISTANCE, args.disk_degrees)),
-                options=dict(max_steps=3000), closed_form=around_the_disk(args.disk_degrees),
-                describe=f"24-D disk, level {LEVEL:g}, ends at {DISTANCE:.3g} (1.2 x radius) "
-                f"{args.disk_degrees:g} deg apart, {optimizer_name} beads "
-                f"({'adam(0.1)' if optimizer_name == 'adam' else 'sgd(2.0)'}), max_steps 3000")
+    return dict(
+        loss=disk_loss(rotation),
+        optimizer=optimizer,
+        threshold=LEVEL,
+        ends=(in_plane(rotation, DISTANCE, 0.0), in_plane(rotation, DISTANCE, args.disk_degrees)),
+        options=dict(max_steps=3000),
+        closed_form=around_the_disk(args.disk_degrees),
+        describe=f"24-D disk, level {LEVEL:g}, ends at {DISTANCE:.3g} (1.2 x radius) "
+        f"{args.disk_degrees:g} deg apart, {optimizer_name} beads "
+        f"({'adam(0.1)' if optimizer_name == 'adam' else 'sgd(2.0)'}), max_steps 3000",
+    )
 
 
 def poly_cubic_case(args) -> dict[str, Any]:
@@ -98,12 +109,16 @@ def poly_cubic_case(args) -> dict[str, Any]:
     return dict(cubic_case(args), closed_form=None)
 
 
-CASES = {"disk_adam": lambda args: disk_case(args, "adam"),
-         "disk_sgd": lambda args: disk_case(args, "sgd"),
-         "poly_cubic": poly_cubic_case}
+CASES = {
+    "disk_adam": lambda args: disk_case(args, "adam"),
+    "disk_sgd": lambda args: disk_case(args, "sgd"),
+    "poly_cubic": poly_cubic_case,
+}
 
 
-def alternate(calls: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+def alternate(
+    calls: dict[str, Callable[[], Any]], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Wall seconds of each call in `repeats` alternating rounds; also the last result of each.
 
     Every call returns host values (lengths, certification), so it has finished when it returns.
@@ -126,7 +141,9 @@ def first_call(call: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def shorten_options(args) -> ShortenOptions:
-    return ShortenOptions(num_points=args.num_points, rounds=args.rounds, check_every=args.check_every)
+    return ShortenOptions(
+        num_points=args.num_points, rounds=args.rounds, check_every=args.check_every
+    )
 
 
 def run_case(name: str, case: dict[str, Any], args) -> dict[str, Any]:
@@ -141,15 +158,25 @@ def run_case(name: str, case: dict[str, Any], args) -> dict[str, Any]:
     _, shorten_first = first_call(shorten)
     rounds, last = alternate({"connect": connect, "shorten": shorten}, args.repeats)
     short = last["shorten"]
-    return dict(case=name, describe=case["describe"], rounds=rounds,
-                median={k: statistics.median(v) for k, v in rounds.items()},
-                ratio=common.paired_ratio(rounds, "shorten", "connect"),
-                first_call_s={"connect": connect_first, "shorten": shorten_first},
-                beads=chain.num_beads, depth=chain.depth, training_steps=chain.training_steps,
-                points=short.num_beads, connected=chain.connected, certified=short.connected,
-                reason=f"{chain.reason}; {short.reason}",
-                length_before=chain.normalized_length, length_after=short.normalized_length,
-                closed_form=case["closed_form"], same_chain=bool(np.isclose(short.length_before, chain.path_length)))
+    return dict(
+        case=name,
+        describe=case["describe"],
+        rounds=rounds,
+        median={k: statistics.median(v) for k, v in rounds.items()},
+        ratio=common.paired_ratio(rounds, "shorten", "connect"),
+        first_call_s={"connect": connect_first, "shorten": shorten_first},
+        beads=chain.num_beads,
+        depth=chain.depth,
+        training_steps=chain.training_steps,
+        points=short.num_beads,
+        connected=chain.connected,
+        certified=short.connected,
+        reason=f"{chain.reason}; {short.reason}",
+        length_before=chain.normalized_length,
+        length_after=short.normalized_length,
+        closed_form=case["closed_form"],
+        same_chain=bool(np.isclose(short.length_before, chain.path_length)),
+    )
 
 
 def run_batched(args) -> dict[str, Any]:
@@ -158,8 +185,15 @@ def run_batched(args) -> dict[str, Any]:
     loss = disk_loss(rotation)
     sampler = StringSampler(loss, optax.adam(0.1), ConnectOptions(max_steps=3000))
     degrees = [float(d) for d in np.linspace(120.0, 170.0, args.pairs)]
-    chains = [sampler.connect(in_plane(rotation, DISTANCE, 0.0), in_plane(rotation, DISTANCE, d), LEVEL,
-                              key=jax.random.PRNGKey(0)) for d in degrees]
+    chains = [
+        sampler.connect(
+            in_plane(rotation, DISTANCE, 0.0),
+            in_plane(rotation, DISTANCE, d),
+            LEVEL,
+            key=jax.random.PRNGKey(0),
+        )
+        for d in degrees
+    ]
     shortener = Shortener(loss, shorten_options(args))
     schedules = [LevelSchedule.constant(LEVEL)] * len(chains)
     batched = lambda: shortener.shorten_many([c.beads for c in chains], schedules)
@@ -170,23 +204,53 @@ def run_batched(args) -> dict[str, Any]:
     per_pair = {k: [s / len(chains) for s in v] for k, v in rounds.items()}
     after = {k: [r.normalized_length for r in v] for k, v in last.items()}
     closed = [around_the_disk(d) for d in degrees]
-    return dict(pairs=len(chains), degrees=degrees, rounds=rounds,
-                per_pair_s={k: statistics.median(v) for k, v in per_pair.items()},
-                ratio=common.paired_ratio(rounds, "batched", "single"),
-                first_call_s={"single": single_first, "batched": batched_first},
-                beads=[c.num_beads for c in chains], length_before=[c.normalized_length for c in chains],
-                length_after=after, closed_form=closed,
-                connected=all(c.connected for c in chains),
-                certified={k: all(r.connected for r in v) for k, v in last.items()},
-                max_abs_diff=max(abs(a - b) for a, b in zip(after["batched"], after["single"])),
-                max_rel_error=max(abs(a - c) / c for a, c in zip(after["batched"], closed)))
+    return dict(
+        pairs=len(chains),
+        degrees=degrees,
+        rounds=rounds,
+        per_pair_s={k: statistics.median(v) for k, v in per_pair.items()},
+        ratio=common.paired_ratio(rounds, "batched", "single"),
+        first_call_s={"single": single_first, "batched": batched_first},
+        beads=[c.num_beads for c in chains],
+        length_before=[c.normalized_length for c in chains],
+        length_after=after,
+        closed_form=closed,
+        connected=all(c.connected for c in chains),
+        certified={k: all(r.connected for r in v) for k, v in last.items()},
+        max_abs_diff=max(abs(a - b) for a, b in zip(after["batched"], after["single"])),
+        max_rel_error=max(abs(a - c) / c for a, c in zip(after["batched"], closed)),
+    )
 
 
-HEADERS = ["case", "beads", "points", "connect s", "shorten s", "shorten / connect", "connect 1st s",
-           "shorten 1st s", "length before", "length after", "closed form", "connected", "certified"]
-BATCH_HEADERS = ["pairs", "points", "rounds", "one at a time s/pair", "batched s/pair",
-                 "batched / one at a time", "one at a time 1st s", "batched 1st s",
-                 "max length diff. batched vs one at a time", "max rel. error vs closed form", "connected", "certified"]
+HEADERS = [
+    "case",
+    "beads",
+    "points",
+    "connect s",
+    "shorten s",
+    "shorten / connect",
+    "connect 1st s",
+    "shorten 1st s",
+    "length before",
+    "length after",
+    "closed form",
+    "connected",
+    "certified",
+]
+BATCH_HEADERS = [
+    "pairs",
+    "points",
+    "rounds",
+    "one at a time s/pair",
+    "batched s/pair",
+    "batched / one at a time",
+    "one at a time 1st s",
+    "batched 1st s",
+    "max length diff. batched vs one at a time",
+    "max rel. error vs closed form",
+    "connected",
+    "certified",
+]
 PRESETS = {
     "quick": dict(repeats=3),
     # Seconds of work (compilation dominates), for tests/test_benchmarks.py: the --quick code, small budgets.
@@ -195,20 +259,45 @@ PRESETS = {
 
 
 def case_row(r: dict[str, Any]) -> tuple:
-    return (r["case"], r["beads"], r["points"], r["median"]["connect"], r["median"]["shorten"], r["ratio"],
-            r["first_call_s"]["connect"], r["first_call_s"]["shorten"], r["length_before"], r["length_after"],
-            "" if r["closed_form"] is None else r["closed_form"], r["connected"], r["certified"])
+    return (
+        r["case"],
+        r["beads"],
+        r["points"],
+        r["median"]["connect"],
+        r["median"]["shorten"],
+        r["ratio"],
+        r["first_call_s"]["connect"],
+        r["first_call_s"]["shorten"],
+        r["length_before"],
+        r["length_after"],
+        "" if r["closed_form"] is None else r["closed_form"],
+        r["connected"],
+        r["certified"],
+    )
 
 
 def batch_row(b: dict[str, Any], args) -> tuple:
-    return (b["pairs"], args.num_points, args.rounds, b["per_pair_s"]["single"], b["per_pair_s"]["batched"],
-            b["ratio"], b["first_call_s"]["single"], b["first_call_s"]["batched"], b["max_abs_diff"],
-            b["max_rel_error"], b["connected"], b["certified"]["batched"] and b["certified"]["single"])
+    return (
+        b["pairs"],
+        args.num_points,
+        args.rounds,
+        b["per_pair_s"]["single"],
+        b["per_pair_s"]["batched"],
+        b["ratio"],
+        b["first_call_s"]["single"],
+        b["first_call_s"]["batched"],
+        b["max_abs_diff"],
+        b["max_rel_error"],
+        b["connected"],
+        b["certified"]["batched"] and b["certified"]["single"],
+    )
 
 
 def describe(r: dict[str, Any]) -> str:
-    return (f"{r['case']}: {r['describe']}; search depth {r['depth']}, {r['training_steps']} training steps; "
-            f"{r['reason']}")
+    return (
+        f"{r['case']}: {r['describe']}; search depth {r['depth']}, {r['training_steps']} training steps; "
+        f"{r['reason']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -219,23 +308,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--disk-degrees", type=float, default=150.0)
     parser.add_argument("--cubic-level", type=float, default=0.01)
     parser.add_argument("--num-points", type=int, default=ShortenOptions.num_points)
-    parser.add_argument("--rounds", type=int, default=ShortenOptions.rounds, help="the most shortening rounds")
+    parser.add_argument(
+        "--rounds", type=int, default=ShortenOptions.rounds, help="the most shortening rounds"
+    )
     parser.add_argument("--check-every", type=int, default=ShortenOptions.check_every)
-    parser.add_argument("--pairs", type=int, default=8, help="chains of the batched comparison (0: skip it)")
+    parser.add_argument(
+        "--pairs", type=int, default=8, help="chains of the batched comparison (0: skip it)"
+    )
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds of each call")
     parser.add_argument("--quick", action="store_true", help="repeats=3")
-    parser.add_argument("--tiny", action="store_true",
-                        help="small budgets, seconds of work: the same code as --quick, for tests")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="small budgets, seconds of work: the same code as --quick, for tests",
+    )
     parser.add_argument("--out", default="runs/benchmarks/shorten.json")
     args = common.parse_args(parser, argv, PRESETS)
-    printer = common.RowPrinter("Shortening against the search that produced the chain, as measured:", HEADERS)
+    printer = common.RowPrinter(
+        "Shortening against the search that produced the chain, as measured:", HEADERS
+    )
     results = []
     for name in args.cases:
         results.append(run_case(name, CASES[name](args), args))
         printer.add(case_row(results[-1]))
     print()
     batch = None
-    batch_printer = common.RowPrinter("Batched shortening against one pair at a time, as measured:", BATCH_HEADERS)
+    batch_printer = common.RowPrinter(
+        "Batched shortening against one pair at a time, as measured:", BATCH_HEADERS
+    )
     if args.pairs > 0:
         batch = run_batched(args)
         batch_printer.add(batch_row(batch, args))
@@ -245,12 +345,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(printer.table())
     print()
     print(batch_printer.table())
-    out = {"benchmark": "shorten", "repeats": args.repeats,
-           "options": dict(num_points=args.num_points, rounds=args.rounds, check_every=args.check_every),
-           "cases": results, "batched": batch,
-           "table": {"headers": HEADERS, "rows": printer.rows},
-           "batch_table": {"headers": BATCH_HEADERS, "rows": batch_printer.rows},
-           "machine": common.machine_info()}
+    out = {
+        "benchmark": "shorten",
+        "repeats": args.repeats,
+        "options": dict(
+            num_points=args.num_points, rounds=args.rounds, check_every=args.check_every
+        ),
+        "cases": results,
+        "batched": batch,
+        "table": {"headers": HEADERS, "rows": printer.rows},
+        "batch_table": {"headers": BATCH_HEADERS, "rows": batch_printer.rows},
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

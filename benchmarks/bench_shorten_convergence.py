@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -46,10 +47,23 @@ from geodesic_targets.shortening import Shortener
 from geodesic_targets.teacher import run_teacher
 from tests.test_shorten_convergence import bowl_loss, bowl_teacher, floored_levels
 
-HEADERS = ["case", "T", "new rounds", "new converged", "new s", "new length", "former 200 rounds length",
-           "former 200 rounds energy / new", "former rounds to match", "former s to match", "former length then",
-           "former s / new s"]
-PRESETS = {"tiny": dict(cases=["bowl"], horizons=[20], max_rounds=400)}  # seconds, for tests/test_benchmarks.py
+HEADERS = [
+    "case",
+    "T",
+    "new rounds",
+    "new converged",
+    "new s",
+    "new length",
+    "former 200 rounds length",
+    "former 200 rounds energy / new",
+    "former rounds to match",
+    "former s to match",
+    "former length then",
+    "former s / new s",
+]
+PRESETS = {
+    "tiny": dict(cases=["bowl"], horizons=[20], max_rounds=400)
+}  # seconds, for tests/test_benchmarks.py
 
 
 def bowl_case(horizon: int) -> tuple[Callable, dict, np.ndarray]:
@@ -61,8 +75,12 @@ def digits_case(horizon: int) -> tuple[Callable, dict, np.ndarray]:
     import tasks
 
     family = tasks.get_family("digits_mlp")
-    runs = run_teacher(family, optax.adam(0.1), TargetOptions(num_instances=1, num_steps=horizon, horizon=horizon),
-                       jax.random.PRNGKey(0))
+    runs = run_teacher(
+        family,
+        optax.adam(0.1),
+        TargetOptions(num_instances=1, num_steps=horizon, horizon=horizon),
+        jax.random.PRNGKey(0),
+    )
     path, losses = runs.pair(0, 0, horizon)
     key = runs.instance_keys[0]
     task = family.instance(jnp.asarray(key))
@@ -79,8 +97,15 @@ def energy(path) -> float:
 
 def former(loss, path, levels, rounds: int, options: ShortenOptions = ShortenOptions()):
     """`rounds` rounds of the former relaxation with the budgets of `options` (pull, alpha, projection steps)."""
-    return midpoint_relaxation(lambda q: loss(q, None), path, levels, rounds=rounds, pull=options.pull,
-                               alpha=options.alpha, projection_steps=options.projection_steps)
+    return midpoint_relaxation(
+        lambda q: loss(q, None),
+        path,
+        levels,
+        rounds=rounds,
+        pull=options.pull,
+        alpha=options.alpha,
+        projection_steps=options.projection_steps,
+    )
 
 
 def former_until(loss, path, levels, target_energy: float, chunk: int, max_rounds: int):
@@ -107,12 +132,24 @@ def run_one(name: str, horizon: int, args) -> tuple:
     levels32 = jnp.asarray(levels, jnp.float32)
     former_200 = former(loss, path, levels32, 200)
     target = energy(result.beads) * (1 + args.match)
-    rounds, former_s, matched_path = former_until(loss, path, levels32, target, args.chunk, args.max_rounds)
+    rounds, former_s, matched_path = former_until(
+        loss, path, levels32, target, args.chunk, args.max_rounds
+    )
     matched = energy(matched_path) <= target
-    return (name, horizon, result.rounds, result.converged, seconds, result.normalized_length,
-            float(path_length(former_200)) / distance, energy(former_200) / energy(result.beads),
-            rounds if matched else f"> {args.max_rounds}", former_s, float(path_length(matched_path)) / distance,
-            former_s / seconds)
+    return (
+        name,
+        horizon,
+        result.rounds,
+        result.converged,
+        seconds,
+        result.normalized_length,
+        float(path_length(former_200)) / distance,
+        energy(former_200) / energy(result.beads),
+        rounds if matched else f"> {args.max_rounds}",
+        former_s,
+        float(path_length(matched_path)) / distance,
+        former_s / seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -120,20 +157,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--horizons", nargs="*", type=int, default=[20, 50, 100, 200])
-    parser.add_argument("--match", type=float, default=1e-3, help="relative length the former method must reach")
-    parser.add_argument("--chunk", type=int, default=200, help="former rounds between length checks")
-    parser.add_argument("--max-rounds", type=int, default=20_000, help="former rounds before giving up")
+    parser.add_argument(
+        "--match", type=float, default=1e-3, help="relative length the former method must reach"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=200, help="former rounds between length checks"
+    )
+    parser.add_argument(
+        "--max-rounds", type=int, default=20_000, help="former rounds before giving up"
+    )
     parser.add_argument("--tiny", action="store_true", help="the bowl at T = 20 only, for tests")
     parser.add_argument("--out", default="runs/benchmarks/shorten_convergence.json")
     args = common.parse_args(parser, argv, PRESETS)
-    printer = common.RowPrinter("Converged shortening against the former fixed-rounds relaxation:", HEADERS)
+    printer = common.RowPrinter(
+        "Converged shortening against the former fixed-rounds relaxation:", HEADERS
+    )
     for name in args.cases:
         for horizon in args.horizons:
             printer.add(run_one(name, horizon, args))
     print()
     print(printer.table())
-    out = {"benchmark": "shorten_convergence", "options": vars(args) | {"shorten": vars(ShortenOptions())},
-           "table": {"headers": HEADERS, "rows": printer.rows}, "machine": common.machine_info()}
+    out = {
+        "benchmark": "shorten_convergence",
+        "options": vars(args) | {"shorten": vars(ShortenOptions())},
+        "table": {"headers": HEADERS, "rows": printer.rows},
+        "machine": common.machine_info(),
+    }
     print(f"wrote {common.write_results(args.out, out)}", flush=True)
     return out
 

@@ -17,7 +17,8 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,9 +54,12 @@ def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 7, number: int = 
     return statistics.median(rounds)
 
 
-def time_interleaved(cases: Mapping[str, tuple[Callable[..., Any], tuple[Any, ...]]],
-                     repeats: int = 7, number: int | Mapping[str, int] = 10,
-                     return_rounds: bool = False) -> dict[str, Any]:
+def time_interleaved(
+    cases: Mapping[str, tuple[Callable[..., Any], tuple[Any, ...]]],
+    repeats: int = 7,
+    number: int | Mapping[str, int] = 10,
+    return_rounds: bool = False,
+) -> dict[str, Any]:
     """Median seconds per call of several jitted functions, timed in alternating rounds.
 
     Like `time_fn`, but round r of every case runs before round r + 1 of any, so
@@ -110,6 +114,7 @@ def machine_info() -> dict[str, Any]:
     """What the absolute numbers were measured on: CPU, core count, Python, jax and devices."""
     try:
         import jaxlib
+
         jaxlib_version = jaxlib.__version__
     except (ImportError, AttributeError):
         jaxlib_version = "unknown"
@@ -161,8 +166,9 @@ def xla_flops(jitted_fn: Callable[..., Any], *args: Any) -> float:
     return xla_cost(jitted_fn, *args).get("flops", float("nan"))
 
 
-def matmul_rate(n: int = 2048, dtype: Any = jnp.float32, repeats: int = 5,
-                number: int = 3) -> float:
+def matmul_rate(
+    n: int = 2048, dtype: Any = jnp.float32, repeats: int = 5, number: int = 3
+) -> float:
     """FLOP/s of a jitted [n, n] x [n, n] matmul, measured now, in this process.
 
     Args:
@@ -181,8 +187,10 @@ def matmul_rate(n: int = 2048, dtype: Any = jnp.float32, repeats: int = 5,
 def matmul_case(n: int = 2048, dtype: Any = jnp.float32) -> tuple[Callable[..., Any], tuple]:
     """A jitted [n, n] x [n, n] matmul and random operands (2 n^3 operations per call)."""
     ka, kb = jax.random.split(jax.random.PRNGKey(0))
-    return jax.jit(jnp.matmul), (jax.random.normal(ka, (n, n), dtype),
-                                 jax.random.normal(kb, (n, n), dtype))
+    return jax.jit(jnp.matmul), (
+        jax.random.normal(ka, (n, n), dtype),
+        jax.random.normal(kb, (n, n), dtype),
+    )
 
 
 def format_cell(value: Any) -> str:
@@ -224,8 +232,11 @@ class RowPrinter:
         return table(self.headers, self.rows)
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
-               presets: Mapping[str, Mapping[str, Any]]) -> argparse.Namespace:
+def parse_args(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    presets: Mapping[str, Mapping[str, Any]],
+) -> argparse.Namespace:
     """Parses `argv`; each preset flag given (in `presets` order) changes the defaults.
 
     `presets` maps a boolean option's dest (e.g. "quick", "tiny") to new defaults,
@@ -246,6 +257,7 @@ def write_results(path: str | os.PathLike, results: dict[str, Any]) -> pathlib.P
     """Writes `results` as indented JSON to `path`, creating parent folders; returns the path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(results, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )
     return path

@@ -12,7 +12,8 @@ import contextlib
 import os
 import pathlib
 import secrets
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 
 def fsync_path(path: str | os.PathLike) -> None:
@@ -31,7 +32,9 @@ def temporary_sibling(path: str | os.PathLike, suffix: str = ".tmp") -> pathlib.
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", encoding: str | None = None
+) -> Iterator[IO]:
     """Opens a temporary file beside `path`; on a clean exit it replaces `path` atomically.
 
     Args:

@@ -9,10 +9,13 @@ JAX-backed modules behind `tasks.get_family`.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list]]:
+def lazy_exports(
+    package: str, exports: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list]]:
     """`(__getattr__, __dir__)` for a package whose names live in submodules.
 
     Args:

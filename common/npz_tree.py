@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -31,8 +32,10 @@ def _unescape(part: str) -> str:
 
 def leaf_name(key_path: tuple) -> str:
     """The stored name of the leaf at `key_path` (from `jax.tree_util.tree_flatten_with_path`)."""
-    parts = [str(next((getattr(k, a) for a in ("key", "idx", "name") if hasattr(k, a)), k))
-             for k in key_path]
+    parts = [
+        str(next((getattr(k, a) for a in ("key", "idx", "name") if hasattr(k, a)), k))
+        for k in key_path
+    ]
     if not all(parts):
         raise ValueError(f"{jax.tree_util.keystr(key_path)}: empty key names cannot be stored")
     return "/".join(_escape(p) for p in parts)
@@ -53,8 +56,10 @@ def encode(tree: PyTree, *, allow_raw: bool = False) -> dict[str, np.ndarray]:
     for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         array = np.asarray(jax.device_get(leaf))
         if array.dtype.kind == "O" or (array.dtype.kind == "V" and not allow_raw):
-            raise ValueError(f"{jax.tree_util.keystr(key_path)}: dtype {array.dtype} cannot be "
-                             "stored without pickle")
+            raise ValueError(
+                f"{jax.tree_util.keystr(key_path)}: dtype {array.dtype} cannot be "
+                "stored without pickle"
+            )
         arrays[leaf_name(key_path)] = array
     return arrays
 
@@ -99,5 +104,12 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 raise ValueError("not an .npz archive")
             with data:
                 return {name: data[name] for name in data.files}
-        except (OSError, EOFError, ValueError, KeyError, NotImplementedError, zipfile.BadZipFile) as err:
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            NotImplementedError,
+            zipfile.BadZipFile,
+        ) as err:
             raise ValueError(f"{path}: not a readable .npz file ({err})") from err

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
-
-def progress_bar(total: Optional[int], description: str, *, unit: str = "it", enabled: bool = True,
-                 initial: int = 0, unit_scale: bool = False):
+def progress_bar(
+    total: int | None,
+    description: str,
+    *,
+    unit: str = "it",
+    enabled: bool = True,
+    initial: int = 0,
+    unit_scale: bool = False,
+):
     """A tqdm bar on stderr (a no-op object when `enabled` is False, e.g. `--no-progress`).
 
     Args:
@@ -22,5 +27,12 @@ def progress_bar(total: Optional[int], description: str, *, unit: str = "it", en
     """
     from tqdm.auto import tqdm  # imported on use: loading configs stays light
 
-    return tqdm(total=total, desc=description, unit=unit, initial=initial, disable=not enabled,
-                unit_scale=unit_scale, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=description,
+        unit=unit,
+        initial=initial,
+        disable=not enabled,
+        unit_scale=unit_scale,
+        dynamic_ncols=True,
+    )

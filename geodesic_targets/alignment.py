@@ -29,7 +29,8 @@ References:
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -82,20 +83,28 @@ def dense_chain(params: Mapping[str, Mapping[str, Any]]) -> list[str]:
         module = params[name]
         if not isinstance(module, Mapping) or "w" not in module or set(module) - {"w", "b"}:
             keys = sorted(module) if isinstance(module, Mapping) else type(module).__name__
-            raise ValueError(f"module {name!r} is not a dense layer: expected keys 'w' and "
-                             f"optionally 'b', got {keys}")
+            raise ValueError(
+                f"module {name!r} is not a dense layer: expected keys 'w' and "
+                f"optionally 'b', got {keys}"
+            )
         w_shape = np.shape(module["w"])
         if len(w_shape) != 2:
-            raise ValueError(f"module {name!r} has a rank-{len(w_shape)} 'w' of shape {w_shape}; "
-                             "alignment supports only dense layers with 'w' of shape [in, out]")
+            raise ValueError(
+                f"module {name!r} has a rank-{len(w_shape)} 'w' of shape {w_shape}; "
+                "alignment supports only dense layers with 'w' of shape [in, out]"
+            )
         if "b" in module and np.shape(module["b"]) != (w_shape[1],):
-            raise ValueError(f"module {name!r}: bias shape {np.shape(module['b'])} does not "
-                             f"match 'w' shape {w_shape}")
+            raise ValueError(
+                f"module {name!r}: bias shape {np.shape(module['b'])} does not "
+                f"match 'w' shape {w_shape}"
+            )
     for prev, nxt in zip(names, names[1:]):
         out_dim, in_dim = np.shape(params[prev]["w"])[1], np.shape(params[nxt]["w"])[0]
         if out_dim != in_dim:
-            raise ValueError(f"layers do not chain: {prev!r} has {out_dim} outputs but "
-                             f"{nxt!r} has {in_dim} inputs")
+            raise ValueError(
+                f"layers do not chain: {prev!r} has {out_dim} outputs but "
+                f"{nxt!r} has {in_dim} inputs"
+            )
     return names
 
 
@@ -120,12 +129,14 @@ def permute_hidden(params: PyTree, permutations: Sequence[jax.typing.ArrayLike])
     names = dense_chain(params)
     widths = hidden_widths(params)
     if len(permutations) != len(widths):
-        raise ValueError(f"expected {len(widths)} permutations (one per hidden layer), "
-                         f"got {len(permutations)}")
+        raise ValueError(
+            f"expected {len(widths)} permutations (one per hidden layer), got {len(permutations)}"
+        )
     for width, perm in zip(widths, permutations):
         if np.shape(perm) != (width,):
-            raise ValueError(f"a permutation of shape {np.shape(perm)} for a hidden layer "
-                             f"of width {width}")
+            raise ValueError(
+                f"a permutation of shape {np.shape(perm)} for a hidden layer of width {width}"
+            )
     out = {name: dict(params[name]) for name in names}
     for l, perm in enumerate(permutations):
         layer, following = out[names[l]], out[names[l + 1]]
@@ -140,7 +151,9 @@ def matching_objective(params_a: PyTree, params_b: PyTree) -> float:
     """The weight-matching objective: the inner product of the two parameter trees."""
     products = jax.tree_util.tree_map(
         lambda a, b: np.vdot(np.asarray(a, np.float64), np.asarray(b, np.float64)),
-        params_a, params_b)
+        params_a,
+        params_b,
+    )
     return float(sum(jax.tree_util.tree_leaves(products)))
 
 
@@ -159,8 +172,13 @@ def _similarity(a: list, b: list, perms: list, l: int) -> np.ndarray:
     return sim + a[l + 1][0] @ b[l + 1][0][:, cols].T
 
 
-def align(params_a: PyTree, params_b: PyTree, *, max_iterations: int = 100,
-          key: Optional[jax.Array] = None) -> Alignment:
+def align(
+    params_a: PyTree,
+    params_b: PyTree,
+    *,
+    max_iterations: int = 100,
+    key: jax.Array | None = None,
+) -> Alignment:
     """Permutes the hidden units of params_b to bring it close to params_a.
 
     Coordinate ascent on the weight-matching objective (Ainsworth et al., Algorithm 1):
@@ -185,9 +203,13 @@ def align(params_a: PyTree, params_b: PyTree, *, max_iterations: int = 100,
     shapes = lambda params: {n: {k: np.shape(v) for k, v in params[n].items()} for n in names}
     if dense_chain(params_a) != names or shapes(params_a) != shapes(params_b):
         raise ValueError("params_a and params_b must have the same modules and shapes")
-    as_f64 = lambda params: [(np.asarray(params[n]["w"], np.float64),
-                              np.asarray(params[n]["b"], np.float64) if "b" in params[n] else None)
-                             for n in names]
+    as_f64 = lambda params: [
+        (
+            np.asarray(params[n]["w"], np.float64),
+            np.asarray(params[n]["b"], np.float64) if "b" in params[n] else None,
+        )
+        for n in names
+    ]
     a, b = as_f64(params_a), as_f64(params_b)
     perms = [np.arange(width) for width in hidden_widths(params_b)]
     key = jax.random.PRNGKey(0) if key is None else key
@@ -211,5 +233,7 @@ def aligned_distance(params_a: PyTree, params_b: PyTree, **align_kwargs) -> floa
     aligned = align(params_a, params_b, **align_kwargs).params
     squares = jax.tree_util.tree_map(
         lambda x, y: np.sum((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2),
-        params_a, aligned)
+        params_a,
+        aligned,
+    )
     return float(np.sqrt(sum(jax.tree_util.tree_leaves(squares))))

@@ -18,7 +18,8 @@ the same beads.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +32,9 @@ PyTree = Any
 
 
 def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+    return sum(
+        jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    )
 
 
 def project_to_bisector(theta: PyTree, left: PyTree, right: PyTree) -> PyTree:
@@ -43,11 +46,16 @@ def project_to_bisector(theta: PyTree, left: PyTree, right: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda p, n: p - scale * n, theta, normal)
 
 
-def descend_until(objective: Callable[[PyTree, jax.Array], jax.Array],
-                  certify: Callable[[PyTree], jax.Array], optimizer: optax.GradientTransformation,
-                  start: PyTree, target: jax.Array, max_steps: int, key: jax.Array,
-                  project: Optional[Callable[[PyTree], PyTree]] = None,
-                  ) -> tuple[PyTree, jax.Array, jax.Array]:
+def descend_until(
+    objective: Callable[[PyTree, jax.Array], jax.Array],
+    certify: Callable[[PyTree], jax.Array],
+    optimizer: optax.GradientTransformation,
+    start: PyTree,
+    target: jax.Array,
+    max_steps: int,
+    key: jax.Array,
+    project: Callable[[PyTree], PyTree] | None = None,
+) -> tuple[PyTree, jax.Array, jax.Array]:
     """Descends on `objective` until `certify(params) <= target` or `max_steps` steps.
 
     Args:
@@ -105,9 +113,11 @@ class BeadTraining:
     max_steps: int = 500
     method: Method = "greedy"
     pull: float = 1e-2
-    train_loss_fn: Optional[Callable[[PyTree, jax.Array, Any], jax.Array]] = None
+    train_loss_fn: Callable[[PyTree, jax.Array, Any], jax.Array] | None = None
 
-    def objective(self, params: PyTree, key: jax.Array, midpoint: PyTree, context: Any) -> jax.Array:
+    def objective(
+        self, params: PyTree, key: jax.Array, midpoint: PyTree, context: Any
+    ) -> jax.Array:
         """The loss a bead descends on at one step."""
         if self.train_loss_fn is None:
             loss = self.loss_fn(params, context)
@@ -118,19 +128,41 @@ class BeadTraining:
             loss = loss + 0.5 * self.pull * _tree_dot(offset, offset)
         return loss
 
-    def train_one(self, start: PyTree, left: PyTree, right: PyTree, key: jax.Array,
-                  target: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
+    def train_one(
+        self,
+        start: PyTree,
+        left: PyTree,
+        right: PyTree,
+        key: jax.Array,
+        target: jax.Array,
+        context: Any = None,
+    ) -> tuple[PyTree, jax.Array, jax.Array]:
         """Trains one bead; returns `(bead, certifying loss, steps taken)`."""
         midpoint = jax.tree_util.tree_map(lambda a, b: (a + b) / 2, left, right)
         project = None
         if self.method == "constrained":
             project = lambda params: project_to_bisector(params, left, right)
-        return descend_until(lambda p, k: self.objective(p, k, midpoint, context),
-                             lambda p: self.loss_fn(p, context), self.optimizer, start, target,
-                             self.max_steps, key, project)
+        return descend_until(
+            lambda p, k: self.objective(p, k, midpoint, context),
+            lambda p: self.loss_fn(p, context),
+            self.optimizer,
+            start,
+            target,
+            self.max_steps,
+            key,
+            project,
+        )
 
-    def train_many(self, starts: PyTree, lefts: PyTree, rights: PyTree, keys: jax.Array,
-                   targets: jax.Array, context: Any = None) -> tuple[PyTree, jax.Array, jax.Array]:
+    def train_many(
+        self,
+        starts: PyTree,
+        lefts: PyTree,
+        rights: PyTree,
+        keys: jax.Array,
+        targets: jax.Array,
+        context: Any = None,
+    ) -> tuple[PyTree, jax.Array, jax.Array]:
         """`train_one` over beads stacked along axis 0 (each with its own target), in one vmap."""
         return jax.vmap(self.train_one, in_axes=(0, 0, 0, 0, 0, None))(
-            starts, lefts, rights, keys, targets, context)
+            starts, lefts, rights, keys, targets, context
+        )

@@ -9,7 +9,8 @@ plain level-set membership, F <= lambda, as in Freeman & Bruna's string sampling
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,8 +46,13 @@ def grid_levels(levels: jax.Array, by: str, beads: PyTree, ts: jax.Array) -> jax
     return jnp.interp(fractions, jnp.linspace(0.0, 1.0, levels.shape[0]), levels)
 
 
-def segment_excess(loss_fn: Callable[[PyTree], jax.Array], lefts: PyTree, rights: PyTree,
-                   level_grid: jax.Array, ts: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def segment_excess(
+    loss_fn: Callable[[PyTree], jax.Array],
+    lefts: PyTree,
+    rights: PyTree,
+    level_grid: jax.Array,
+    ts: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """How far each segment's interpolated loss rises above its levels.
 
     Args:
@@ -64,8 +70,9 @@ def segment_excess(loss_fn: Callable[[PyTree], jax.Array], lefts: PyTree, rights
     return jnp.max(excess, axis=1), ts[jnp.argmax(excess, axis=1)], jnp.max(losses, axis=1)
 
 
-def path_excess(loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, levels: jax.Array, by: str,
-                ts: jax.Array) -> tuple[jax.Array, jax.Array]:
+def path_excess(
+    loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, levels: jax.Array, by: str, ts: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """`(max excess, max loss)` of every segment of a stacked path, [n - 1] each."""
     lefts = jax.tree_util.tree_map(lambda x: x[:-1], beads)
     rights = jax.tree_util.tree_map(lambda x: x[1:], beads)

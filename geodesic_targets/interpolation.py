@@ -11,7 +11,8 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,21 +33,24 @@ def grid(num_points: int) -> jax.Array:
     return jnp.linspace(0.0, 1.0, num_points)
 
 
-def interpolated_losses(loss_fn: LossFn, theta_a: PyTree, theta_b: PyTree,
-                        ts: jax.Array) -> jax.Array:
+def interpolated_losses(
+    loss_fn: LossFn, theta_a: PyTree, theta_b: PyTree, ts: jax.Array
+) -> jax.Array:
     """The loss at each t of `ts` on the segment from theta_a to theta_b, in one vmap."""
     return jax.vmap(lambda t: loss_fn(lerp(theta_a, theta_b, t)))(ts)
 
 
-def barrier(loss_fn: LossFn, theta_a: PyTree, theta_b: PyTree,
-            ts: jax.Array) -> tuple[jax.Array, jax.Array]:
+def barrier(
+    loss_fn: LossFn, theta_a: PyTree, theta_b: PyTree, ts: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """The maximum interpolated loss on the segment and the t where it is reached."""
     losses = interpolated_losses(loss_fn, theta_a, theta_b, ts)
     return jnp.max(losses), ts[jnp.argmax(losses)]
 
 
-def segment_barriers(loss_fn: LossFn, lefts: PyTree, rights: PyTree,
-                     ts: jax.Array) -> tuple[jax.Array, jax.Array]:
+def segment_barriers(
+    loss_fn: LossFn, lefts: PyTree, rights: PyTree, ts: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """`barrier` for many segments at once; `lefts`/`rights` are stacked along axis 0.
 
     Returns:

@@ -19,7 +19,8 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +37,9 @@ PyTree = Any
 LossFn = Callable[[PyTree], jax.Array]
 
 
-def segment_high_points(loss_fn: LossFn, beads: PyTree, num_grid: int) -> tuple[PyTree, jax.Array, jax.Array]:
+def segment_high_points(
+    loss_fn: LossFn, beads: PyTree, num_grid: int
+) -> tuple[PyTree, jax.Array, jax.Array]:
     """The highest grid point of every segment of a chain.
 
     Args:
@@ -54,8 +57,15 @@ def segment_high_points(loss_fn: LossFn, beads: PyTree, num_grid: int) -> tuple[
     return points, ts, losses
 
 
-def record_trajectory(objective: Callable[[PyTree, jax.Array], jax.Array], optimizer: optax.GradientTransformation,
-                      params: PyTree, *, key: jax.Array, num_steps: int, num_points: int) -> tuple[PyTree, np.ndarray]:
+def record_trajectory(
+    objective: Callable[[PyTree, jax.Array], jax.Array],
+    optimizer: optax.GradientTransformation,
+    params: PyTree,
+    *,
+    key: jax.Array,
+    num_steps: int,
+    num_points: int,
+) -> tuple[PyTree, np.ndarray]:
     """The parameters of one optimizer run at `num_points` evenly spaced steps (0 and the last included).
 
     Args:
@@ -86,8 +96,9 @@ def _step(objective, optimizer, carry, key):
     return inner_step(objective, optimizer, carry, key)[0]
 
 
-def measure_points(loss_fn: LossFn, points: PyTree, *, key: jax.Array,
-                   options: SpectrumOptions) -> dict[str, np.ndarray]:
+def measure_points(
+    loss_fn: LossFn, points: PyTree, *, key: jax.Array, options: SpectrumOptions
+) -> dict[str, np.ndarray]:
     """Loss, gradient norm and Hessian spectrum summaries at P stacked points.
 
     The points are measured `options.chunk` at a time (one vmapped Lanczos call per
@@ -99,23 +110,39 @@ def measure_points(loss_fn: LossFn, points: PyTree, *, key: jax.Array,
       |eigenvalue| with `options.relative_epsilon`; `spectrum.spectra_at`).
     """
     num_points = jax.tree_util.tree_leaves(points)[0].shape[0]
-    rows: dict[str, list] = {name: [] for name in ("loss", "grad_norm", "smallest", "largest", "index")}
+    rows: dict[str, list] = {
+        name: [] for name in ("loss", "grad_norm", "smallest", "largest", "index")
+    }
     for start in range(0, num_points, options.chunk):
         # every chunk padded to `chunk` points (the last one repeated): one compilation for all
         take = np.minimum(np.arange(start, start + options.chunk), num_points - 1)
-        chunk = jax.tree_util.tree_map(lambda x: x[take], points)
+        chunk = jax.tree_util.tree_map(lambda x, take=take: x[take], points)
         measured = _measure_chunk(loss_fn, chunk, jax.random.fold_in(key, start), options)
         for name, values in measured.items():
-            rows[name].append(np.asarray(values, np.float64)[:num_points - start])
+            rows[name].append(np.asarray(values, np.float64)[: num_points - start])
     return {name: np.concatenate(values) for name, values in rows.items()}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def _measure_chunk(loss_fn: LossFn, chunk: PyTree, key: jax.Array, options: SpectrumOptions) -> dict[str, jax.Array]:
+def _measure_chunk(
+    loss_fn: LossFn, chunk: PyTree, key: jax.Array, options: SpectrumOptions
+) -> dict[str, jax.Array]:
     losses, grads = jax.vmap(jax.value_and_grad(loss_fn))(chunk)
-    norms = jnp.sqrt(sum(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1) for g in jax.tree_util.tree_leaves(grads)))
-    summary = spectra_at(loss_fn, chunk, key=key, num_iterations=options.num_iterations,
-                         num_probes=options.num_probes, epsilon=options.epsilon, relative=options.relative_epsilon)
+    norms = jnp.sqrt(
+        sum(
+            jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=1)
+            for g in jax.tree_util.tree_leaves(grads)
+        )
+    )
+    summary = spectra_at(
+        loss_fn,
+        chunk,
+        key=key,
+        num_iterations=options.num_iterations,
+        num_probes=options.num_probes,
+        epsilon=options.epsilon,
+        relative=options.relative_epsilon,
+    )
     return {"loss": losses, "grad_norm": norms, **summary}
 
 
@@ -127,9 +154,18 @@ def index_loss_fit(losses: np.ndarray, indices: np.ndarray) -> dict[str, float]:
     """
     losses, indices = np.asarray(losses, np.float64), np.asarray(indices, np.float64)
     if losses.size < 3 or np.ptp(losses) == 0:
-        return {"slope": float("nan"), "intercept": float("nan"), "correlation": float("nan"), "points": int(losses.size)}
+        return {
+            "slope": float("nan"),
+            "intercept": float("nan"),
+            "correlation": float("nan"),
+            "points": int(losses.size),
+        }
     slope, intercept = np.polyfit(losses, indices, 1)
     spread = np.std(indices)
     correlation = float(np.corrcoef(losses, indices)[0, 1]) if spread > 0 else float("nan")
-    return {"slope": float(slope), "intercept": float(intercept), "correlation": correlation,
-            "points": int(losses.size)}
+    return {
+        "slope": float(slope),
+        "intercept": float(intercept),
+        "correlation": correlation,
+        "points": int(losses.size),
+    }

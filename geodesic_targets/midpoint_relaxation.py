@@ -12,7 +12,8 @@ known-answer test and `benchmarks/bench_shorten_convergence.py` only.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,15 +25,24 @@ from geodesic_targets.shortening import project_below
 PyTree = Any
 
 
-def midpoint_relaxation(loss_fn: Callable[[PyTree], jax.Array], points: PyTree, levels: jax.Array, *,
-                        rounds: int, by: str = "index", pull: float = 0.5, alpha: float = 0.97,
-                        projection_steps: int = 8) -> PyTree:
+def midpoint_relaxation(
+    loss_fn: Callable[[PyTree], jax.Array],
+    points: PyTree,
+    levels: jax.Array,
+    *,
+    rounds: int,
+    by: str = "index",
+    pull: float = 0.5,
+    alpha: float = 0.97,
+    projection_steps: int = 8,
+) -> PyTree:
     """`rounds` rounds of pull-to-midpoint and projection of the interior points of `points` [n, ...]."""
     max_step = jnp.mean(segment_lengths(points))
 
     def one_round(_, path):
         pulled = jax.tree_util.tree_map(
-            lambda x: x.at[1:-1].set(x[1:-1] + pull * (0.5 * (x[:-2] + x[2:]) - x[1:-1])), path)
+            lambda x: x.at[1:-1].set(x[1:-1] + pull * (0.5 * (x[:-2] + x[2:]) - x[1:-1])), path
+        )
         targets = alpha * point_levels(levels, by, pulled)[1:-1]
         project = lambda p, t: project_below(loss_fn, p, t, projection_steps, max_step)
         moved = jax.vmap(project)(jax.tree_util.tree_map(lambda x: x[1:-1], pulled), targets)

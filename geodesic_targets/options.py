@@ -47,7 +47,7 @@ class ConnectOptions:
     pull: float = 1e-2
     batched: bool = True
     shorten: bool = False
-    shortening: "ShortenOptions" = dataclasses.field(default_factory=lambda: ShortenOptions())
+    shortening: ShortenOptions = dataclasses.field(default_factory=lambda: ShortenOptions())
     align: bool = False
 
 
@@ -104,13 +104,25 @@ class TargetOptions:
         if self.path not in ("level_set", "teacher", "chord"):
             raise ValueError(f"path must be level_set, teacher or chord: {self}")
         if self.path != "level_set" and self.schedule != "constant":
-            raise ValueError(f"a {self.path} path is not searched, so it takes no level schedule "
-                             f"(schedule {self.schedule!r}): set schedule to constant")
-        if min(self.num_instances, self.num_steps, self.horizon) < 1 or self.horizon > self.num_steps:
-            raise ValueError(f"need num_instances, num_steps >= 1 and 1 <= horizon <= num_steps: {self}")
-        if self.schedule not in ("constant", "linear", "teacher") or self.timing not in ("arc_length", "schedule"):
-            raise ValueError(f"schedule must be constant, linear or teacher and timing arc_length or "
-                             f"schedule: {self}")
+            raise ValueError(
+                f"a {self.path} path is not searched, so it takes no level schedule "
+                f"(schedule {self.schedule!r}): set schedule to constant"
+            )
+        if (
+            min(self.num_instances, self.num_steps, self.horizon) < 1
+            or self.horizon > self.num_steps
+        ):
+            raise ValueError(
+                f"need num_instances, num_steps >= 1 and 1 <= horizon <= num_steps: {self}"
+            )
+        if self.schedule not in ("constant", "linear", "teacher") or self.timing not in (
+            "arc_length",
+            "schedule",
+        ):
+            raise ValueError(
+                f"schedule must be constant, linear or teacher and timing arc_length or "
+                f"schedule: {self}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,9 +161,18 @@ class ShortenOptions:
 
     def __post_init__(self):
         if self.num_points < 3 or self.rounds < 1 or self.check_every < 1 or self.num_grid < 2:
-            raise ValueError(f"need num_points >= 3, rounds >= 1, check_every >= 1, num_grid >= 2: {self}")
-        if not 0 < self.alpha <= 1 or self.projection_steps < 1 or self.window < 1 or self.tolerance <= 0:
-            raise ValueError(f"need 0 < alpha <= 1, projection_steps >= 1, window >= 1, tolerance > 0: {self}")
+            raise ValueError(
+                f"need num_points >= 3, rounds >= 1, check_every >= 1, num_grid >= 2: {self}"
+            )
+        if (
+            not 0 < self.alpha <= 1
+            or self.projection_steps < 1
+            or self.window < 1
+            or self.tolerance <= 0
+        ):
+            raise ValueError(
+                f"need 0 < alpha <= 1, projection_steps >= 1, window >= 1, tolerance > 0: {self}"
+            )
         if not 0 < self.pull <= 1:
             raise ValueError(f"need 0 < pull <= 1: {self}")
 
@@ -183,22 +204,22 @@ class LevelSchedule:
             raise ValueError(f"a schedule needs >= 2 levels and by 'fraction' or 'index': {self}")
 
     @classmethod
-    def constant(cls, level: float) -> "LevelSchedule":
+    def constant(cls, level: float) -> LevelSchedule:
         """The level set Omega(level) along the whole path (plain string sampling)."""
         return cls((float(level), float(level)))
 
     @classmethod
-    def linear(cls, start: float, end: float) -> "LevelSchedule":
+    def linear(cls, start: float, end: float) -> LevelSchedule:
         """From `start` at the first point to `end` at the last, linear in arc length."""
         return cls((float(start), float(end)))
 
     @classmethod
-    def by_index(cls, levels) -> "LevelSchedule":
+    def by_index(cls, levels) -> LevelSchedule:
         """One level per path point (e.g. the teacher's losses F(theta_t), ..., F(theta_{t+T}))."""
         return cls(tuple(float(x) for x in levels), "index")
 
     @classmethod
-    def of(cls, threshold: Any, resolution: int = 101) -> "LevelSchedule":
+    def of(cls, threshold: Any, resolution: int = 101) -> LevelSchedule:
         """A schedule from what a user passes.
 
         Args:
@@ -221,24 +242,32 @@ class LevelSchedule:
             if isinstance(values, numbers.Real):  # a 0-d array
                 return cls.constant(float(values))
             if not isinstance(values, (list, tuple)):
-                raise TypeError(f"a level schedule is a number, a sequence of levels, a callable of the "
-                                f"fraction or a LevelSchedule, got {type(threshold).__name__}")
-        if len(values) < 2 or not all(isinstance(v, numbers.Real) or hasattr(v, "__float__") for v in values):
-            raise ValueError(f"a level schedule needs at least two numeric levels, got {values!r:.200}")
+                raise TypeError(
+                    f"a level schedule is a number, a sequence of levels, a callable of the "
+                    f"fraction or a LevelSchedule, got {type(threshold).__name__}"
+                )
+        if len(values) < 2 or not all(
+            isinstance(v, numbers.Real) or hasattr(v, "__float__") for v in values
+        ):
+            raise ValueError(
+                f"a level schedule needs at least two numeric levels, got {values!r:.200}"
+            )
         levels = tuple(float(v) for v in values)
         if not all(math.isfinite(v) for v in levels):
             raise ValueError(f"a level schedule's levels must be finite, got {levels!r:.200}")
         return cls(levels)
 
-    def raised_at_ends(self, start_loss: float, end_loss: float, slack: float) -> "LevelSchedule":
-        """The schedule with an end's level raised by `slack` (relative) where that end's loss lies above it by at most that.
+    def raised_at_ends(self, start_loss: float, end_loss: float, slack: float) -> LevelSchedule:
+        """This schedule with an end's level raised by at most `slack` (relative) to that end's loss.
 
         A level written by hand (1 -> 0.4) for ends whose float32 losses are 1 and
         0.40000004 is then met, with the slack to spare for the same loss rounded
         another way in another compiled function; an end further above is left for
         the caller to refuse.
         """
-        raise_to = lambda level, loss: level * (1 + slack) if level < loss <= level * (1 + slack) else level
+        raise_to = lambda level, loss: (
+            level * (1 + slack) if level < loss <= level * (1 + slack) else level
+        )
         levels = list(self.levels)
         levels[0], levels[-1] = raise_to(levels[0], start_loss), raise_to(levels[-1], end_loss)
         return dataclasses.replace(self, levels=tuple(levels))
@@ -282,8 +311,21 @@ class SpectrumOptions:
     path_pairs: int = 2
 
     def __post_init__(self):
-        if min(self.num_iterations, self.num_probes, self.chunk, self.trajectory_steps, self.trajectory_seeds) < 1:
-            raise ValueError(f"num_iterations, num_probes, chunk, trajectory_steps and trajectory_seeds "
-                             f"must be >= 1: {self}")
+        if (
+            min(
+                self.num_iterations,
+                self.num_probes,
+                self.chunk,
+                self.trajectory_steps,
+                self.trajectory_seeds,
+            )
+            < 1
+        ):
+            raise ValueError(
+                f"num_iterations, num_probes, chunk, trajectory_steps and trajectory_seeds "
+                f"must be >= 1: {self}"
+            )
         if self.trajectory_points < 2 or self.path_pairs < 0 or self.epsilon < 0:
-            raise ValueError(f"need trajectory_points >= 2, path_pairs >= 0 and epsilon >= 0: {self}")
+            raise ValueError(
+                f"need trajectory_points >= 2, path_pairs >= 0 and epsilon >= 0: {self}"
+            )

@@ -58,8 +58,9 @@ def solve_multipliers(gram_weighted: np.ndarray, offsets: np.ndarray) -> np.ndar
     return scipy.optimize.nnls(upper, rhs, maxiter=50 * m)[0]
 
 
-def energy_step(points: np.ndarray, values: np.ndarray, grads: np.ndarray,
-                targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def energy_step(
+    points: np.ndarray, values: np.ndarray, grads: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The interior points minimizing the energy under the constraints linearized at `points`.
 
     Args:
@@ -75,8 +76,11 @@ def energy_step(points: np.ndarray, values: np.ndarray, grads: np.ndarray,
     n = points.shape[0]
     kernel = green_matrix(n - 2)
     chord = chord_points(points[0], points[-1], n)[1:-1]
-    offsets = (np.asarray(values, np.float64) + np.einsum("id,id->i", grads, chord - points[1:-1])
-               - np.asarray(targets, np.float64))
+    offsets = (
+        np.asarray(values, np.float64)
+        + np.einsum("id,id->i", grads, chord - points[1:-1])
+        - np.asarray(targets, np.float64)
+    )
     if np.all(offsets <= 0):  # the chord already meets every linearized constraint
         return chord, np.zeros(n - 2)
     mu = solve_multipliers(kernel * (grads @ grads.T), offsets)

@@ -66,15 +66,34 @@ class PathResult:
     residual: float = float("nan")
 
 
-def describe_path(beads: PyTree, segment_max_losses: np.ndarray, connected: bool, reason: str,
-                  threshold: float, *, depth: int, steps: int, timings: dict[str, float]) -> PathResult:
+def describe_path(
+    beads: PyTree,
+    segment_max_losses: np.ndarray,
+    connected: bool,
+    reason: str,
+    threshold: float,
+    *,
+    depth: int,
+    steps: int,
+    timings: dict[str, float],
+) -> PathResult:
     """A `PathResult` for a stacked chain: its lengths measured, the rest as given."""
     length, distance = float(path_length(beads)), float(endpoint_distance(beads))
     finite = np.isfinite(segment_max_losses)
     return PathResult(
-        connected=bool(connected), reason=reason, beads=beads, segment_max_losses=segment_max_losses,
-        max_interpolated_loss=float(np.nanmax(segment_max_losses)) if finite.any() else float("nan"),
-        threshold=float(threshold), num_beads=int(np.shape(segment_max_losses)[0]) + 1, depth=depth,
-        path_length=length, endpoint_distance=distance,
+        connected=bool(connected),
+        reason=reason,
+        beads=beads,
+        segment_max_losses=segment_max_losses,
+        max_interpolated_loss=float(np.nanmax(segment_max_losses))
+        if finite.any()
+        else float("nan"),
+        threshold=float(threshold),
+        num_beads=int(np.shape(segment_max_losses)[0]) + 1,
+        depth=depth,
+        path_length=length,
+        endpoint_distance=distance,
         normalized_length=length / distance if distance > 0 else float("nan"),
-        training_steps=int(steps), timings=timings)
+        training_steps=int(steps),
+        timings=timings,
+    )

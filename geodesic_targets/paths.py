@@ -11,7 +11,8 @@ References:
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,9 @@ PyTree = Any
 def _num_beads(beads: PyTree, minimum: int = 2) -> int:  # the static leading size of all leaves
     sizes = {jnp.shape(x)[:1] for x in jax.tree.leaves(beads)}
     if len(sizes) != 1 or () in sizes or next(iter(sizes))[0] < minimum:
-        raise ValueError(f"need leaves with one common leading (bead) axis >= {minimum}; got {sizes}")
+        raise ValueError(
+            f"need leaves with one common leading (bead) axis >= {minimum}; got {sizes}"
+        )
     return next(iter(sizes))[0]
 
 
@@ -99,8 +102,9 @@ def interpolate_stack(theta_a: PyTree, theta_b: PyTree, ts: jax.typing.ArrayLike
     ts = jnp.asarray(ts)
     if ts.ndim != 1 or jax.tree.map(jnp.shape, theta_a) != jax.tree.map(jnp.shape, theta_b):
         raise ValueError(f"need 1-D ts (got shape {ts.shape}) and theta_a, theta_b of equal shapes")
-    return jax.tree.map(lambda a, b: _lerp(jnp.asarray(a)[None], jnp.asarray(b)[None], ts),
-                        theta_a, theta_b)
+    return jax.tree.map(
+        lambda a, b: _lerp(jnp.asarray(a)[None], jnp.asarray(b)[None], ts), theta_a, theta_b
+    )
 
 
 def stack(trees: Sequence[PyTree]) -> PyTree:

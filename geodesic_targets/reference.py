@@ -10,7 +10,6 @@ from __future__ import annotations
 import pathlib
 import re
 
-
 _POINT = re.compile(r"\(([-+0-9.eE]+),([-+0-9.eE]+)\)")
 
 

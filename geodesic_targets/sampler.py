@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -72,17 +73,29 @@ class StringSampler:
         bead training.
     """
 
-    def __init__(self, loss_fn: Callable[[PyTree, Any], jax.Array],
-                 optimizer: Optional[optax.GradientTransformation] = None,
-                 options: ConnectOptions = ConnectOptions(),
-                 train_loss_fn: Optional[Callable[[PyTree, jax.Array, Any], jax.Array]] = None):
+    def __init__(
+        self,
+        loss_fn: Callable[[PyTree, Any], jax.Array],
+        optimizer: optax.GradientTransformation | None = None,
+        options: ConnectOptions = ConnectOptions(),
+        train_loss_fn: Callable[[PyTree, jax.Array, Any], jax.Array] | None = None,
+    ):
         self.options = options
         self.ts = grid(options.num_grid)
-        training = BeadTraining(loss_fn, optimizer or optax.adam(1e-2), options.max_steps,
-                                options.method, options.pull, train_loss_fn)
+        training = BeadTraining(
+            loss_fn,
+            optimizer or optax.adam(1e-2),
+            options.max_steps,
+            options.method,
+            options.pull,
+            train_loss_fn,
+        )
         self._loss = jax.jit(loss_fn)
-        self._excess = jax.jit(lambda lefts, rights, levels, context: segment_excess(
-            lambda p: loss_fn(p, context), lefts, rights, levels, self.ts))
+        self._excess = jax.jit(
+            lambda lefts, rights, levels, context: segment_excess(
+                lambda p: loss_fn(p, context), lefts, rights, levels, self.ts
+            )
+        )
         self._train = jax.jit(training.train_many)
         self._shortener = Shortener(loss_fn, options.shortening) if options.shorten else None
 
@@ -91,26 +104,43 @@ class StringSampler:
         lefts = _stack_padded([beads[i] for i in segments])
         rights = _stack_padded([beads[i + 1] for i in segments])
         rows = np.asarray(_pad([levels[i] for i in segments], _bucket(len(segments))))
-        return tuple(np.asarray(x)[:len(segments)] for x in self._excess(lefts, rights, rows, context))
+        return tuple(
+            np.asarray(x)[: len(segments)] for x in self._excess(lefts, rights, rows, context)
+        )
 
     def _train_beads(self, starts, lefts, rights, keys, targets, context):
-        batches = [list(range(len(starts)))] if self.options.batched else [[i] for i in range(len(starts))]
+        batches = (
+            [list(range(len(starts)))]
+            if self.options.batched
+            else [[i] for i in range(len(starts))]
+        )
         beads, losses, steps = [], [], []
         for batch in batches:
-            out = self._train(_stack_padded([starts[i] for i in batch]),
-                              _stack_padded([lefts[i] for i in batch]),
-                              _stack_padded([rights[i] for i in batch]),
-                              jnp.stack(_pad([keys[i] for i in batch], _bucket(len(batch)))),
-                              jnp.asarray(_pad([targets[i] for i in batch], _bucket(len(batch))), jnp.float32),
-                              context)
+            out = self._train(
+                _stack_padded([starts[i] for i in batch]),
+                _stack_padded([lefts[i] for i in batch]),
+                _stack_padded([rights[i] for i in batch]),
+                jnp.stack(_pad([keys[i] for i in batch], _bucket(len(batch)))),
+                jnp.asarray(_pad([targets[i] for i in batch], _bucket(len(batch))), jnp.float32),
+                context,
+            )
             out = jax.block_until_ready(out)
-            beads += [jax.tree_util.tree_map(lambda x: x[j], out[0]) for j in range(len(batch))]
-            losses += list(np.asarray(out[1])[:len(batch)])
-            steps += list(np.asarray(out[2])[:len(batch)])
+            beads += [
+                jax.tree_util.tree_map(lambda x, j=j: x[j], out[0]) for j in range(len(batch))
+            ]
+            losses += list(np.asarray(out[1])[: len(batch)])
+            steps += list(np.asarray(out[2])[: len(batch)])
         return beads, np.array(losses), np.array(steps)
 
-    def connect(self, theta_a: PyTree, theta_b: PyTree, threshold: Any, *,
-                key: jax.Array, context: Any = None) -> PathResult:
+    def connect(
+        self,
+        theta_a: PyTree,
+        theta_b: PyTree,
+        threshold: Any,
+        *,
+        key: jax.Array,
+        context: Any = None,
+    ) -> PathResult:
         """Searches for a chain from theta_a to theta_b inside {loss <= threshold}.
 
         Args:
@@ -129,23 +159,31 @@ class StringSampler:
         """
         schedule = LevelSchedule.of(threshold)
         if schedule.by != "fraction":
-            raise ValueError("string sampling takes schedules by arc-length fraction; a schedule by "
-                             "point index belongs to a path of fixed points (use shorten)")
+            raise ValueError(
+                "string sampling takes schedules by arc-length fraction; a schedule by "
+                "point index belongs to a path of fixed points (use shorten)"
+            )
         unaligned = float("nan")
         if self.options.align:
             unaligned = float(endpoint_distance(stack([theta_a, theta_b])))
             theta_b = align(theta_a, theta_b).params
         ends = float(self._loss(theta_a, context)), float(self._loss(theta_b, context))
         schedule = schedule.raised_at_ends(*ends, END_SLACK)
-        result = dataclasses.replace(self._search(theta_a, theta_b, schedule, key, context),
-                                     unaligned_distance=unaligned)
+        result = dataclasses.replace(
+            self._search(theta_a, theta_b, schedule, key, context), unaligned_distance=unaligned
+        )
         if self._shortener is None or not result.connected:
             return result
         short = self._shortener.shorten(result.beads, schedule, context)
         timings = {**result.timings, "shorten_s": short.timings["total_s"]}
-        return dataclasses.replace(short, depth=result.depth, training_steps=result.training_steps,
-                                   timings=timings, reason=f"{result.reason}; {short.reason}",
-                                   unaligned_distance=unaligned)
+        return dataclasses.replace(
+            short,
+            depth=result.depth,
+            training_steps=result.training_steps,
+            timings=timings,
+            reason=f"{result.reason}; {short.reason}",
+            unaligned_distance=unaligned,
+        )
 
     def _search(self, theta_a, theta_b, schedule: LevelSchedule, key, context) -> PathResult:
         opts, start = self.options, time.perf_counter()
@@ -158,9 +196,11 @@ class StringSampler:
         end_losses = [float(self._loss(theta_a, context)), float(self._loss(theta_b, context))]
         if end_losses[0] > schedule.start or end_losses[1] > schedule.end:
             over = max(end_losses[0] / schedule.start, end_losses[1] / schedule.end) - 1
-            reason = (f"an end lies above the threshold (losses {end_losses[0]:.9g}, {end_losses[1]:.9g}; "
-                      f"levels {schedule.start:.9g}, {schedule.end:.9g}: {over:.2g} above, more than the "
-                      f"relative slack {END_SLACK:g} granted to the ends)")
+            reason = (
+                f"an end lies above the threshold (losses {end_losses[0]:.9g}, {end_losses[1]:.9g}; "
+                f"levels {schedule.start:.9g}, {schedule.end:.9g}: {over:.2g} above, more than the "
+                f"relative slack {END_SLACK:g} granted to the ends)"
+            )
         while not reason:
             chain = stack(beads)
             level_grid = np.asarray(grid_levels(levels, "fraction", chain, self.ts))
@@ -180,27 +220,56 @@ class StringSampler:
             if inserted + len(failing) > opts.max_beads:
                 reason = f"bead budget ({opts.max_beads}) exhausted"
                 break
-            at = lambda t: 0.5 if opts.insert_at == "midpoint" or opts.method == "constrained" else t
+            at = lambda t: (
+                0.5 if opts.insert_at == "midpoint" or opts.method == "constrained" else t
+            )
             fractions = np.asarray(point_fractions(chain))
-            targets = [opts.alpha * float(np.interp(fractions[i] + at(t) * (fractions[i + 1] - fractions[i]),
-                                                    np.linspace(0, 1, len(schedule.levels)), schedule.levels))
-                       for i, t in failing]
+            targets = [
+                opts.alpha
+                * float(
+                    np.interp(
+                        fractions[i] + at(t) * (fractions[i + 1] - fractions[i]),
+                        np.linspace(0, 1, len(schedule.levels)),
+                        schedule.levels,
+                    )
+                )
+                for i, t in failing
+            ]
             starts = [lerp(beads[i], beads[i + 1], at(t)) for i, t in failing]
             keys = [jax.random.fold_in(key, inserted + j) for j in range(len(failing))]
             tick = time.perf_counter()
-            new, losses, steps = self._train_beads(starts, [beads[i] for i, _ in failing],
-                                                   [beads[i + 1] for i, _ in failing], keys, targets, context)
+            new, losses, steps = self._train_beads(
+                starts,
+                [beads[i] for i, _ in failing],
+                [beads[i + 1] for i, _ in failing],
+                keys,
+                targets,
+                context,
+            )
             timings["train_s"] += time.perf_counter() - tick
             total_steps += int(steps.sum())
-            beads, verified, seg_max = _insert(beads, verified, seg_max, [i for i, _ in failing], new)
+            beads, verified, seg_max = _insert(
+                beads, verified, seg_max, [i for i, _ in failing], new
+            )
             inserted, depth = inserted + len(failing), depth + 1
             stuck = losses > np.asarray(targets) / opts.alpha
             if np.any(stuck):
-                reason = f"{int(np.sum(stuck))} bead(s) stayed above the threshold after {opts.max_steps} training steps"
+                reason = (
+                    f"{int(np.sum(stuck))} bead(s) stayed above the threshold after "
+                    f"{opts.max_steps} training steps"
+                )
         timings["total_s"] = time.perf_counter() - start
         connected = bool(all(verified)) and not np.any(np.isnan(seg_max))
-        return describe_path(stack(beads), seg_max, connected, reason, schedule.start,
-                             depth=depth, steps=total_steps, timings=timings)
+        return describe_path(
+            stack(beads),
+            seg_max,
+            connected,
+            reason,
+            schedule.start,
+            depth=depth,
+            steps=total_steps,
+            timings=timings,
+        )
 
 
 def _insert(beads, verified, seg_max, segments, new):
@@ -219,22 +288,37 @@ def _insert(beads, verified, seg_max, segments, new):
     return out_beads, out_verified, np.array(out_max)
 
 
-def connect(loss_fn: Callable[[PyTree], jax.Array], theta_a: PyTree, theta_b: PyTree,
-            threshold: float | LevelSchedule, *, key: jax.Array, method: Method = "greedy",
-            optimizer: Optional[optax.GradientTransformation] = None,
-            train_loss_fn: Optional[Callable[[PyTree, jax.Array], jax.Array]] = None,
-            shorten: bool = False, level_schedule: Any = None,
-            **options: Any) -> PathResult:
+def connect(
+    loss_fn: Callable[[PyTree], jax.Array],
+    theta_a: PyTree,
+    theta_b: PyTree,
+    threshold: float | LevelSchedule,
+    *,
+    key: jax.Array,
+    method: Method = "greedy",
+    optimizer: optax.GradientTransformation | None = None,
+    train_loss_fn: Callable[[PyTree, jax.Array], jax.Array] | None = None,
+    shorten: bool = False,
+    level_schedule: Any = None,
+    **options: Any,
+) -> PathResult:
     """Connects theta_a and theta_b inside {loss_fn <= threshold} by Dynamic String Sampling.
 
     A one-call form of `StringSampler(...).connect(...)` for a loss `params -> scalar`
     (and a minibatch `train_loss_fn(params, key)`); `options` are the fields of
     `ConnectOptions` (alpha, num_grid, max_depth, max_beads, max_steps, insert_at,
     shortening, align, ...). `level_schedule` replaces the constant `threshold` by a level
-    that moves along the path (any form `LevelSchedule.of` takes); `shorten` relaxes the connected chain toward the geodesic.
+    that moves along the path (any form `LevelSchedule.of` takes); `shorten` relaxes the connected
+    chain toward the geodesic.
     Build a `StringSampler` instead to connect many pairs with one compilation.
     """
     train = None if train_loss_fn is None else (lambda p, k, _: train_loss_fn(p, k))
-    sampler = StringSampler(lambda p, _: loss_fn(p), optimizer,
-                            ConnectOptions(method=method, shorten=shorten, **options), train)
-    return sampler.connect(theta_a, theta_b, threshold if level_schedule is None else level_schedule, key=key)
+    sampler = StringSampler(
+        lambda p, _: loss_fn(p),
+        optimizer,
+        ConnectOptions(method=method, shorten=shorten, **options),
+        train,
+    )
+    return sampler.connect(
+        theta_a, theta_b, threshold if level_schedule is None else level_schedule, key=key
+    )

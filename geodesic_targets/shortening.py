@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,11 +54,18 @@ PyTree = Any
 
 
 def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+    return sum(
+        jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    )
 
 
-def project_below(loss_fn: Callable[[PyTree], jax.Array], point: PyTree, target: jax.Array,
-                  steps: int, max_step: jax.Array) -> PyTree:
+def project_below(
+    loss_fn: Callable[[PyTree], jax.Array],
+    point: PyTree,
+    target: jax.Array,
+    steps: int,
+    max_step: jax.Array,
+) -> PyTree:
     """Gauss-Newton steps toward {loss <= target}, at most `steps`; stops once there.
 
     Each step moves p by (F(p) - target) / |grad F|^2 along -grad F (exact for a
@@ -65,6 +73,7 @@ def project_below(loss_fn: Callable[[PyTree], jax.Array], point: PyTree, target:
     not move (one loss evaluation; under `vmap` the loop runs until every point is
     done, and finished points stay put).
     """
+
     def keep_going(carry):
         _, step, done = carry
         return (~done) & (step < steps)
@@ -79,8 +88,9 @@ def project_below(loss_fn: Callable[[PyTree], jax.Array], point: PyTree, target:
         moved = jax.tree_util.tree_map(lambda x, gx: x - scale * gx, p, g)
         return moved, step + 1, excess <= 0
 
-    point, _, _ = jax.lax.while_loop(keep_going, step_toward, (point, jnp.zeros([], jnp.int32),
-                                                                jnp.zeros([], bool)))
+    point, _, _ = jax.lax.while_loop(
+        keep_going, step_toward, (point, jnp.zeros([], jnp.int32), jnp.zeros([], bool))
+    )
     return point
 
 
@@ -99,8 +109,14 @@ def _unflatten(flat: np.ndarray, like: PyTree, batch_dims: int) -> PyTree:
     leaves, treedef = jax.tree_util.tree_flatten(like)
     sizes = [int(np.prod(np.shape(x)[batch_dims:])) for x in leaves]
     parts = np.split(flat, np.cumsum(sizes)[:-1], axis=-1)
-    return treedef.unflatten([jnp.asarray(p.reshape(p.shape[:batch_dims] + np.shape(x)[batch_dims:]),
-                                          jnp.result_type(x)) for p, x in zip(parts, leaves)])
+    return treedef.unflatten(
+        [
+            jnp.asarray(
+                p.reshape(p.shape[:batch_dims] + np.shape(x)[batch_dims:]), jnp.result_type(x)
+            )
+            for p, x in zip(parts, leaves)
+        ]
+    )
 
 
 @dataclasses.dataclass
@@ -125,18 +141,25 @@ class Shortener:
         (`LevelSchedule.by`); one compilation serves one kind.
     """
 
-    def __init__(self, loss_fn: Callable[[PyTree, Any], jax.Array],
-                 options: ShortenOptions = ShortenOptions(), by: str = "fraction"):
+    def __init__(
+        self,
+        loss_fn: Callable[[PyTree, Any], jax.Array],
+        options: ShortenOptions = ShortenOptions(),
+        by: str = "fraction",
+    ):
         self.options, self.by, self.ts = options, by, grid(options.num_grid)
 
         def linearize(points, levels, context):
-            values, grads = jax.vmap(jax.value_and_grad(lambda p: loss_fn(p, context)))(_interior(points))
+            values, grads = jax.vmap(jax.value_and_grad(lambda p: loss_fn(p, context)))(
+                _interior(points)
+            )
             return values, grads, point_levels(levels, by, points)[1:-1]
 
         def restore(points, levels, context, max_step):
             targets = options.alpha * point_levels(levels, by, points)[1:-1]
-            project = lambda p, t: project_below(lambda q: loss_fn(q, context), p, t,
-                                                 options.projection_steps, max_step)
+            project = lambda p, t: project_below(
+                lambda q: loss_fn(q, context), p, t, options.projection_steps, max_step
+            )
             moved = jax.vmap(project)(_interior(points), targets)
             points = jax.tree_util.tree_map(lambda x, y: x.at[1:-1].set(y), points, moved)
             values = jax.vmap(lambda p: loss_fn(p, context))(_interior(points))
@@ -155,16 +178,24 @@ class Shortener:
     def _start(self, beads: PyTree, schedule: LevelSchedule) -> PyTree:
         """The path the relaxation starts from (same point count for every path of a call)."""
         if schedule.by != self.by:
-            raise ValueError(f"this Shortener takes schedules by {self.by!r}, got one by {schedule.by!r}")
+            raise ValueError(
+                f"this Shortener takes schedules by {self.by!r}, got one by {schedule.by!r}"
+            )
         if schedule.by == "index":
             if _num_beads(beads) != len(schedule.levels):
-                raise ValueError(f"a schedule by index needs one level per point: {len(schedule.levels)} "
-                                 f"levels for {_num_beads(beads)} points")
+                raise ValueError(
+                    f"a schedule by index needs one level per point: {len(schedule.levels)} "
+                    f"levels for {_num_beads(beads)} points"
+                )
             return jax.tree_util.tree_map(jnp.asarray, beads)
         return resample(beads, self.options.num_points)
 
-    def shorten_many(self, paths: Sequence[PyTree], schedules: Sequence[LevelSchedule],
-                     contexts: Optional[Any] = None) -> list[PathResult]:
+    def shorten_many(
+        self,
+        paths: Sequence[PyTree],
+        schedules: Sequence[LevelSchedule],
+        contexts: Any | None = None,
+    ) -> list[PathResult]:
         """Shortens several paths at once (every round of all of them in one vmapped call).
 
         Args:
@@ -182,9 +213,14 @@ class Shortener:
         levels = jnp.asarray([s.levels for s in schedules], jnp.float32)
         contexts = jnp.zeros(count) if contexts is None else contexts
         context_of = lambda i: jax.tree_util.tree_map(lambda c: c[i], contexts)
-        best = [self._input_if_certified(p, s, context_of(i)) for i, (p, s) in enumerate(zip(paths, schedules))]
+        best = [
+            self._input_if_certified(p, s, context_of(i))
+            for i, (p, s) in enumerate(zip(paths, schedules))
+        ]
         inputs = [length for _, length in best]  # inf where the input is not certified
-        points = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[self._start(p, s) for p, s in zip(paths, schedules)])
+        points = jax.tree_util.tree_map(
+            lambda *xs: jnp.stack(xs), *[self._start(p, s) for p, s in zip(paths, schedules)]
+        )
         progress = [_Progress([float(x)]) for x in np.asarray(jax.vmap(path_length)(points))]
         for index in range(opts.rounds):
             active = [i for i, p in enumerate(progress) if not p.converged]
@@ -195,22 +231,35 @@ class Shortener:
                 self._keep_certified(points, levels, contexts, best)
         final_certified = self._keep_certified(points, levels, contexts, best)
         final_lengths = np.asarray(jax.vmap(path_length)(points))
-        for i in np.flatnonzero(final_certified):  # a converged path is the answer, not an earlier shorter one
+        for i in np.flatnonzero(
+            final_certified
+        ):  # a converged path is the answer, not an earlier shorter one
             if progress[i].converged and final_lengths[i] <= inputs[i]:
-                best[i] = (jax.device_get(jax.tree_util.tree_map(lambda x, i=i: x[i], points)), float(final_lengths[i]))
+                best[i] = (
+                    jax.device_get(jax.tree_util.tree_map(lambda x, i=i: x[i], points)),
+                    float(final_lengths[i]),
+                )
         seconds = (time.perf_counter() - tick) / count
         last = lambda i: jax.tree_util.tree_map(lambda x: x[i], points)
-        return [self._result(b[0] if b[0] is not None else last(i), p, s, context_of(i), seconds, progress[i])
-                for i, (b, p, s) in enumerate(zip(best, paths, schedules))]
+        return [
+            self._result(
+                b[0] if b[0] is not None else last(i), p, s, context_of(i), seconds, progress[i]
+            )
+            for i, (b, p, s) in enumerate(zip(best, paths, schedules))
+        ]
 
-    def _round(self, points, levels, contexts, progress: list[_Progress], active: list[int]) -> PyTree:
+    def _round(
+        self, points, levels, contexts, progress: list[_Progress], active: list[int]
+    ) -> PyTree:
         """One energy step and projection of every path in `active`; the others keep their points."""
         values, grads, own = self._linearize(points, levels, contexts)
         values, own = np.asarray(values), np.asarray(own)
         flat_points, flat_grads = _flatten(points, 2), _flatten(grads, 2)
         moved = flat_points.copy()
         for i in active:
-            interior, _ = energy_step(flat_points[i], values[i], flat_grads[i], self.options.alpha * own[i])
+            interior, _ = energy_step(
+                flat_points[i], values[i], flat_grads[i], self.options.alpha * own[i]
+            )
             step = interior - flat_points[i, 1:-1]
             chord = np.linalg.norm(flat_points[i, -1] - flat_points[i, 0])
             norms = np.linalg.norm(step, axis=1, keepdims=True)
@@ -221,8 +270,11 @@ class Shortener:
         restored, lengths, residuals = self._restore(new, levels, contexts, max_step)
         keep = np.zeros(len(progress), bool)
         keep[active] = True
-        out = jax.tree_util.tree_map(lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-                                     restored, points)
+        out = jax.tree_util.tree_map(
+            lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+            restored,
+            points,
+        )
         for i in active:
             self._update(progress[i], float(lengths[i]), float(residuals[i]))
         return out
@@ -238,12 +290,15 @@ class Shortener:
         rounds, where a step that only shrinks converged in 35-45.
         """
         opts = self.options
-        if len(progress.lengths) >= 2 and (length - progress.lengths[-1]) * (progress.lengths[-1] - progress.lengths[-2]) < 0:
+        if (
+            len(progress.lengths) >= 2
+            and (length - progress.lengths[-1]) * (progress.lengths[-1] - progress.lengths[-2]) < 0
+        ):
             progress.damping = max(progress.damping / 2, 1 / 16)
         progress.lengths.append(length)
         progress.rounds += 1
         progress.residual = residual
-        recent = np.asarray(progress.lengths[-(opts.window + 1):])
+        recent = np.asarray(progress.lengths[-(opts.window + 1) :])
         if len(recent) > opts.window:
             progress.criterion = float(np.max(np.abs(np.diff(recent))) / max(length, 1e-30))
             progress.converged = progress.criterion <= opts.tolerance and residual <= 0
@@ -252,44 +307,80 @@ class Shortener:
         """Keeps each path's points where they certify and are shorter than its best so far; returns which certify."""
         certified, lengths, _ = (np.asarray(x) for x in self._certify(points, levels, contexts))
         for i in np.flatnonzero(certified & (lengths < np.array([b[1] for b in best]))):
-            best[i] = (jax.device_get(jax.tree_util.tree_map(lambda x, i=i: x[i], points)), float(lengths[i]))
+            best[i] = (
+                jax.device_get(jax.tree_util.tree_map(lambda x, i=i: x[i], points)),
+                float(lengths[i]),
+            )
         return certified
 
     def shorten(self, beads: PyTree, schedule: LevelSchedule, context: Any = None) -> PathResult:
         """`shorten_many` of one path."""
-        contexts = None if context is None else jax.tree_util.tree_map(lambda c: jnp.asarray(c)[None], context)
+        contexts = (
+            None
+            if context is None
+            else jax.tree_util.tree_map(lambda c: jnp.asarray(c)[None], context)
+        )
         return self.shorten_many([beads], [schedule], contexts)[0]
 
-    def _input_if_certified(self, beads, schedule, context) -> tuple[Optional[PyTree], float]:
-        certified, length, _ = self._certify_one(beads, jnp.asarray(schedule.levels, jnp.float32), context)
+    def _input_if_certified(self, beads, schedule, context) -> tuple[PyTree | None, float]:
+        certified, length, _ = self._certify_one(
+            beads, jnp.asarray(schedule.levels, jnp.float32), context
+        )
         return (beads, float(length)) if bool(certified) else (None, float("inf"))
 
-    def _result(self, beads, original, schedule, context, seconds, progress: _Progress) -> PathResult:
-        certified, length, top = self._certify_one(beads, jnp.asarray(schedule.levels, jnp.float32), context)
-        state = (f"converged in {progress.rounds} rounds" if progress.converged
-                 else f"not converged in {progress.rounds} rounds (criterion {progress.criterion:.2g})")
+    def _result(
+        self, beads, original, schedule, context, seconds, progress: _Progress
+    ) -> PathResult:
+        certified, length, top = self._certify_one(
+            beads, jnp.asarray(schedule.levels, jnp.float32), context
+        )
+        state = (
+            f"converged in {progress.rounds} rounds"
+            if progress.converged
+            else f"not converged in {progress.rounds} rounds (criterion {progress.criterion:.2g})"
+        )
         if not bool(certified):
             reason = f"no certified path found (the input was not certified either); {state}"
         elif float(length) < float(path_length(original)):
             reason = f"shortened and certified; {state}"
         else:
             reason = f"no shorter certified path found: the certified input is returned; {state}"
-        result = describe_path(beads, np.asarray(top), bool(certified), reason, schedule.start,
-                               depth=0, steps=0, timings={"total_s": seconds})
-        return dataclasses.replace(result, length_before=float(path_length(original)),
-                                   beads_before=_num_beads(original), converged=progress.converged,
-                                   rounds=progress.rounds, criterion=progress.criterion,
-                                   residual=progress.residual)
+        result = describe_path(
+            beads,
+            np.asarray(top),
+            bool(certified),
+            reason,
+            schedule.start,
+            depth=0,
+            steps=0,
+            timings={"total_s": seconds},
+        )
+        return dataclasses.replace(
+            result,
+            length_before=float(path_length(original)),
+            beads_before=_num_beads(original),
+            converged=progress.converged,
+            rounds=progress.rounds,
+            criterion=progress.criterion,
+            residual=progress.residual,
+        )
 
 
-def shorten(loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, threshold: float | LevelSchedule, *,
-            num_points: int = 33, **options: Any) -> PathResult:
+def shorten(
+    loss_fn: Callable[[PyTree], jax.Array],
+    beads: PyTree,
+    threshold: float | LevelSchedule,
+    *,
+    num_points: int = 33,
+    **options: Any,
+) -> PathResult:
     """Shortens a certified chain inside {loss <= threshold} (or a `LevelSchedule`).
 
     A one-call form of `Shortener(...).shorten(...)`; `options` are the other fields of
     `ShortenOptions` (rounds, tolerance, window, alpha, projection_steps, check_every, num_grid).
     """
     schedule = LevelSchedule.of(threshold)
-    shortener = Shortener(lambda p, _: loss_fn(p), ShortenOptions(num_points=num_points, **options),
-                          schedule.by)
+    shortener = Shortener(
+        lambda p, _: loss_fn(p), ShortenOptions(num_points=num_points, **options), schedule.by
+    )
     return shortener.shorten(beads, schedule)

@@ -26,7 +26,8 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,9 +60,11 @@ def _check_dtype(dtype) -> jnp.dtype:
     if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ValueError('float64 Lanczos needs 64-bit JAX: call '
-                         'jax.config.update("jax_enable_x64", True) (or work inside '
-                         '`with jax.enable_x64(True):`) before building the parameters')
+        raise ValueError(
+            "float64 Lanczos needs 64-bit JAX: call "
+            'jax.config.update("jax_enable_x64", True) (or work inside '
+            "`with jax.enable_x64(True):`) before building the parameters"
+        )
     return dtype
 
 
@@ -92,8 +95,9 @@ def _least_covered_axis(basis: jax.Array) -> jax.Array:
     return jax.nn.one_hot(jnp.argmin(coverage), basis.shape[1], dtype=basis.dtype)
 
 
-def lanczos(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterations: int,
-            dtype=jnp.float32) -> Tridiagonal:
+def lanczos(
+    loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterations: int, dtype=jnp.float32
+) -> Tridiagonal:
     """Tridiagonalizes the Hessian of `loss_fn` at `params` with full reorthogonalization.
 
     Every new direction is Gram-Schmidt orthogonalized twice against all previous
@@ -135,12 +139,11 @@ def lanczos(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterations: 
         fresh = _orthogonalize(_least_covered_axis(basis), basis)
         next_v = _unit(jnp.where(broke, fresh, residual))
         basis = basis.at[j + 1].set(next_v, mode="drop")  # the last step's is dropped
-        return (basis, alphas.at[j].set(alpha), betas.at[j].set(jnp.where(broke, 0, beta)),
-                scale)
+        return (basis, alphas.at[j].set(alpha), betas.at[j].set(jnp.where(broke, 0, beta)), scale)
 
     init = (basis, jnp.zeros(m, dtype), jnp.zeros(m, dtype), jnp.zeros([], dtype))
     basis, alphas, betas, _ = jax.lax.fori_loop(0, m, step, init)
-    return Tridiagonal(alphas, betas[:m - 1], basis)
+    return Tridiagonal(alphas, betas[: m - 1], basis)
 
 
 def tridiagonal_eigen(alphas: jax.Array, betas: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -155,8 +158,9 @@ def tridiagonal_eigen(alphas: jax.Array, betas: jax.Array) -> tuple[jax.Array, j
     return values, vectors[0]
 
 
-def hessian_extremes(loss_fn: LossFn, params: PyTree, *, key: jax.Array,
-                     num_iterations: int = 30, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+def hessian_extremes(
+    loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterations: int = 30, dtype=jnp.float32
+) -> tuple[jax.Array, jax.Array]:
     """(smallest, largest) Ritz values of one Lanczos run: estimates of the extreme eigenvalues.
 
     Ritz values lie inside [lambda_min, lambda_max] and converge to the ends first.
@@ -166,8 +170,15 @@ def hessian_extremes(loss_fn: LossFn, params: PyTree, *, key: jax.Array,
     return values[0], values[-1]
 
 
-def spectral_density(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterations: int = 30,
-                     num_probes: int = 8, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+def spectral_density(
+    loss_fn: LossFn,
+    params: PyTree,
+    *,
+    key: jax.Array,
+    num_iterations: int = 30,
+    num_probes: int = 8,
+    dtype=jnp.float32,
+) -> tuple[jax.Array, jax.Array]:
     """Stochastic Lanczos quadrature: nodes and weights of the Hessian's eigenvalue density.
 
     Each probe is a Gaussian vector normalized to the unit sphere (E[v v^T] = I / n);
@@ -177,6 +188,7 @@ def spectral_density(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_ite
     Returns:
       (nodes [num_probes, m], weights [num_probes, m]); each probe's weights sum to 1.
     """
+
     def probe(probe_key):
         t = lanczos(loss_fn, params, key=probe_key, num_iterations=num_iterations, dtype=dtype)
         nodes, first = tridiagonal_eigen(t.alphas, t.betas)
@@ -185,8 +197,9 @@ def spectral_density(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_ite
     return jax.vmap(probe)(jax.random.split(key, num_probes))
 
 
-def density_on_grid(nodes: jax.Array, weights: jax.Array, grid: jax.Array, *,
-                    sigma: float) -> jax.Array:
+def density_on_grid(
+    nodes: jax.Array, weights: jax.Array, grid: jax.Array, *, sigma: float
+) -> jax.Array:
     """The SLQ density smoothed by Gaussians of width `sigma`, at `grid` points, [len(grid)].
 
     Averaged over probes (all axes but the last); integrates to 1 over a grid that
@@ -216,8 +229,16 @@ def _index_from(nodes: jax.Array, weights: jax.Array, epsilon: float, n: int) ->
     return jnp.sum(jnp.where(nodes < -epsilon, weights, 0)) / (nodes.size // nodes.shape[-1])
 
 
-def hessian_index(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterations: int = 30,
-                  num_probes: int = 8, epsilon: float = 1e-3, dtype=jnp.float32) -> jax.Array:
+def hessian_index(
+    loss_fn: LossFn,
+    params: PyTree,
+    *,
+    key: jax.Array,
+    num_iterations: int = 30,
+    num_probes: int = 8,
+    epsilon: float = 1e-3,
+    dtype=jnp.float32,
+) -> jax.Array:
     """The fraction of Hessian eigenvalues below -epsilon, estimated by SLQ.
 
     This is an estimate: each probe's quadrature places its mass on num_iterations
@@ -231,8 +252,9 @@ def hessian_index(loss_fn: LossFn, params: PyTree, *, key: jax.Array, num_iterat
     Returns:
       A scalar in [0, 1] (multiply by n for the Morse index).
     """
-    nodes, weights = spectral_density(loss_fn, params, key=key, num_iterations=num_iterations,
-                                      num_probes=num_probes, dtype=dtype)
+    nodes, weights = spectral_density(
+        loss_fn, params, key=key, num_iterations=num_iterations, num_probes=num_probes, dtype=dtype
+    )
     return _index_from(nodes, weights, epsilon, _num_params(params))
 
 
@@ -248,9 +270,17 @@ def exact_index(loss_fn: LossFn, params: PyTree, *, epsilon: float = 1e-3) -> ja
     return jnp.count_nonzero(eigenvalues < -epsilon) / eigenvalues.size
 
 
-def spectra_at(loss_fn: LossFn, points: PyTree, *, key: jax.Array, num_iterations: int = 30,
-               num_probes: int = 8, epsilon: float = 1e-3, relative: bool = False,
-               dtype=jnp.float32) -> dict[str, jax.Array]:
+def spectra_at(
+    loss_fn: LossFn,
+    points: PyTree,
+    *,
+    key: jax.Array,
+    num_iterations: int = 30,
+    num_probes: int = 8,
+    epsilon: float = 1e-3,
+    relative: bool = False,
+    dtype=jnp.float32,
+) -> dict[str, jax.Array]:
     """Spectral summaries at P points (e.g. the beads of a path), in one vmap.
 
     Args:
@@ -270,11 +300,19 @@ def spectra_at(loss_fn: LossFn, points: PyTree, *, key: jax.Array, num_iteration
     num_points = jax.tree_util.tree_leaves(points)[0].shape[0]
 
     def at_point(params, point_key):
-        nodes, weights = spectral_density(loss_fn, params, key=point_key,
-                                          num_iterations=num_iterations,
-                                          num_probes=num_probes, dtype=dtype)
+        nodes, weights = spectral_density(
+            loss_fn,
+            params,
+            key=point_key,
+            num_iterations=num_iterations,
+            num_probes=num_probes,
+            dtype=dtype,
+        )
         threshold = epsilon * jnp.max(jnp.abs(nodes)) if relative else epsilon
-        return {"smallest": jnp.min(nodes), "largest": jnp.max(nodes),
-                "index": _index_from(nodes, weights, threshold, n)}
+        return {
+            "smallest": jnp.min(nodes),
+            "largest": jnp.max(nodes),
+            "index": _index_from(nodes, weights, threshold, n),
+        }
 
     return jax.vmap(at_point)(points, jax.random.split(key, num_points))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +20,8 @@ import numpy as np
 import optax
 
 from geodesic_targets.beads import descend_until
-from geodesic_targets.sampler import StringSampler
 from geodesic_targets.options import ConnectOptions, SweepOptions
+from geodesic_targets.sampler import StringSampler
 from meta_opt.inner_step import task_objective
 from tasks.base import Task
 
@@ -69,10 +70,16 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), spread
 
 
-def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOptions, *,
-                 key: jax.Array, train_optimizer: optax.GradientTransformation,
-                 bead_optimizer: Optional[optax.GradientTransformation] = None,
-                 on_level: Optional[Callable[[LevelResult], None]] = None) -> list[LevelResult]:
+def energy_sweep(
+    task: Task,
+    options: SweepOptions,
+    connect_options: ConnectOptions,
+    *,
+    key: jax.Array,
+    train_optimizer: optax.GradientTransformation,
+    bead_optimizer: optax.GradientTransformation | None = None,
+    on_level: Callable[[LevelResult], None] | None = None,
+) -> list[LevelResult]:
     """Sweeps the levels of `options` on `task`.
 
     Args:
@@ -94,12 +101,14 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
 
     @jax.jit
     def train_to(models, level, keys):
-        one = lambda start, k: descend_until(objective, task.eval_loss, train_optimizer, start,
-                                             level, options.max_train_steps, k)
+        one = lambda start, k: descend_until(
+            objective, task.eval_loss, train_optimizer, start, level, options.max_train_steps, k
+        )
         return jax.vmap(one)(models, keys)
 
-    sampler = StringSampler(lambda params, _: task.eval_loss(params), bead_optimizer,
-                            connect_options)
+    sampler = StringSampler(
+        lambda params, _: task.eval_loss(params), bead_optimizer, connect_options
+    )
     error = jax.jit(lambda p: 1.0 - task.metrics(p).get("test_accuracy", jnp.nan))
     results = []
     for index, level in enumerate(sorted(options.levels, reverse=True)):
@@ -115,7 +124,9 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
                 unreached += 1
                 continue
             ends = [jax.tree_util.tree_map(lambda x, i=i: x[i], models) for i in (a, b)]
-            result = sampler.connect(*ends, level, key=jax.random.fold_in(bead_key, 1000 * index + pair))
+            result = sampler.connect(
+                *ends, level, key=jax.random.fold_in(bead_key, 1000 * index + pair)
+            )
             errors += [100 * float(error(end)) for end in ends]
             distances.append(result.endpoint_distance)
             unaligned.append(result.unaligned_distance)
@@ -127,12 +138,24 @@ def energy_sweep(task: Task, options: SweepOptions, connect_options: ConnectOpti
                     converged.append(result.converged)
             else:
                 failures.append(f"pair {pair}: {result.reason}")
-        results.append(LevelResult(
-            float(level), options.num_pairs, len(lengths), unreached, *_mean_se(lengths),
-            *_mean_se([float(b) for b in beads]),
-            float(np.mean(errors)) if errors else float("nan"), time.perf_counter() - tick,
-            tuple(failures), *_mean_se([u for u in unshortened if np.isfinite(u)]), *_mean_se(distances),
-            _mean_se([u for u in unaligned if np.isfinite(u)])[0], len(converged), int(sum(converged))))
+        results.append(
+            LevelResult(
+                float(level),
+                options.num_pairs,
+                len(lengths),
+                unreached,
+                *_mean_se(lengths),
+                *_mean_se([float(b) for b in beads]),
+                float(np.mean(errors)) if errors else float("nan"),
+                time.perf_counter() - tick,
+                tuple(failures),
+                *_mean_se([u for u in unshortened if np.isfinite(u)]),
+                *_mean_se(distances),
+                _mean_se([u for u in unaligned if np.isfinite(u)])[0],
+                len(converged),
+                int(sum(converged)),
+            )
+        )
         if on_level is not None:
             on_level(results[-1])
     return results

@@ -7,7 +7,8 @@ whatever produced it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,9 @@ PyTree = Any
 
 def chord_deviation(beads: PyTree) -> float:
     """The largest distance of a bead from the chord between the ends, over the chord's length."""
-    flat = jax.vmap(lambda p: jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(p)]))(beads)
+    flat = jax.vmap(
+        lambda p: jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(p)])
+    )(beads)
     start, chord = flat[0], flat[-1] - flat[0]
     length = jnp.linalg.norm(chord)
     t = jnp.clip((flat - start) @ chord / jnp.maximum(length**2, 1e-30), 0.0, 1.0)
@@ -30,8 +33,9 @@ def chord_deviation(beads: PyTree) -> float:
     return float(jnp.max(distances) / jnp.maximum(length, 1e-30))
 
 
-def chord_break_fraction(loss_fn: Callable[[PyTree], jax.Array], start: PyTree, end: PyTree,
-                         teacher_losses: np.ndarray) -> float:
+def chord_break_fraction(
+    loss_fn: Callable[[PyTree], jax.Array], start: PyTree, end: PyTree, teacher_losses: np.ndarray
+) -> float:
     """The fraction of teacher steps k = 1 .. T-1 at which the chord at k/T is above F(theta_{t+k}).
 
     Where the chord breaks the teacher's schedule, a path that keeps pace with the
@@ -45,8 +49,13 @@ def chord_break_fraction(loss_fn: Callable[[PyTree], jax.Array], start: PyTree, 
     return float(np.mean(chord > np.asarray(teacher_losses[1:-1])))
 
 
-def chord_keeps_pace(loss_fn: Callable[[PyTree], jax.Array], start: PyTree, end: PyTree,
-                     levels: np.ndarray, num_grid: int = 33) -> bool:
+def chord_keeps_pace(
+    loss_fn: Callable[[PyTree], jax.Array],
+    start: PyTree,
+    end: PyTree,
+    levels: np.ndarray,
+    num_grid: int = 33,
+) -> bool:
     """Whether the chord, walked at an uneven speed, keeps a schedule by index.
 
     Point k of the walk is the first point of the chord (after point k - 1) whose loss
@@ -59,8 +68,12 @@ def chord_keeps_pace(loss_fn: Callable[[PyTree], jax.Array], start: PyTree, end:
     """
     chord = stack([start, end])
     walk, _ = timed_by_schedule(loss_fn, chord, levels)
-    points = jax.tree_util.tree_map(lambda s, w: jnp.concatenate([jnp.asarray(s)[None], w]), start, walk)
-    excess, _ = path_excess(loss_fn, points, jnp.asarray(levels, jnp.float32), "index", grid(num_grid))
+    points = jax.tree_util.tree_map(
+        lambda s, w: jnp.concatenate([jnp.asarray(s)[None], w]), start, walk
+    )
+    excess, _ = path_excess(
+        loss_fn, points, jnp.asarray(levels, jnp.float32), "index", grid(num_grid)
+    )
     return bool(jnp.all(excess <= 0))
 
 
@@ -82,8 +95,12 @@ def teacher_levels(losses: np.ndarray) -> np.ndarray:
     return np.maximum(best_so_far(losses), losses[-1])
 
 
-def timed_by_schedule(loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, teacher_levels: np.ndarray,
-                      per_segment: int = 8) -> tuple[PyTree, np.ndarray]:
+def timed_by_schedule(
+    loss_fn: Callable[[PyTree], jax.Array],
+    beads: PyTree,
+    teacher_levels: np.ndarray,
+    per_segment: int = 8,
+) -> tuple[PyTree, np.ndarray]:
     """T target points: point k is the first point of the path whose loss reaches teacher_levels[k].
 
     The path is resampled finely (`per_segment` points per target interval); targets
@@ -103,8 +120,10 @@ def timed_by_schedule(loss_fn: Callable[[PyTree], jax.Array], beads: PyTree, tea
         index = index + int(reached[0]) if reached.size else len(losses) - 1
         picks.append(index)
     picks[-1] = len(losses) - 1
-    return (jax.tree_util.tree_map(lambda x: x[np.asarray(picks)], fine),
-            np.asarray(picks, np.float64) / (len(losses) - 1))
+    return (
+        jax.tree_util.tree_map(lambda x: x[np.asarray(picks)], fine),
+        np.asarray(picks, np.float64) / (len(losses) - 1),
+    )
 
 
 def at_equal_arc_length(beads: PyTree, horizon: int) -> PyTree:

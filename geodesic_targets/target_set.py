@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import numpy as np
@@ -20,10 +20,17 @@ from geodesic_targets.paths import load_path, save_path
 PyTree = Any
 # Fields added after the first target sets were written, with the values those sets had.
 _DEFAULTS = {"schedule": "constant", "timing": "arc_length", "path": "level_set", "num_dropped": 0}
-_PER_PAIR = ("unshortened_lengths", "chord_deviations", "chord_break_fractions", "num_beads", "converged",
-             "shortening_rounds", "convergence_criteria", "chord_keeps_pace")
+_PER_PAIR = (
+    "unshortened_lengths",
+    "chord_deviations",
+    "chord_break_fractions",
+    "num_beads",
+    "converged",
+    "shortening_rounds",
+    "convergence_criteria",
+    "chord_keeps_pace",
+)
 _PER_TARGET = ("target_levels", "target_losses")
-
 
 
 class NoCertifiedPairs(ValueError):
@@ -82,18 +89,18 @@ class TargetSet:
     task: str
     schedule: str = "constant"
     timing: str = "arc_length"
-    unshortened_lengths: Optional[np.ndarray] = None
-    chord_deviations: Optional[np.ndarray] = None
-    chord_break_fractions: Optional[np.ndarray] = None
-    num_beads: Optional[np.ndarray] = None
+    unshortened_lengths: np.ndarray | None = None
+    chord_deviations: np.ndarray | None = None
+    chord_break_fractions: np.ndarray | None = None
+    num_beads: np.ndarray | None = None
     path: str = "level_set"
-    converged: Optional[np.ndarray] = None
-    shortening_rounds: Optional[np.ndarray] = None
-    convergence_criteria: Optional[np.ndarray] = None
-    chord_keeps_pace: Optional[np.ndarray] = None
+    converged: np.ndarray | None = None
+    shortening_rounds: np.ndarray | None = None
+    convergence_criteria: np.ndarray | None = None
+    chord_keeps_pace: np.ndarray | None = None
     num_dropped: int = 0
-    target_levels: Optional[np.ndarray] = None
-    target_losses: Optional[np.ndarray] = None
+    target_levels: np.ndarray | None = None
+    target_losses: np.ndarray | None = None
 
     def __post_init__(self):
         horizon = np.shape(jax.tree_util.tree_leaves(self.targets)[0])[1]
@@ -104,9 +111,12 @@ class TargetSet:
 
     def pair_keys(self) -> list[tuple[int, int, int]]:
         """Each pair's place in the teacher's runs: (instance key words, start step t)."""
-        return [(int(k[0]), int(k[1]), int(t)) for k, t in zip(np.asarray(self.instance_keys), self.start_steps)]
+        return [
+            (int(k[0]), int(k[1]), int(t))
+            for k, t in zip(np.asarray(self.instance_keys), self.start_steps)
+        ]
 
-    def subset(self, keys: list[tuple[int, int, int]]) -> "TargetSet":
+    def subset(self, keys: list[tuple[int, int, int]]) -> TargetSet:
         """The pairs at `keys` (`pair_keys`), in that order; pairs left out are counted in `num_dropped`.
 
         Raises:
@@ -118,10 +128,25 @@ class TargetSet:
             raise KeyError(f"pairs {missing[:3]} are not in this target set")
         rows = np.asarray([index[key] for key in keys], np.int64)
         pick = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], tree)
-        per_pair = {f.name: pick(getattr(self, f.name)) for f in dataclasses.fields(self)
-                    if f.name in ("start_params", "targets", "levels", "end_losses", "normalized_lengths",
-                                  "instance_keys", "start_steps") + _PER_PAIR + _PER_TARGET}
-        return dataclasses.replace(self, **per_pair, num_dropped=self.num_dropped + len(self.levels) - len(rows))
+        per_pair = {
+            f.name: pick(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name
+            in (
+                "start_params",
+                "targets",
+                "levels",
+                "end_losses",
+                "normalized_lengths",
+                "instance_keys",
+                "start_steps",
+            )
+            + _PER_PAIR
+            + _PER_TARGET
+        }
+        return dataclasses.replace(
+            self, **per_pair, num_dropped=self.num_dropped + len(self.levels) - len(rows)
+        )
 
     def target_excesses(self) -> np.ndarray:
         """(loss - level) / level of every target point, [M, T]: <= 0 where it keeps its level (nan: unknown)."""
@@ -134,16 +159,24 @@ class TargetSet:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the set to a `.npz` file (atomic, no pickle)."""
-        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("start_params", "targets")}
+        arrays = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("start_params", "targets")
+        }
         save_path(path, {"start": self.start_params, "targets": self.targets}, **arrays)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TargetSet":
+    def load(cls, path: str | os.PathLike) -> TargetSet:
         """Reads a set written by `save`; ValueError naming the file if it is not one."""
         tree, meta = load_path(path)
         optional = set(_DEFAULTS) | set(_PER_PAIR) | set(_PER_TARGET)
-        missing = {f.name for f in dataclasses.fields(cls)} - {"start_params", "targets"} - set(meta) - optional
+        missing = (
+            {f.name for f in dataclasses.fields(cls)}
+            - {"start_params", "targets"}
+            - set(meta)
+            - optional
+        )
         if missing or set(tree) != {"start", "targets"}:
             raise ValueError(f"{path}: not a TargetSet file (missing {sorted(missing)})")
         return cls(start_params=tree["start"], targets=tree["targets"], **meta)

@@ -24,7 +24,8 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,10 +46,16 @@ PyTree = Any
 __all__ = ["NoCertifiedPairs", "TargetSet", "generate_targets", "target_point"]
 
 
-def generate_targets(family: TaskFamily, options: TargetOptions, connect_options: ConnectOptions,
-                     *, key: jax.Array, baseline: Optional[optax.GradientTransformation] = None,
-                     bead_optimizer: Optional[optax.GradientTransformation] = None,
-                     on_pair: Optional[Callable[[PathResult], None]] = None) -> TargetSet:
+def generate_targets(
+    family: TaskFamily,
+    options: TargetOptions,
+    connect_options: ConnectOptions,
+    *,
+    key: jax.Array,
+    baseline: optax.GradientTransformation | None = None,
+    bead_optimizer: optax.GradientTransformation | None = None,
+    on_pair: Callable[[PathResult], None] | None = None,
+) -> TargetSet:
     """Builds a `TargetSet` from teacher trajectories on `family` (see the module doc).
 
     Args:
@@ -68,35 +75,73 @@ def generate_targets(family: TaskFamily, options: TargetOptions, connect_options
     runs = run_teacher(family, baseline or optax.adam(1e-2), options, trajectory_key)
     loss = lambda params, k: family.instance(k).eval_loss(params)
     horizon, slack = options.horizon, 1 + options.level_tolerance
-    pairs = [(i, c * horizon) for i in range(options.num_instances) for c in range(options.num_steps // horizon)]
+    pairs = [
+        (i, c * horizon)
+        for i in range(options.num_instances)
+        for c in range(options.num_steps // horizon)
+    ]
     descending = [(i, t) for i, t in pairs if runs.losses[i, t + horizon] <= runs.losses[i, t]]
     if options.path != "level_set":
-        results = [_unsearched(runs.pair(i, t, horizon), options.path, slack) for i, t in descending]
+        results = [
+            _unsearched(runs.pair(i, t, horizon), options.path, slack) for i, t in descending
+        ]
     elif options.schedule == "teacher":
-        schedules = [LevelSchedule.by_index(geometry.teacher_levels(runs.pair(i, t, horizon)[1]) * slack)
-                     for i, t in descending]
+        schedules = [
+            LevelSchedule.by_index(geometry.teacher_levels(runs.pair(i, t, horizon)[1]) * slack)
+            for i, t in descending
+        ]
         shortener = Shortener(loss, connect_options.shortening, by="index")
-        results = shortener.shorten_many([runs.pair(i, t, horizon)[0] for i, t in descending], schedules,
-                                         jnp.asarray(runs.instance_keys[[i for i, _ in descending]])
-                                         ) if descending else []
+        results = (
+            shortener.shorten_many(
+                [runs.pair(i, t, horizon)[0] for i, t in descending],
+                schedules,
+                jnp.asarray(runs.instance_keys[[i for i, _ in descending]]),
+            )
+            if descending
+            else []
+        )
     else:
-        sampler = StringSampler(loss, bead_optimizer, dataclasses.replace(connect_options, shorten=False))
+        sampler = StringSampler(
+            loss, bead_optimizer, dataclasses.replace(connect_options, shorten=False)
+        )
         schedules, results = [], []
         for i, t in descending:
             path, losses = runs.pair(i, t, horizon)
             ends = geometry.first_and_last(path)
-            schedules.append(LevelSchedule.constant(losses[0] * slack) if options.schedule == "constant"
-                             else LevelSchedule.linear(losses[0] * slack, losses[-1] * slack))
-            results.append(sampler.connect(*ends, schedules[-1], key=jax.random.fold_in(bead_key, i * 10_000 + t // horizon),
-                                           context=runs.instance_keys[i]))
+            schedules.append(
+                LevelSchedule.constant(losses[0] * slack)
+                if options.schedule == "constant"
+                else LevelSchedule.linear(losses[0] * slack, losses[-1] * slack)
+            )
+            results.append(
+                sampler.connect(
+                    *ends,
+                    schedules[-1],
+                    key=jax.random.fold_in(bead_key, i * 10_000 + t // horizon),
+                    context=runs.instance_keys[i],
+                )
+            )
         if connect_options.shorten:
-            results = _shorten_connected(Shortener(loss, connect_options.shortening), results, schedules,
-                                         runs.instance_keys[[i for i, _ in descending]])
+            results = _shorten_connected(
+                Shortener(loss, connect_options.shortening),
+                results,
+                schedules,
+                runs.instance_keys[[i for i, _ in descending]],
+            )
     for result in results:
         if on_pair is not None:
             on_pair(result)
-    return _target_set(family, options, runs, descending, results, schedules if options.path == "level_set"
-                       else None, len(pairs) - len(descending), loss, slack)
+    return _target_set(
+        family,
+        options,
+        runs,
+        descending,
+        results,
+        schedules if options.path == "level_set" else None,
+        len(pairs) - len(descending),
+        loss,
+        slack,
+    )
 
 
 def _unsearched(pair, path: str, slack: float) -> PathResult:
@@ -104,8 +149,16 @@ def _unsearched(pair, path: str, slack: float) -> PathResult:
     points, losses = pair
     beads = points if path == "teacher" else stack(geometry.first_and_last(points))
     unmeasured = np.full(jax.tree_util.tree_leaves(beads)[0].shape[0] - 1, np.nan)
-    return describe_path(beads, unmeasured, False, f"{path} path, not searched", losses[0] * slack,
-                         depth=0, steps=0, timings={})
+    return describe_path(
+        beads,
+        unmeasured,
+        False,
+        f"{path} path, not searched",
+        losses[0] * slack,
+        depth=0,
+        steps=0,
+        timings={},
+    )
 
 
 def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResult]:
@@ -113,8 +166,9 @@ def _shorten_connected(shortener, results, schedules, contexts) -> list[PathResu
     done = [j for j, r in enumerate(results) if r.connected]
     if not done:
         return results
-    short = shortener.shorten_many([results[j].beads for j in done], [schedules[j] for j in done],
-                                   jnp.asarray(contexts[done]))
+    short = shortener.shorten_many(
+        [results[j].beads for j in done], [schedules[j] for j in done], jnp.asarray(contexts[done])
+    )
     out = list(results)
     for j, s in zip(done, short):
         out[j] = s if s.connected else results[j]
@@ -128,15 +182,24 @@ def _target_points(options, path, losses, result, schedule, context_loss, slack)
         return jax.tree_util.tree_map(lambda x: x[1:], path), np.full(horizon, losses[0] * slack)
     schedule = schedule or LevelSchedule.constant(losses[0] * slack)
     if schedule.by == "index":  # target k is the path's point k, held at level k
-        return jax.tree_util.tree_map(lambda x: x[1:], result.beads), np.asarray(schedule.levels[1:])
+        return jax.tree_util.tree_map(lambda x: x[1:], result.beads), np.asarray(
+            schedule.levels[1:]
+        )
     if options.timing == "schedule":
-        points, fractions = geometry.timed_by_schedule(context_loss, result.beads, geometry.teacher_levels(losses))
+        points, fractions = geometry.timed_by_schedule(
+            context_loss, result.beads, geometry.teacher_levels(losses)
+        )
     else:
-        points, fractions = geometry.at_equal_arc_length(result.beads, horizon), np.arange(1, horizon + 1) / horizon
+        points, fractions = (
+            geometry.at_equal_arc_length(result.beads, horizon),
+            np.arange(1, horizon + 1) / horizon,
+        )
     return points, np.interp(fractions, np.linspace(0, 1, len(schedule.levels)), schedule.levels)
 
 
-def _target_set(family, options, runs, descending, results, schedules, not_descending, loss, slack) -> TargetSet:
+def _target_set(
+    family, options, runs, descending, results, schedules, not_descending, loss, slack
+) -> TargetSet:
     horizon, rows, starts, targets = options.horizon, [], [], []
     searched = options.path == "level_set"  # teacher and chord paths are used as they are
     for j, ((i, t), result) in enumerate(zip(descending, results)):
@@ -145,30 +208,69 @@ def _target_set(family, options, runs, descending, results, schedules, not_desce
         path, losses = runs.pair(i, t, horizon)
         context_loss = lambda p, k=runs.instance_keys[i]: loss(p, k)
         start, end = geometry.first_and_last(path)
-        points, levels = _target_points(options, path, losses, result, schedules[j] if schedules else None,
-                                        context_loss, slack)
+        points, levels = _target_points(
+            options, path, losses, result, schedules[j] if schedules else None, context_loss, slack
+        )
         shortened = result.rounds > 0
-        before = result.length_before / result.endpoint_distance if result.endpoint_distance > 0 else np.nan
-        rows.append((losses[0], losses[-1], result.normalized_length, i, t, before,
-                     geometry.chord_deviation(result.beads),
-                     geometry.chord_break_fraction(context_loss, start, end, losses), result.num_beads,
-                     float(result.converged) if shortened else np.nan,
-                     float(result.rounds) if shortened else np.nan, result.criterion,
-                     float(geometry.chord_keeps_pace(context_loss, start, end, geometry.teacher_levels(losses) * slack)),
-                     levels, np.asarray(jax.vmap(context_loss)(points))))
+        before = (
+            result.length_before / result.endpoint_distance
+            if result.endpoint_distance > 0
+            else np.nan
+        )
+        rows.append(
+            (
+                losses[0],
+                losses[-1],
+                result.normalized_length,
+                i,
+                t,
+                before,
+                geometry.chord_deviation(result.beads),
+                geometry.chord_break_fraction(context_loss, start, end, losses),
+                result.num_beads,
+                float(result.converged) if shortened else np.nan,
+                float(result.rounds) if shortened else np.nan,
+                result.criterion,
+                float(
+                    geometry.chord_keeps_pace(
+                        context_loss, start, end, geometry.teacher_levels(losses) * slack
+                    )
+                ),
+                levels,
+                np.asarray(jax.vmap(context_loss)(points)),
+            )
+        )
         starts.append(start)
         targets.append(points)
     uncertified = len(results) - len(rows)
     if not rows:
-        raise NoCertifiedPairs(f"no pair was certified ({uncertified} failed path searches, "
-                               f"{not_descending} not descending): raise the budgets or lower the horizon")
+        raise NoCertifiedPairs(
+            f"no pair was certified ({uncertified} failed path searches, "
+            f"{not_descending} not descending): raise the budgets or lower the horizon"
+        )
     columns = [np.array(c) for c in zip(*rows)]
     timing = "index" if options.schedule == "teacher" and searched else options.timing
-    return TargetSet(stack(starts), stack(targets), *columns[:3], runs.instance_keys[columns[3]], columns[4],
-                     uncertified, not_descending, family.name, options.schedule, timing,
-                     *columns[5:8], columns[8].astype(np.int32), path=options.path,
-                     converged=columns[9], shortening_rounds=columns[10], convergence_criteria=columns[11],
-                     chord_keeps_pace=columns[12], target_levels=columns[13], target_losses=columns[14])
+    return TargetSet(
+        stack(starts),
+        stack(targets),
+        *columns[:3],
+        runs.instance_keys[columns[3]],
+        columns[4],
+        uncertified,
+        not_descending,
+        family.name,
+        options.schedule,
+        timing,
+        *columns[5:8],
+        columns[8].astype(np.int32),
+        path=options.path,
+        converged=columns[9],
+        shortening_rounds=columns[10],
+        convergence_criteria=columns[11],
+        chord_keeps_pace=columns[12],
+        target_levels=columns[13],
+        target_losses=columns[14],
+    )
 
 
 def target_point(target_set: TargetSet, pair: int, k: int) -> PyTree:

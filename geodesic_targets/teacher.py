@@ -39,12 +39,18 @@ class TeacherRuns:
     def pair(self, instance: int, start: int, horizon: int) -> tuple[PyTree, np.ndarray]:
         """The teacher's path theta_t ... theta_{t+T} (leaves [T + 1, ...]) and its losses [T + 1]."""
         window = slice(start, start + horizon + 1)
-        return (jax.tree_util.tree_map(lambda x: x[instance, window], self.params),
-                self.losses[instance, window])
+        return (
+            jax.tree_util.tree_map(lambda x: x[instance, window], self.params),
+            self.losses[instance, window],
+        )
 
 
-def run_teacher(family: TaskFamily, teacher: optax.GradientTransformation, options: TargetOptions,
-                key: jax.Array) -> TeacherRuns:
+def run_teacher(
+    family: TaskFamily,
+    teacher: optax.GradientTransformation,
+    options: TargetOptions,
+    key: jax.Array,
+) -> TeacherRuns:
     """Runs the teacher for `options.num_steps` steps on `options.num_instances` instances at once."""
     instance_key, init_key, batch_key = jax.random.split(key, 3)
     n = options.num_instances
@@ -57,11 +63,16 @@ def run_teacher(family: TaskFamily, teacher: optax.GradientTransformation, optio
             new_carry, _ = inner_step(objective, teacher, carry, k)
             return new_carry, carry.params
 
-        final, history = jax.lax.scan(step, init_carry(teacher, task.init(init)),
-                                      jax.random.split(batches, options.num_steps))
-        history = jax.tree_util.tree_map(lambda h, f: jnp.concatenate([h, f[None]]), history, final.params)
+        final, history = jax.lax.scan(
+            step, init_carry(teacher, task.init(init)), jax.random.split(batches, options.num_steps)
+        )
+        history = jax.tree_util.tree_map(
+            lambda h, f: jnp.concatenate([h, f[None]]), history, final.params
+        )
         return history, jax.vmap(task.eval_loss)(history)
 
     keys = jax.random.split(instance_key, n)
-    history, losses = jax.jit(jax.vmap(trajectory))(keys, jax.random.split(init_key, n), jax.random.split(batch_key, n))
+    history, losses = jax.jit(jax.vmap(trajectory))(
+        keys, jax.random.split(init_key, n), jax.random.split(batch_key, n)
+    )
     return TeacherRuns(np.asarray(keys), jax.device_get(history), np.asarray(losses))

@@ -8,17 +8,38 @@ and Jacobi, the objective as `value_fn`) and returns updates. Exports are lazy
 from common.lazy import lazy_exports
 
 _EXPORTS = {
-    "CurvatureState": "curvature", "curvature_preconditioner": "curvature", "esgd": "curvature",
-    "hessian_vector_product": "curvature", "jacobi": "curvature", "scale_by_curvature": "curvature",
-    "InnerCarry": "inner_step", "init_carry": "inner_step", "inner_step": "inner_step",
+    "CurvatureState": "curvature",
+    "curvature_preconditioner": "curvature",
+    "esgd": "curvature",
+    "hessian_vector_product": "curvature",
+    "jacobi": "curvature",
+    "scale_by_curvature": "curvature",
+    "InnerCarry": "inner_step",
+    "init_carry": "inner_step",
+    "inner_step": "inner_step",
     "task_objective": "inner_step",
-    "LSTMOptimizerState": "lstm_optimizer", "lstm_optimizer": "lstm_optimizer",
-    "LSTMv2State": "lstm_v2", "lstm_v2_transformation": "lstm_v2",
-    "LSTMOptimizer": "options", "check_hparams": "options",
-    "gradient_features": "preprocess", "log_sign_features": "preprocess",
-    **{name: "pretrained_bundles" for name in ("PretrainedError", "list_pretrained", "load_pretrained",
-                                                "pretrained", "pretrained_card", "save_pretrained")},
-    "OPTIMIZERS": "registry", "get_optimizer": "registry", "list_optimizers": "registry",
+    "LSTMOptimizerState": "lstm_optimizer",
+    "lstm_optimizer": "lstm_optimizer",
+    "LSTMv2State": "lstm_v2",
+    "lstm_v2_transformation": "lstm_v2",
+    "LSTMOptimizer": "options",
+    "check_hparams": "options",
+    "gradient_features": "preprocess",
+    "log_sign_features": "preprocess",
+    **{
+        name: "pretrained_bundles"
+        for name in (
+            "PretrainedError",
+            "list_pretrained",
+            "load_pretrained",
+            "pretrained",
+            "pretrained_card",
+            "save_pretrained",
+        )
+    },
+    "OPTIMIZERS": "registry",
+    "get_optimizer": "registry",
+    "list_optimizers": "registry",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -19,7 +19,8 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +30,9 @@ PyTree = Any
 Estimator = Literal["equilibration", "jacobi"]
 
 
-def hessian_vector_product(value_fn: Callable[[PyTree], jax.Array], params: PyTree,
-                           vector: PyTree) -> PyTree:
+def hessian_vector_product(
+    value_fn: Callable[[PyTree], jax.Array], params: PyTree, vector: PyTree
+) -> PyTree:
     """H(params) @ vector for the Hessian H of `value_fn`, as a forward-mode derivative of its gradient."""
     return jax.jvp(jax.grad(value_fn), (params,), (vector,))[1]
 
@@ -58,9 +60,13 @@ def _as_key(key: jax.Array | int) -> jax.Array:
     return jax.random.PRNGKey(key) if isinstance(key, int) else key
 
 
-def scale_by_curvature(estimator: Estimator, damping: float = 1e-4, update_interval: int = 20,
-                       ema_decay: float | None = None,
-                       key: jax.Array | int = 0) -> optax.GradientTransformationExtraArgs:
+def scale_by_curvature(
+    estimator: Estimator,
+    damping: float = 1e-4,
+    update_interval: int = 20,
+    ema_decay: float | None = None,
+    key: jax.Array | int = 0,
+) -> optax.GradientTransformationExtraArgs:
     """Divides updates by a curvature estimate plus `damping`.
 
     Args:
@@ -84,8 +90,9 @@ def scale_by_curvature(estimator: Estimator, damping: float = 1e-4, update_inter
 
     def init_fn(params: PyTree) -> CurvatureState:
         zeros = optax.tree_utils.tree_zeros_like(params)
-        return CurvatureState(jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32), zeros,
-                              _as_key(key), zeros)
+        return CurvatureState(
+            jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32), zeros, _as_key(key), zeros
+        )
 
     def probe(state: CurvatureState, value_fn, params) -> CurvatureState:
         next_key, probe_key = jax.random.split(state.key)
@@ -99,9 +106,11 @@ def scale_by_curvature(estimator: Estimator, damping: float = 1e-4, update_inter
             accumulator = jax.tree_util.tree_map(jnp.add, state.accumulator, sample)
         else:
             accumulator = jax.tree_util.tree_map(
-                lambda d, s: ema_decay * d + (1 - ema_decay) * s, state.accumulator, sample)
-        state = state._replace(num_probes=state.num_probes + 1, accumulator=accumulator,
-                               key=next_key)
+                lambda d, s: ema_decay * d + (1 - ema_decay) * s, state.accumulator, sample
+            )
+        state = state._replace(
+            num_probes=state.num_probes + 1, accumulator=accumulator, key=next_key
+        )
         preconditioner = curvature_preconditioner(estimator, state, ema_decay)
         inverse = jax.tree_util.tree_map(lambda d: 1 / (d + damping), preconditioner)
         return state._replace(inverse=inverse)
@@ -109,8 +118,10 @@ def scale_by_curvature(estimator: Estimator, damping: float = 1e-4, update_inter
     def update_fn(updates, state: CurvatureState, params=None, *, value_fn=None, **extra_args):
         del extra_args
         if params is None or value_fn is None:
-            raise ValueError(f"{estimator} needs the current params and value_fn=objective "
-                             "in update(grads, state, params, value_fn=f)")
+            raise ValueError(
+                f"{estimator} needs the current params and value_fn=objective "
+                "in update(grads, state, params, value_fn=f)"
+            )
         refresh = state.count % update_interval == 0
         state = jax.lax.cond(refresh, lambda s: probe(s, value_fn, params), lambda s: s, state)
         updates = jax.tree_util.tree_map(jnp.multiply, updates, state.inverse)
@@ -119,8 +130,9 @@ def scale_by_curvature(estimator: Estimator, damping: float = 1e-4, update_inter
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def curvature_preconditioner(estimator: Estimator, state: CurvatureState,
-                             ema_decay: float | None = None) -> PyTree:
+def curvature_preconditioner(
+    estimator: Estimator, state: CurvatureState, ema_decay: float | None = None
+) -> PyTree:
     """The preconditioner the state encodes: sqrt(mean (Hv)^2) or |mean v*Hv|, per coordinate."""
     k = jnp.maximum(state.num_probes, 1).astype(jnp.float32)
     norm = k if ema_decay is None else 1 - ema_decay**k
@@ -130,8 +142,16 @@ def curvature_preconditioner(estimator: Estimator, state: CurvatureState,
     return jax.tree_util.tree_map(jnp.abs, mean)
 
 
-def _preconditioned_sgd(estimator: Estimator, learning_rate, damping, update_interval, ema_decay,
-                        momentum, nesterov, key) -> optax.GradientTransformationExtraArgs:
+def _preconditioned_sgd(
+    estimator: Estimator,
+    learning_rate,
+    damping,
+    update_interval,
+    ema_decay,
+    momentum,
+    nesterov,
+    key,
+) -> optax.GradientTransformationExtraArgs:
     steps = [scale_by_curvature(estimator, damping, update_interval, ema_decay, key)]
     if momentum:
         steps.append(optax.trace(decay=momentum, nesterov=nesterov))
@@ -139,9 +159,16 @@ def _preconditioned_sgd(estimator: Estimator, learning_rate, damping, update_int
     return optax.chain(*steps)
 
 
-def esgd(learning_rate: optax.ScalarOrSchedule, damping: float = 1e-4, update_interval: int = 20,
-         *, ema_decay: float | None = None, momentum: float | None = None, nesterov: bool = False,
-         key: jax.Array | int = 0) -> optax.GradientTransformationExtraArgs:
+def esgd(
+    learning_rate: optax.ScalarOrSchedule,
+    damping: float = 1e-4,
+    update_interval: int = 20,
+    *,
+    ema_decay: float | None = None,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    key: jax.Array | int = 0,
+) -> optax.GradientTransformationExtraArgs:
     """Equilibrated SGD: step -lr * grad / (sqrt(D/k) + damping), D the sum of (Hv)^2.
 
     Args:
@@ -156,13 +183,22 @@ def esgd(learning_rate: optax.ScalarOrSchedule, damping: float = 1e-4, update_in
     Returns:
       An optax transformation; call `update(grads, state, params, value_fn=f)`.
     """
-    return _preconditioned_sgd("equilibration", learning_rate, damping, update_interval,
-                               ema_decay, momentum, nesterov, key)
+    return _preconditioned_sgd(
+        "equilibration", learning_rate, damping, update_interval, ema_decay, momentum, nesterov, key
+    )
 
 
-def jacobi(learning_rate: optax.ScalarOrSchedule, damping: float = 1e-4, update_interval: int = 20,
-           *, ema_decay: float | None = None, momentum: float | None = None, nesterov: bool = False,
-           key: jax.Array | int = 0) -> optax.GradientTransformationExtraArgs:
+def jacobi(
+    learning_rate: optax.ScalarOrSchedule,
+    damping: float = 1e-4,
+    update_interval: int = 20,
+    *,
+    ema_decay: float | None = None,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    key: jax.Array | int = 0,
+) -> optax.GradientTransformationExtraArgs:
     """Jacobi-preconditioned SGD: step -lr * grad / (|mean v*Hv| + damping); arguments as `esgd`."""
-    return _preconditioned_sgd("jacobi", learning_rate, damping, update_interval, ema_decay,
-                               momentum, nesterov, key)
+    return _preconditioned_sgd(
+        "jacobi", learning_rate, damping, update_interval, ema_decay, momentum, nesterov, key
+    )

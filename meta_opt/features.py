@@ -71,15 +71,19 @@ def segments_of(tree) -> Segments:
 
 def tensor_mean(x: jax.Array, segments: Segments) -> jax.Array:
     """Per-tensor mean over coordinates of x [n, ...] -> [L, ...] (0 for an empty tensor)."""
-    means = [jnp.mean(x[o:o + s], axis=0) if s else jnp.zeros(x.shape[1:], x.dtype)
-             for o, s in zip(segments.offsets, segments.sizes)]
+    means = [
+        jnp.mean(x[o : o + s], axis=0) if s else jnp.zeros(x.shape[1:], x.dtype)
+        for o, s in zip(segments.offsets, segments.sizes)
+    ]
     return jnp.stack(means)
 
 
 def broadcast(stats: jax.Array, segments: Segments) -> jax.Array:
     """Per-tensor values stats [L, ...] -> [n, ...], each repeated over its tensor's coordinates."""
-    return jnp.concatenate([jnp.broadcast_to(stats[i], (s,) + stats.shape[1:])
-                            for i, s in enumerate(segments.sizes)], axis=0)
+    return jnp.concatenate(
+        [jnp.broadcast_to(stats[i], (s,) + stats.shape[1:]) for i, s in enumerate(segments.sizes)],
+        axis=0,
+    )
 
 
 def second_moment_normalize(x: jax.Array, segments: Segments) -> jax.Array:
@@ -87,8 +91,9 @@ def second_moment_normalize(x: jax.Array, segments: Segments) -> jax.Array:
     return x * broadcast(jax.lax.rsqrt(NORMALIZER_EPS + tensor_mean(x**2, segments)), segments)
 
 
-def update_moments(config: LSTMOptimizer, momenta: jax.Array, second_moment: jax.Array,
-                   grad: jax.Array) -> tuple[jax.Array, jax.Array]:
+def update_moments(
+    config: LSTMOptimizer, momenta: jax.Array, second_moment: jax.Array, grad: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """One step of the moving averages: momenta [n, K] of g, second_moment [n] of g^2."""
     decays = jnp.asarray(config.momentum_decays, grad.dtype)
     momenta = decays * momenta + (1 - decays) * grad[:, None]
@@ -96,16 +101,24 @@ def update_moments(config: LSTMOptimizer, momenta: jax.Array, second_moment: jax
     return momenta, second_moment
 
 
-def bias_corrected(config: LSTMOptimizer, momenta: jax.Array, second_moment: jax.Array,
-                   count: jax.Array) -> tuple[jax.Array, jax.Array]:
+def bias_corrected(
+    config: LSTMOptimizer, momenta: jax.Array, second_moment: jax.Array, count: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """m̂ [n, K] and v̂ [n] after t = count + 1 updates of the moving averages."""
     t = (count + 1).astype(momenta.dtype)
     decays = jnp.asarray(config.momentum_decays, momenta.dtype)
     return momenta / (1 - decays**t), second_moment / (1 - config.rms_decay**t)
 
 
-def raw_inputs(config: LSTMOptimizer, grad: jax.Array, momenta: jax.Array, second_moment: jax.Array,
-               count: jax.Array, params: jax.Array | None, segments: Segments) -> dict[str, jax.Array]:
+def raw_inputs(
+    config: LSTMOptimizer,
+    grad: jax.Array,
+    momenta: jax.Array,
+    second_moment: jax.Array,
+    count: jax.Array,
+    params: jax.Array | None,
+    segments: Segments,
+) -> dict[str, jax.Array]:
     """Each selected input's features before normalization, name -> [n, width].
 
     Args:
@@ -133,17 +146,27 @@ def raw_inputs(config: LSTMOptimizer, grad: jax.Array, momenta: jax.Array, secon
     if "horizon_fraction" in names:
         out["horizon_fraction"] = jnp.broadcast_to(steps / config.horizon, (n, 1))
     if "tensor_context" in names:
-        stats = jnp.stack([0.5 * jnp.log(tensor_mean((grad * inv_rms) ** 2, segments) + LOG_EPS),
-                           0.5 * jnp.log(tensor_mean(params**2, segments) + LOG_EPS),
-                           jnp.log(jnp.asarray(np.maximum(segments.sizes, 1), dtype))], axis=1)
+        stats = jnp.stack(
+            [
+                0.5 * jnp.log(tensor_mean((grad * inv_rms) ** 2, segments) + LOG_EPS),
+                0.5 * jnp.log(tensor_mean(params**2, segments) + LOG_EPS),
+                jnp.log(jnp.asarray(np.maximum(segments.sizes, 1), dtype)),
+            ],
+            axis=1,
+        )
         out["tensor_context"] = broadcast(stats, segments)
     if "param" in names:
         out["param"] = params[:, None]
     return out
 
 
-def feature_matrix(config: LSTMOptimizer, raw: dict[str, jax.Array], segments: Segments) -> jax.Array:
+def feature_matrix(
+    config: LSTMOptimizer, raw: dict[str, jax.Array], segments: Segments
+) -> jax.Array:
     """The LSTM's input [n, config.num_features]: the inputs in `INPUTS` order, large ones normalized."""
-    parts = [second_moment_normalize(raw[name], segments) if name in NORMALIZED else raw[name]
-             for name in INPUTS if name in config.inputs]
+    parts = [
+        second_moment_normalize(raw[name], segments) if name in NORMALIZED else raw[name]
+        for name in INPUTS
+        if name in config.inputs
+    ]
     return jnp.concatenate(parts, axis=1)

@@ -8,7 +8,8 @@ for ESGD) and the gradient's differentiability is written once.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -36,9 +37,14 @@ def task_objective(task) -> Objective:
     return lambda params, key: task.loss(params, task.sample_batch(key))
 
 
-def inner_step(objective: Objective, transformation: optax.GradientTransformation,
-               carry: InnerCarry, key: jax.Array, *,
-               differentiate_gradient: bool = True) -> tuple[InnerCarry, jax.Array]:
+def inner_step(
+    objective: Objective,
+    transformation: optax.GradientTransformation,
+    carry: InnerCarry,
+    key: jax.Array,
+    *,
+    differentiate_gradient: bool = True,
+) -> tuple[InnerCarry, jax.Array]:
     """One optimizer step on the minibatch that `key` draws.
 
     Args:

@@ -6,7 +6,8 @@ optimizer sees the core only as pure `init`/`step`/`initial_state` functions.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -31,14 +32,20 @@ class CoreFunctions(NamedTuple):
 
 
 def _core(hidden_sizes: Sequence[int]) -> hk.DeepRNN:
-    return hk.DeepRNN([hk.LSTM(size, name=f"lstm_{i}") for i, size in enumerate(hidden_sizes)],
-                      name="coordinatewise_lstm")
+    return hk.DeepRNN(
+        [hk.LSTM(size, name=f"lstm_{i}") for i, size in enumerate(hidden_sizes)],
+        name="coordinatewise_lstm",
+    )
 
 
 def zero_state(hidden_sizes: Sequence[int], num_coordinates: int) -> PyTree:
     """The stacked LSTM's initial state for `num_coordinates` coordinates: all zeros."""
-    return tuple(hk.LSTMState(hidden=jnp.zeros((num_coordinates, size)),
-                              cell=jnp.zeros((num_coordinates, size))) for size in hidden_sizes)
+    return tuple(
+        hk.LSTMState(
+            hidden=jnp.zeros((num_coordinates, size)), cell=jnp.zeros((num_coordinates, size))
+        )
+        for size in hidden_sizes
+    )
 
 
 def coordinatewise_lstm(hidden_sizes: Sequence[int], outputs: int = 1) -> CoreFunctions:
@@ -68,7 +75,8 @@ def coordinatewise_lstm(hidden_sizes: Sequence[int], outputs: int = 1) -> CoreFu
     transformed = hk.without_apply_rng(hk.transform(step))
     return CoreFunctions(
         init=lambda key, features: transformed.init(
-            key, features, zero_state(hidden_sizes, features.shape[0])),
+            key, features, zero_state(hidden_sizes, features.shape[0])
+        ),
         step=transformed.apply,
         initial_state=lambda n: zero_state(hidden_sizes, n),
     )

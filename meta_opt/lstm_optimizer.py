@@ -68,7 +68,8 @@ def lstm_transformation(config: LSTMOptimizer, meta_params: PyTree) -> optax.Gra
         momentum = config.momentum_decay * state.momentum + (1 - config.momentum_decay) * grad
         values = {"gradient": grad, "momentum": momentum}
         inputs = jnp.concatenate(
-            [gradient_features(values[name], config.preprocess_p) for name in config.features], -1)
+            [gradient_features(values[name], config.preprocess_p) for name in config.features], -1
+        )
         output, rnn_state = core.step(meta_params, inputs, state.rnn_state)
         new_state = LSTMOptimizerState(rnn_state, momentum, optax.safe_int32_increment(state.count))
         return unravel(config.output_scale * output), new_state

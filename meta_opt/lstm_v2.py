@@ -67,7 +67,9 @@ def needs_params(config: LSTMOptimizer) -> bool:
     return config.relative_update or any(name in config.inputs for name in NEEDS_PARAMS)
 
 
-def lstm_v2_transformation(config: LSTMOptimizer, meta_params: PyTree) -> optax.GradientTransformation:
+def lstm_v2_transformation(
+    config: LSTMOptimizer, meta_params: PyTree
+) -> optax.GradientTransformation:
     """The optax transformation of the v2 optimizer `config` with `meta_params`.
 
     Works for any params pytree, under `jit` and `vmap`, and is differentiable
@@ -95,22 +97,28 @@ def lstm_v2_transformation(config: LSTMOptimizer, meta_params: PyTree) -> optax.
         flat_params = None
         if needs_params(config):
             if params is None:
-                raise ValueError(f"the v2 optimizer with inputs {config.inputs} and relative_update="
-                                 f"{config.relative_update} needs params passed to update")
+                raise ValueError(
+                    f"the v2 optimizer with inputs {config.inputs} and relative_update="
+                    f"{config.relative_update} needs params passed to update"
+                )
             flat_params = ravel_pytree(params)[0].astype(grad.dtype)
-        momenta, second_moment = features.update_moments(config, state.momenta,
-                                                         state.second_moment, grad)
-        raw = features.raw_inputs(config, grad, momenta, second_moment, state.count,
-                                  flat_params, segments)
-        output, rnn_state = core.step(meta_params, features.feature_matrix(config, raw, segments),
-                                      state.rnn_state)
+        momenta, second_moment = features.update_moments(
+            config, state.momenta, state.second_moment, grad
+        )
+        raw = features.raw_inputs(
+            config, grad, momenta, second_moment, state.count, flat_params, segments
+        )
+        output, rnn_state = core.step(
+            meta_params, features.feature_matrix(config, raw, segments), state.rnn_state
+        )
         step = config.output_scale * output[:, 0] * jnp.exp(config.magnitude_scale * output[:, 1])
         if config.relative_update:
             mean_square = features.tensor_mean(flat_params**2, segments)
             scale = jnp.sqrt(jnp.maximum(mean_square, config.relative_floor**2))
             step = step * features.broadcast(scale, segments)
-        new_state = LSTMv2State(rnn_state, momenta, second_moment,
-                                optax.safe_int32_increment(state.count))
+        new_state = LSTMv2State(
+            rnn_state, momenta, second_moment, optax.safe_int32_increment(state.count)
+        )
         return unravel(step.astype(grad.dtype)), new_state
 
     return optax.GradientTransformation(init_fn, update_fn)

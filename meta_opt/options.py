@@ -12,25 +12,55 @@ each factory's real signature.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 FEATURES = ("gradient", "momentum")
 # The v2 per-coordinate inputs, in the order their features are concatenated.
-INPUTS = ("log_sign_gradient", "momenta", "rms_normalized", "step_embedding", "horizon_fraction",
-          "tensor_context", "param")
+INPUTS = (
+    "log_sign_gradient",
+    "momenta",
+    "rms_normalized",
+    "step_embedding",
+    "horizon_fraction",
+    "tensor_context",
+    "param",
+)
 TENSOR_CONTEXT_WIDTH = 3  # log RMS of the RMS-normalized gradient, log RMS of the values, log size
 # Fields only v2 reads, with their defaults; a v1 config (empty `inputs`) must leave them as is.
 _V2_DEFAULTS: Mapping[str, Any] = {
-    "momentum_decays": (0.5, 0.9, 0.99, 0.999), "rms_decay": 0.999, "rms_eps": 1e-12,
-    "step_timescales": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0), "horizon": None,
-    "magnitude_scale": 1.0, "relative_update": False, "relative_floor": 1e-3}
+    "momentum_decays": (0.5, 0.9, 0.99, 0.999),
+    "rms_decay": 0.999,
+    "rms_eps": 1e-12,
+    "step_timescales": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+    "horizon": None,
+    "magnitude_scale": 1.0,
+    "relative_update": False,
+    "relative_floor": 1e-3,
+}
 
-_CURVATURE = ("learning_rate", "damping", "update_interval", "ema_decay", "momentum", "nesterov", "key")
+_CURVATURE = (
+    "learning_rate",
+    "damping",
+    "update_interval",
+    "ema_decay",
+    "momentum",
+    "nesterov",
+    "key",
+)
 HPARAMS: Mapping[str, tuple[str, ...]] = {
     "sgd": ("learning_rate",),
     "momentum": ("learning_rate", "momentum", "nesterov"),
     "adam": ("learning_rate", "b1", "b2", "eps", "eps_root"),
-    "rmsprop": ("learning_rate", "decay", "eps", "initial_scale", "centered", "momentum", "nesterov"),
+    "rmsprop": (
+        "learning_rate",
+        "decay",
+        "eps",
+        "initial_scale",
+        "centered",
+        "momentum",
+        "nesterov",
+    ),
     "esgd": _CURVATURE,
     "jacobi": _CURVATURE,
     "rmsprop_bc": ("learning_rate", "decay", "eps"),
@@ -53,8 +83,9 @@ def check_hparams(name: str, hparams: Mapping[str, Any]) -> None:
         raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(sorted(HPARAMS))}")
     unknown = sorted(set(hparams) - set(HPARAMS[name]))
     if unknown:
-        raise TypeError(f"optimizer {name!r} has no hyperparameter(s) {unknown}; "
-                        f"valid: {sorted(HPARAMS[name])}")
+        raise TypeError(
+            f"optimizer {name!r} has no hyperparameter(s) {unknown}; valid: {sorted(HPARAMS[name])}"
+        )
     missing = [k for k in REQUIRED if k not in hparams]
     if missing:
         raise TypeError(f"optimizer {name!r} needs hyperparameter(s) {missing}")
@@ -113,7 +144,9 @@ class LSTMOptimizer:
     def __post_init__(self):
         unknown = sorted(set(self.features) - set(FEATURES))
         if unknown or not self.features:
-            raise ValueError(f"features must be a non-empty subset of {FEATURES}, got {self.features}")
+            raise ValueError(
+                f"features must be a non-empty subset of {FEATURES}, got {self.features}"
+            )
         if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
             raise ValueError(f"hidden_sizes must be positive widths, got {self.hidden_sizes}")
         if self.inputs:
@@ -121,8 +154,10 @@ class LSTMOptimizer:
         else:
             changed = [k for k, v in _V2_DEFAULTS.items() if getattr(self, k) != v]
             if changed:
-                raise ValueError(f"{', '.join(changed)}: only used by the v2 optimizer; "
-                                 f"set inputs (from {INPUTS}) or leave them at their defaults")
+                raise ValueError(
+                    f"{', '.join(changed)}: only used by the v2 optimizer; "
+                    f"set inputs (from {INPUTS}) or leave them at their defaults"
+                )
 
     def _check_v2(self):
         unknown = [name for name in self.inputs if name not in INPUTS]
@@ -132,22 +167,34 @@ class LSTMOptimizer:
             raise ValueError(f"inputs: each input at most once, got {self.inputs}")
         for name in ("features", "momentum_decay"):
             if getattr(self, name) != LSTMOptimizer.__dataclass_fields__[name].default:
-                raise ValueError(f"{name}: v1 only; with inputs set use 'momenta' and momentum_decays")
+                raise ValueError(
+                    f"{name}: v1 only; with inputs set use 'momenta' and momentum_decays"
+                )
         if "log_sign_gradient" in self.inputs and not (self.preprocess_p and self.preprocess_p > 0):
-            raise ValueError(f"preprocess_p: input 'log_sign_gradient' needs p > 0, got {self.preprocess_p}")
+            raise ValueError(
+                f"preprocess_p: input 'log_sign_gradient' needs p > 0, got {self.preprocess_p}"
+            )
         decays = self.momentum_decays
         if not decays or not all(0.0 <= d < 1.0 for d in decays) or len(set(decays)) != len(decays):
-            raise ValueError(f"momentum_decays must be distinct decays in [0, 1), at least one, got {decays}")
+            raise ValueError(
+                f"momentum_decays must be distinct decays in [0, 1), at least one, got {decays}"
+            )
         if not 0.0 <= self.rms_decay < 1.0:
             raise ValueError(f"rms_decay must be in [0, 1), got {self.rms_decay}")
         if not self.rms_eps > 0:
             raise ValueError(f"rms_eps must be positive, got {self.rms_eps}")
         if not self.step_timescales or not all(t > 0 for t in self.step_timescales):
-            raise ValueError(f"step_timescales must be positive, at least one, got {self.step_timescales}")
+            raise ValueError(
+                f"step_timescales must be positive, at least one, got {self.step_timescales}"
+            )
         if self.horizon is not None and self.horizon <= 0:
-            raise ValueError(f"horizon must be a positive number of steps or None, got {self.horizon}")
+            raise ValueError(
+                f"horizon must be a positive number of steps or None, got {self.horizon}"
+            )
         if "horizon_fraction" in self.inputs and self.horizon is None:
-            raise ValueError("horizon: input 'horizon_fraction' needs a horizon (the run's length in steps)")
+            raise ValueError(
+                "horizon: input 'horizon_fraction' needs a horizon (the run's length in steps)"
+            )
         if not self.relative_floor > 0:
             raise ValueError(f"relative_floor must be positive, got {self.relative_floor}")
 
@@ -160,9 +207,15 @@ class LSTMOptimizer:
     def input_widths(self) -> dict[str, int]:
         """v2: features per coordinate of each selected input, in concatenation order."""
         k = len(self.momentum_decays)
-        width = {"log_sign_gradient": 2, "momenta": k, "rms_normalized": 1 + k,
-                 "step_embedding": len(self.step_timescales), "horizon_fraction": 1,
-                 "tensor_context": TENSOR_CONTEXT_WIDTH, "param": 1}
+        width = {
+            "log_sign_gradient": 2,
+            "momenta": k,
+            "rms_normalized": 1 + k,
+            "step_embedding": len(self.step_timescales),
+            "horizon_fraction": 1,
+            "tensor_context": TENSOR_CONTEXT_WIDTH,
+            "param": 1,
+        }
         return {name: width[name] for name in INPUTS if name in self.inputs}
 
     @property

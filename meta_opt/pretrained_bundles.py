@@ -18,7 +18,8 @@ import hashlib
 import json
 import os
 import pathlib
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from common import npz_tree
 from common.atomic import write_text
@@ -34,19 +35,21 @@ class PretrainedError(ValueError):
     """An unknown name, or a bundle that is missing a file, corrupt, or does not fit its config."""
 
 
-def _folder(directory: Optional[str | os.PathLike]) -> pathlib.Path:
+def _folder(directory: str | os.PathLike | None) -> pathlib.Path:
     return pathlib.Path(directory) if directory is not None else PRETRAINED_DIR
 
 
-def list_pretrained(directory: Optional[str | os.PathLike] = None) -> list[str]:
+def list_pretrained(directory: str | os.PathLike | None = None) -> list[str]:
     """The names of the bundles in `directory` (default: the shipped ones), sorted."""
     folder = _folder(directory)
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if (p / _CARD).is_file() and (p / _WEIGHTS).is_file())
+    return sorted(
+        p.name for p in folder.iterdir() if (p / _CARD).is_file() and (p / _WEIGHTS).is_file()
+    )
 
 
-def pretrained_card(name: str, directory: Optional[str | os.PathLike] = None) -> dict[str, Any]:
+def pretrained_card(name: str, directory: str | os.PathLike | None = None) -> dict[str, Any]:
     """The card of bundle `name`: its optimizer configuration and what it was trained and evaluated on.
 
     Raises:
@@ -55,13 +58,17 @@ def pretrained_card(name: str, directory: Optional[str | os.PathLike] = None) ->
     bundle = _folder(directory) / name
     if name not in list_pretrained(directory):
         known = ", ".join(list_pretrained(directory)) or "none"
-        raise PretrainedError(f"no pretrained optimizer {name!r} in {_folder(directory)}; known: {known}")
+        raise PretrainedError(
+            f"no pretrained optimizer {name!r} in {_folder(directory)}; known: {known}"
+        )
     try:
         card = json.loads((bundle / _CARD).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise PretrainedError(f"{bundle / _CARD}: unreadable card ({err})") from None
     if card.get("format") != BUNDLE_FORMAT or not isinstance(card.get("lstm"), dict):
-        raise PretrainedError(f"{bundle / _CARD}: not a format-{BUNDLE_FORMAT} card with an 'lstm' section")
+        raise PretrainedError(
+            f"{bundle / _CARD}: not a format-{BUNDLE_FORMAT} card with an 'lstm' section"
+        )
     return card
 
 
@@ -74,10 +81,14 @@ def _lstm_config(card: Mapping[str, Any], where: pathlib.Path) -> LSTMOptimizer:
     try:
         return LSTMOptimizer(**fields)
     except (TypeError, ValueError) as err:
-        raise PretrainedError(f"{where}: its 'lstm' section is not an LSTMOptimizer ({err})") from None
+        raise PretrainedError(
+            f"{where}: its 'lstm' section is not an LSTMOptimizer ({err})"
+        ) from None
 
 
-def load_pretrained(name: str, directory: Optional[str | os.PathLike] = None) -> tuple[LSTMOptimizer, PyTree]:
+def load_pretrained(
+    name: str, directory: str | os.PathLike | None = None
+) -> tuple[LSTMOptimizer, PyTree]:
     """The configuration and meta-parameters of bundle `name`, checked against each other.
 
     Raises:
@@ -91,20 +102,26 @@ def load_pretrained(name: str, directory: Optional[str | os.PathLike] = None) ->
     bundle = _folder(directory) / name
     config = _lstm_config(card, bundle / _CARD)
     if _sha256(bundle / _WEIGHTS) != card.get("weights_sha256"):
-        raise PretrainedError(f"{bundle / _WEIGHTS}: checksum differs from the card's (corrupt or replaced)")
+        raise PretrainedError(
+            f"{bundle / _WEIGHTS}: checksum differs from the card's (corrupt or replaced)"
+        )
     try:
-        meta_params = npz_tree.decode(npz_tree.read_npz(bundle / _WEIGHTS), where=str(bundle / _WEIGHTS))
+        meta_params = npz_tree.decode(
+            npz_tree.read_npz(bundle / _WEIGHTS), where=str(bundle / _WEIGHTS)
+        )
     except ValueError as err:
         raise PretrainedError(str(err)) from None
     expected = jax.eval_shape(config.init, jax.random.PRNGKey(0))
     shapes = lambda tree: jax.tree_util.tree_map(lambda x: tuple(x.shape), tree)
     if shapes(meta_params) != shapes(expected):
-        raise PretrainedError(f"{bundle / _WEIGHTS}: weights do not fit the card's LSTM configuration "
-                              f"(stored {shapes(meta_params)}, expected {shapes(expected)})")
+        raise PretrainedError(
+            f"{bundle / _WEIGHTS}: weights do not fit the card's LSTM configuration "
+            f"(stored {shapes(meta_params)}, expected {shapes(expected)})"
+        )
     return config, jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), meta_params)
 
 
-def pretrained(name: str, directory: Optional[str | os.PathLike] = None):
+def pretrained(name: str, directory: str | os.PathLike | None = None):
     """The shipped learned optimizer `name` as an `optax.GradientTransformation`.
 
     Usable in any JAX training loop, like `optax.adam(...)`: `tx.init(params)`, then
@@ -115,8 +132,14 @@ def pretrained(name: str, directory: Optional[str | os.PathLike] = None):
     return config.transformation(meta_params)
 
 
-def save_pretrained(name: str, config: LSTMOptimizer, meta_params: PyTree, card: Mapping[str, Any],
-                    readme: str, directory: Optional[str | os.PathLike] = None) -> pathlib.Path:
+def save_pretrained(
+    name: str,
+    config: LSTMOptimizer,
+    meta_params: PyTree,
+    card: Mapping[str, Any],
+    readme: str,
+    directory: str | os.PathLike | None = None,
+) -> pathlib.Path:
     """Writes bundle `name` (weights, card.json with `card` plus the configuration and checksum,
     README.md); each file atomically, weights before the card that vouches for them.
 
@@ -125,9 +148,13 @@ def save_pretrained(name: str, config: LSTMOptimizer, meta_params: PyTree, card:
     """
     bundle = _folder(directory) / name
     npz_tree.write_npz(bundle / _WEIGHTS, npz_tree.encode(meta_params))
-    full = {**card, "format": BUNDLE_FORMAT, "name": name,
-            "lstm": json.loads(json.dumps(dataclasses.asdict(config))),
-            "weights_sha256": _sha256(bundle / _WEIGHTS)}
+    full = {
+        **card,
+        "format": BUNDLE_FORMAT,
+        "name": name,
+        "lstm": json.loads(json.dumps(dataclasses.asdict(config))),
+        "weights_sha256": _sha256(bundle / _WEIGHTS),
+    }
     write_text(bundle / _CARD, json.dumps(full, indent=2, sort_keys=True) + "\n")
     write_text(bundle / _README, readme)
     return bundle

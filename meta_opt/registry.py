@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import optax
 
@@ -17,8 +18,9 @@ from meta_opt.curvature import esgd, jacobi
 from meta_opt.lstm_optimizer import lstm_optimizer
 
 
-def momentum(learning_rate: optax.ScalarOrSchedule, momentum: float = 0.9,
-             nesterov: bool = False) -> optax.GradientTransformation:
+def momentum(
+    learning_rate: optax.ScalarOrSchedule, momentum: float = 0.9, nesterov: bool = False
+) -> optax.GradientTransformation:
     """SGD with heavy-ball (or Nesterov) momentum."""
     return optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
 
@@ -28,7 +30,9 @@ def sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
     return optax.sgd(learning_rate)
 
 
-def rmsprop_bc(learning_rate: optax.ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8) -> optax.GradientTransformation:
+def rmsprop_bc(
+    learning_rate: optax.ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8
+) -> optax.GradientTransformation:
     """RMSProp with the second-moment estimate bias-corrected (divided by 1 - decay^t), as Adam does.
 
     Plain RMSProp starts its average at zero, so its first steps are up to 1/sqrt(1 - decay)
@@ -46,17 +50,19 @@ def adam_cosine(learning_rate: float, decay_steps: int) -> optax.GradientTransfo
 # Optimizers whose schedule needs the run's length: baselines pass it as `decay_steps`.
 NEEDS_RUN_LENGTH = frozenset({"adam_cosine"})
 
-OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = types.MappingProxyType({
-    "sgd": sgd,
-    "momentum": momentum,
-    "adam": optax.adam,
-    "rmsprop": optax.rmsprop,
-    "rmsprop_bc": rmsprop_bc,
-    "adam_cosine": adam_cosine,
-    "esgd": esgd,
-    "jacobi": jacobi,
-    "lstm": lstm_optimizer,
-})
+OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = types.MappingProxyType(
+    {
+        "sgd": sgd,
+        "momentum": momentum,
+        "adam": optax.adam,
+        "rmsprop": optax.rmsprop,
+        "rmsprop_bc": rmsprop_bc,
+        "adam_cosine": adam_cosine,
+        "esgd": esgd,
+        "jacobi": jacobi,
+        "lstm": lstm_optimizer,
+    }
+)
 
 
 def list_optimizers() -> list[str]:
@@ -86,8 +92,10 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformationExtr
     if not accepts_any:
         unknown = sorted(set(hparams) - set(signature.parameters))
         if unknown:
-            raise TypeError(f"optimizer {name!r} has no hyperparameter(s) {unknown}; "
-                            f"valid: {sorted(signature.parameters)}")
+            raise TypeError(
+                f"optimizer {name!r} has no hyperparameter(s) {unknown}; "
+                f"valid: {sorted(signature.parameters)}"
+            )
     try:
         signature.bind(**hparams)
     except TypeError as error:

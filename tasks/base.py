@@ -8,7 +8,8 @@ whole inner loop can be `vmap`ped over task instances.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 
@@ -42,7 +43,7 @@ class Task:
     sample_batch: Callable[[jax.Array], Batch]
     eval_loss: Callable[[Params], jax.Array]
     metrics: Callable[[Params], Mapping[str, jax.Array]] = lambda params: {}
-    sample_validation_batch: Optional[Callable[[jax.Array], Batch]] = None
+    sample_validation_batch: Callable[[jax.Array], Batch] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,4 +86,3 @@ class LabeledSplits:
     x_test: Any
     y_test: Any
     description: str = ""
-

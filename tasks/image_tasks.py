@@ -17,21 +17,34 @@ from tasks.data.cifar10 import load_cifar10_splits
 from tasks.data.digits import load_digits_splits
 from tasks.data.mnist import load_mnist_splits
 from tasks.data.tabular import load_tabular_splits
-from tasks.options import (AutoencoderOptions, ClassifierOptions, Cifar10CNNOptions, MLPOptions,
-                           MnistAutoencoderOptions, MnistCNNOptions, MnistMLPOptions,
-                           SampledDataOptions)
+from tasks.options import (
+    AutoencoderOptions,
+    Cifar10CNNOptions,
+    ClassifierOptions,
+    MLPOptions,
+    MnistAutoencoderOptions,
+    MnistCNNOptions,
+    MnistMLPOptions,
+    SampledDataOptions,
+)
 from tasks.reparameterize import reparameterized, tensor_scales
 from tasks.supervised import log_uniform, supervised_task
 
 NUM_CLASSES = 10
-PARAM_SCALE_TAG = 0x5CA1  # folded into an instance key for its parameter scales (older draws unchanged)
+PARAM_SCALE_TAG = (
+    0x5CA1  # folded into an instance key for its parameter scales (older draws unchanged)
+)
 
 
-def _on_device(splits: LabeledSplits) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
+def _on_device(
+    splits: LabeledSplits,
+) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
     as_float = lambda x: jnp.asarray(x, jnp.float32)
     as_label = lambda y: jnp.asarray(y, jnp.int32)
-    return ((as_float(splits.x_train), as_label(splits.y_train)),
-            (as_float(splits.x_test), as_label(splits.y_test)))
+    return (
+        (as_float(splits.x_train), as_label(splits.y_train)),
+        (as_float(splits.x_test), as_label(splits.y_test)),
+    )
 
 
 def _input_scale(key: jax.Array, options: SampledDataOptions) -> jax.Array:
@@ -42,12 +55,19 @@ def _rescaled(task: Task, key: jax.Array, options: SampledDataOptions) -> Task:
     """`task` posed in rescaled coordinates where `param_scale_range` asks for it."""
     if tuple(options.param_scale_range) == (1.0, 1.0):
         return task
-    return reparameterized(task, tensor_scales(jax.random.fold_in(key, PARAM_SCALE_TAG), task,
-                                               *options.param_scale_range))
+    return reparameterized(
+        task,
+        tensor_scales(jax.random.fold_in(key, PARAM_SCALE_TAG), task, *options.param_scale_range),
+    )
 
 
-def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSplits, net,
-                      num_classes: int = NUM_CLASSES) -> TaskFamily:
+def classifier_family(
+    name: str,
+    options: ClassifierOptions,
+    splits: LabeledSplits,
+    net,
+    num_classes: int = NUM_CLASSES,
+) -> TaskFamily:
     """Softmax cross-entropy classification of `splits` by `net`, accuracy as metric."""
     train, test = _on_device(splits)
 
@@ -58,12 +78,22 @@ def classifier_family(name: str, options: ClassifierOptions, splits: LabeledSpli
             permutation = jax.random.permutation(key_perm, num_classes)
         else:
             permutation = jnp.arange(num_classes)
-        return _rescaled(supervised_task(
-            name, net, train, test,
-            batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
-            per_example_loss=losses.cross_entropy, metric_fns={"accuracy": losses.accuracy},
-            transform=lambda x, y: (x * scale, permutation[y]),
-        ), key, options)
+        return _rescaled(
+            supervised_task(
+                name,
+                net,
+                train,
+                test,
+                batch_size=options.batch_size,
+                eval_size=options.eval_size,
+                validation_size=options.validation_size,
+                per_example_loss=losses.cross_entropy,
+                metric_fns={"accuracy": losses.accuracy},
+                transform=lambda x, y: (x * scale, permutation[y]),
+            ),
+            key,
+            options,
+        )
 
     return TaskFamily(name, options, make_task)
 
@@ -75,11 +105,21 @@ def autoencoder_family(name: str, options: AutoencoderOptions, splits: LabeledSp
 
     def make_task(key: jax.Array) -> Task:
         scale = _input_scale(key, options)
-        return _rescaled(supervised_task(
-            name, net, (x_train, x_train), (x_test, x_test),
-            batch_size=options.batch_size, eval_size=options.eval_size, validation_size=options.validation_size,
-            per_example_loss=losses.squared_error, transform=lambda x, y: (x * scale, y),
-        ), key, options)
+        return _rescaled(
+            supervised_task(
+                name,
+                net,
+                (x_train, x_train),
+                (x_test, x_test),
+                batch_size=options.batch_size,
+                eval_size=options.eval_size,
+                validation_size=options.validation_size,
+                per_example_loss=losses.squared_error,
+                transform=lambda x, y: (x * scale, y),
+            ),
+            key,
+            options,
+        )
 
     return TaskFamily(name, options, make_task)
 
@@ -88,8 +128,9 @@ def mnist_images(options) -> LabeledSplits:
     """MNIST as float images in [0, 1] with a channel axis, [N, 28, 28, 1]."""
     raw = load_mnist_splits(options.data_dir, source=options.source)
     scale = lambda x: (np.asarray(x, np.float32) / 255.0)[..., None]
-    return LabeledSplits(scale(raw.x_train), raw.y_train, scale(raw.x_test), raw.y_test,
-                         raw.description)
+    return LabeledSplits(
+        scale(raw.x_train), raw.y_train, scale(raw.x_test), raw.y_test, raw.description
+    )
 
 
 def cifar10_images(options: Cifar10CNNOptions) -> LabeledSplits:
@@ -98,8 +139,9 @@ def cifar10_images(options: Cifar10CNNOptions) -> LabeledSplits:
     x_train = np.asarray(raw.x_train, np.float32) / 255.0
     mean, std = x_train.mean(axis=(0, 1, 2)), x_train.std(axis=(0, 1, 2)) + 1e-6
     standardize = lambda x: (np.asarray(x, np.float32) / 255.0 - mean) / std
-    return LabeledSplits(standardize(raw.x_train), raw.y_train, standardize(raw.x_test),
-                         raw.y_test, raw.description)
+    return LabeledSplits(
+        standardize(raw.x_train), raw.y_train, standardize(raw.x_test), raw.y_test, raw.description
+    )
 
 
 def digits_mlp_family(options: MLPOptions) -> TaskFamily:

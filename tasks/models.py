@@ -7,7 +7,7 @@ module library touches this file alone.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import haiku as hk
 import jax

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Literal, Optional
+from typing import Literal
 
 Activation = Literal["sigmoid", "relu", "tanh"]
 MnistSource = Literal["auto", "full", "test_only"]
@@ -60,7 +60,9 @@ class SampledDataOptions:
     def __post_init__(self):
         check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
         check(self.eval_size > 0, f"eval_size must be positive, got {self.eval_size}")
-        check(self.validation_size >= 0, f"validation_size must be >= 0, got {self.validation_size}")
+        check(
+            self.validation_size >= 0, f"validation_size must be >= 0, got {self.validation_size}"
+        )
         low, high = self.input_scale_range
         check(0 < low <= high, f"input_scale_range must satisfy 0 < low <= high, got {(low, high)}")
         low, high = self.param_scale_range
@@ -130,7 +132,7 @@ class MnistData:
         train and held-out parts), or "auto" (full when the training files exist).
     """
 
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
     source: MnistSource = "auto"
 
     def __post_init__(self):
@@ -159,7 +161,7 @@ class Cifar10CNNOptions(CNNOptions):
     """`cifar10_cnn`: CNNOptions plus where CIFAR-10 is and in which distribution."""
 
     channels: tuple[int, ...] = (32, 64)
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
     format: CifarFormat = "auto"
 
     def __post_init__(self):
@@ -233,5 +235,7 @@ class DeepLinearOptions:
 
     def __post_init__(self):
         check(self.depth >= 1, f"depth must be >= 1, got {self.depth}")
-        check(min(self.input_dim, self.hidden_width, self.output_dim) > 0, "widths must be positive")
+        check(
+            min(self.input_dim, self.hidden_width, self.output_dim) > 0, "widths must be positive"
+        )
         check(min(self.num_train, self.num_test, self.batch_size) > 0, "sizes must be positive")

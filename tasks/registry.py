@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import types
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tasks import options as opts
 
@@ -37,36 +38,74 @@ _SYNTH, _IMAGE = "tasks.synthetic:", "tasks.image_tasks:"
 # Classifiers on one data set differ only by their initialisation and minibatches; meta-training
 # instances also scale their inputs and relabel their classes. Synthetic families already draw
 # a new problem per instance; autoencoders keep their inputs (a scale would change the target).
-_CLASSIFIER_VARIATION = types.MappingProxyType({"input_scale_range": (0.5, 2.0), "permute_labels": True})
-FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType({
-    "quadratic": FamilySpec(opts.QuadraticOptions, _SYNTH + "quadratic_family",
-                            "||W theta - y||^2, random 10x10 W and y per instance"),
-    "poly_cubic": FamilySpec(opts.PolyCubicOptions, _SYNTH + "poly_cubic_family",
-                             "1-4-4-1 MLP regressing a random cubic on [0, 1]"),
-    "deep_linear": FamilySpec(opts.DeepLinearOptions, _SYNTH + "deep_linear_family",
-                              "K-layer linear network regression (connected level sets)"),
-    "digits_mlp": FamilySpec(opts.MLPOptions, _IMAGE + "digits_mlp_family",
-                             "MLP on scikit-learn's 8x8 digits (embedded default)",
-                             _CLASSIFIER_VARIATION),
-    "mnist_mlp": FamilySpec(opts.MnistMLPOptions, _IMAGE + "mnist_mlp_family",
-                            "MLP on MNIST IDX files (20 sigmoid units, batch 128)",
-                            _CLASSIFIER_VARIATION),
-    "mnist_cnn": FamilySpec(opts.MnistCNNOptions, _IMAGE + "mnist_cnn_family",
-                            "small convolutional network on MNIST",
-                            _CLASSIFIER_VARIATION),
-    "cifar10_cnn": FamilySpec(opts.Cifar10CNNOptions, _IMAGE + "cifar10_cnn_family",
-                              "small convolutional network on CIFAR-10",
-                              _CLASSIFIER_VARIATION),
-    "wine_mlp": FamilySpec(opts.MLPOptions, _IMAGE + "wine_mlp_family",
-                           "MLP on scikit-learn's wine table (13 features, 3 classes)", _CLASSIFIER_VARIATION),
-    "breast_cancer_mlp": FamilySpec(opts.MLPOptions, _IMAGE + "breast_cancer_mlp_family",
-                                    "MLP on scikit-learn's breast cancer table (30 features, 2 classes)",
-                                    _CLASSIFIER_VARIATION),
-    "digits_autoencoder": FamilySpec(opts.AutoencoderOptions, _IMAGE + "digits_autoencoder_family",
-                                     "deep autoencoder on the 8x8 digits, squared error"),
-    "mnist_autoencoder": FamilySpec(opts.MnistAutoencoderOptions, _IMAGE + "mnist_autoencoder_family",
-                                    "deep autoencoder on MNIST, squared error"),
-})
+_CLASSIFIER_VARIATION = types.MappingProxyType(
+    {"input_scale_range": (0.5, 2.0), "permute_labels": True}
+)
+FAMILIES: Mapping[str, FamilySpec] = types.MappingProxyType(
+    {
+        "quadratic": FamilySpec(
+            opts.QuadraticOptions,
+            _SYNTH + "quadratic_family",
+            "||W theta - y||^2, random 10x10 W and y per instance",
+        ),
+        "poly_cubic": FamilySpec(
+            opts.PolyCubicOptions,
+            _SYNTH + "poly_cubic_family",
+            "1-4-4-1 MLP regressing a random cubic on [0, 1]",
+        ),
+        "deep_linear": FamilySpec(
+            opts.DeepLinearOptions,
+            _SYNTH + "deep_linear_family",
+            "K-layer linear network regression (connected level sets)",
+        ),
+        "digits_mlp": FamilySpec(
+            opts.MLPOptions,
+            _IMAGE + "digits_mlp_family",
+            "MLP on scikit-learn's 8x8 digits (embedded default)",
+            _CLASSIFIER_VARIATION,
+        ),
+        "mnist_mlp": FamilySpec(
+            opts.MnistMLPOptions,
+            _IMAGE + "mnist_mlp_family",
+            "MLP on MNIST IDX files (20 sigmoid units, batch 128)",
+            _CLASSIFIER_VARIATION,
+        ),
+        "mnist_cnn": FamilySpec(
+            opts.MnistCNNOptions,
+            _IMAGE + "mnist_cnn_family",
+            "small convolutional network on MNIST",
+            _CLASSIFIER_VARIATION,
+        ),
+        "cifar10_cnn": FamilySpec(
+            opts.Cifar10CNNOptions,
+            _IMAGE + "cifar10_cnn_family",
+            "small convolutional network on CIFAR-10",
+            _CLASSIFIER_VARIATION,
+        ),
+        "wine_mlp": FamilySpec(
+            opts.MLPOptions,
+            _IMAGE + "wine_mlp_family",
+            "MLP on scikit-learn's wine table (13 features, 3 classes)",
+            _CLASSIFIER_VARIATION,
+        ),
+        "breast_cancer_mlp": FamilySpec(
+            opts.MLPOptions,
+            _IMAGE + "breast_cancer_mlp_family",
+            "MLP on scikit-learn's breast cancer table (30 features, 2 classes)",
+            _CLASSIFIER_VARIATION,
+        ),
+        "digits_autoencoder": FamilySpec(
+            opts.AutoencoderOptions,
+            _IMAGE + "digits_autoencoder_family",
+            "deep autoencoder on the 8x8 digits, squared error",
+        ),
+        "mnist_autoencoder": FamilySpec(
+            opts.MnistAutoencoderOptions,
+            _IMAGE + "mnist_autoencoder_family",
+            "deep autoencoder on MNIST, squared error",
+        ),
+    }
+)
 
 
 def list_tasks() -> list[str]:

@@ -41,6 +41,8 @@ def tensor_scales(key: jax.Array, task: Task, low: float, high: float) -> PyTree
     """One scale per parameter tensor of `task`, each drawn log-uniformly from [low, high]."""
     shapes = jax.eval_shape(task.init, jax.random.PRNGKey(0))
     leaves, treedef = jax.tree_util.tree_flatten(shapes)
-    draws = [log_uniform(k, low, high).astype(jnp.result_type(leaf.dtype))
-             for k, leaf in zip(jax.random.split(key, len(leaves)), leaves)]
+    draws = [
+        log_uniform(k, low, high).astype(jnp.result_type(leaf.dtype))
+        for k, leaf in zip(jax.random.split(key, len(leaves)), leaves)
+    ]
     return jax.tree_util.tree_unflatten(treedef, draws)

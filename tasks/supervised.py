@@ -7,7 +7,7 @@ random indices, so sampling runs inside `jit` and under `vmap`.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import haiku as hk
 import jax
@@ -63,8 +63,10 @@ def supervised_task(
     x_train, y_train = train
     x_test, y_test = test
     if not 0 <= validation_size < x_train.shape[0]:
-        raise ValueError(f"{name}: validation_size {validation_size} must leave training examples "
-                         f"(the training set has {x_train.shape[0]})")
+        raise ValueError(
+            f"{name}: validation_size {validation_size} must leave training examples "
+            f"(the training set has {x_train.shape[0]})"
+        )
     n_train = x_train.shape[0] - validation_size
     n_eval = min(eval_size, n_train)
 
@@ -100,8 +102,15 @@ def supervised_task(
         results.update(measure(params, x_test, y_test, "test"))
         return results
 
-    return Task(name, init, loss, sample_batch, eval_loss, metrics,
-                sample_validation_batch if validation_size else None)
+    return Task(
+        name,
+        init,
+        loss,
+        sample_batch,
+        eval_loss,
+        metrics,
+        sample_validation_batch if validation_size else None,
+    )
 
 
 def log_uniform(key: jax.Array, low: float, high: float) -> jax.Array:

@@ -69,10 +69,12 @@ def poly_cubic_family(options: PolyCubicOptions) -> TaskFamily:
         x_test = jax.random.uniform(key_test, (options.num_test, 1))
         noise = options.noise_std * jax.random.normal(key_noise, x_train.shape)
         return supervised_task(
-            "poly_cubic", net,
+            "poly_cubic",
+            net,
             (x_train, random_cubic(key_poly, x_train) + noise),
             (x_test, random_cubic(key_poly, x_test)),
-            batch_size=options.batch_size, eval_size=options.num_train,
+            batch_size=options.batch_size,
+            eval_size=options.num_train,
             per_example_loss=losses.squared_error,
         )
 
@@ -90,11 +92,16 @@ def deep_linear_family(options: DeepLinearOptions) -> TaskFamily:
         a = a / jnp.sqrt(options.input_dim)
         x_train = jax.random.normal(key_train, (options.num_train, options.input_dim))
         x_test = jax.random.normal(key_test, (options.num_test, options.input_dim))
-        noise = options.noise_std * jax.random.normal(key_noise, (options.num_train, options.output_dim))
+        noise = options.noise_std * jax.random.normal(
+            key_noise, (options.num_train, options.output_dim)
+        )
         return supervised_task(
-            "deep_linear", net,
-            (x_train, x_train @ a.T + noise), (x_test, x_test @ a.T),
-            batch_size=options.batch_size, eval_size=options.num_train,
+            "deep_linear",
+            net,
+            (x_train, x_train @ a.T + noise),
+            (x_test, x_test @ a.T),
+            batch_size=options.batch_size,
+            eval_size=options.num_train,
             per_example_loss=losses.squared_error,
         )
 

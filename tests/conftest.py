@@ -10,7 +10,6 @@ import tempfile
 import numpy as np
 import pytest
 
-
 # Tests compile many small programs and run each for moments: with XLA's cheapest backend
 # optimization tests/test_cli_evaluate.py took 100 s of CPU instead of 185 s (measured back to back,
 # both with the cache below); results change by float rounding only, within every test's tolerance.
@@ -42,8 +41,12 @@ def pytest_configure(config):
     import jax
 
     jax.config.update("jax_compilation_cache_dir", cache)
-    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # jax's default, 1 s, skips most test programs
-        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.05"  # the workers and subprocesses too
+    if (
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ
+    ):  # jax's default, 1 s, skips most test programs
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = (
+            "0.05"  # the workers and subprocesses too
+        )
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
 
 
@@ -58,12 +61,17 @@ def tiny_data_dir(tmp_path_factory) -> pathlib.Path:
     mnist = root / "mnist"
     mnist.mkdir()
     for prefix, n in (("train", 96), ("t10k", 48)):
-        write_idx(mnist / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8))
+        write_idx(
+            mnist / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8)
+        )
         write_idx(mnist / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
     cifar = root / "cifar-10-batches-bin"
     cifar.mkdir()
     names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
     for name in names:
-        write_cifar10_bin(cifar / name, rng.integers(0, 256, (12, 32, 32, 3), np.uint8),
-                          (np.arange(12) % 10).astype(np.uint8))
+        write_cifar10_bin(
+            cifar / name,
+            rng.integers(0, 256, (12, 32, 32, 3), np.uint8),
+            (np.arange(12) % 10).astype(np.uint8),
+        )
     return root

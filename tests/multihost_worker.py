@@ -24,6 +24,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import jax  # pylint: disable=g-import-not-at-top
+
     # Before anything touches a backend (train() then joins the job first thing).
     jax.config.update("jax_platforms", "cpu")
     jax.config.update("jax_num_cpu_devices", args.devices)
@@ -34,11 +35,21 @@ def main() -> None:
 
     seen = []
     config = load_experiment(args.config)
-    state = meta_train.train(config, args.run_dir, resume=args.resume, progress=False,
-                             on_step=lambda step, metrics: seen.append({"step": step, **metrics}))
-    result = {"process_index": jax.process_index(), "process_count": jax.process_count(),
-              "devices": len(jax.devices()), "local_devices": len(jax.local_devices()),
-              "step": int(state.step.addressable_data(0)), "metrics": seen}
+    state = meta_train.train(
+        config,
+        args.run_dir,
+        resume=args.resume,
+        progress=False,
+        on_step=lambda step, metrics: seen.append({"step": step, **metrics}),
+    )
+    result = {
+        "process_index": jax.process_index(),
+        "process_count": jax.process_count(),
+        "devices": len(jax.devices()),
+        "local_devices": len(jax.local_devices()),
+        "step": int(state.step.addressable_data(0)),
+        "metrics": seen,
+    }
     with open(f"{args.result}.{jax.process_index()}", "w", encoding="utf-8") as f:
         json.dump(result, f)
     if jax.process_count() > 1:

@@ -18,12 +18,24 @@ from trainers.config.experiment import OptimizerConfig
 from trainers.core.trajectories import Trajectories, run_grid
 from trainers.evaluation.contenders import learned_contender
 from trainers.evaluation.evaluate import evaluation_keys
-from trainers.pipelines import ablation
-from trainers.pipelines.ablation import (ArmRun, ablation_arms, arm_config, curve_steps, learned_runs,
-                                         step_cost, teacher_label)
 from trainers.evaluation.statistics import censored_median
-from trainers.reporting.ablation_report import (ArmEvaluation, common_level,
-                                                inner_steps_to_level, interval_verdict, paired_interval)
+from trainers.pipelines import ablation
+from trainers.pipelines.ablation import (
+    ArmRun,
+    ablation_arms,
+    arm_config,
+    curve_steps,
+    learned_runs,
+    step_cost,
+    teacher_label,
+)
+from trainers.reporting.ablation_report import (
+    ArmEvaluation,
+    common_level,
+    inner_steps_to_level,
+    interval_verdict,
+    paired_interval,
+)
 
 TINY = """\
 name: tiny_ablation
@@ -89,17 +101,24 @@ def test_a_budget_below_one_meta_step_is_an_error(config_path):
 
 
 def test_no_budget_keeps_the_configured_meta_steps(config_path):
-    config = load_experiment(config_path, ["ablation.inner_step_budget=0", "meta_train.num_meta_steps=7"])
-    assert {arm_config(config, arm).meta_train.num_meta_steps for arm in ablation_arms(config)} == {7}
+    config = load_experiment(
+        config_path, ["ablation.inner_step_budget=0", "meta_train.num_meta_steps=7"]
+    )
+    assert {arm_config(config, arm).meta_train.num_meta_steps for arm in ablation_arms(config)} == {
+        7
+    }
 
 
-@pytest.mark.parametrize("override, message", [
-    ("ablation.arms=[none,bogus]", "bogus"),
-    ("ablation.meta_seeds=1", "meta_seeds >= 2"),
-    ("ablation.extra_teacher_arms=[none]", "no teacher"),
-    ("ablation.comparisons=[chord]", "arm:arm"),
-    ("ablation.imitation_weight=0", "imitation_weight must be > 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ablation.arms=[none,bogus]", "bogus"),
+        ("ablation.meta_seeds=1", "meta_seeds >= 2"),
+        ("ablation.extra_teacher_arms=[none]", "no teacher"),
+        ("ablation.comparisons=[chord]", "arm:arm"),
+        ("ablation.imitation_weight=0", "imitation_weight must be > 0"),
+    ],
+)
 def test_bad_ablation_settings_are_config_errors(config_path, override, message):
     with pytest.raises(ConfigError, match=message):
         load_experiment(config_path, [override])
@@ -107,8 +126,10 @@ def test_bad_ablation_settings_are_config_errors(config_path, override, message)
 
 def test_teacher_labels_name_the_optimizer_and_its_settings():
     assert teacher_label(OptimizerConfig("adam", {"learning_rate": 0.03})) == "adam lr=0.03"
-    assert teacher_label(OptimizerConfig("esgd", {"learning_rate": 0.1, "damping": 1e-3})) == \
-        "esgd damping=0.001,lr=0.1"
+    assert (
+        teacher_label(OptimizerConfig("esgd", {"learning_rate": 0.1, "damping": 1e-3}))
+        == "esgd damping=0.001,lr=0.1"
+    )
 
 
 def test_curve_steps_are_even_and_include_both_ends():
@@ -138,13 +159,21 @@ def test_censored_median_counts_misses_as_slowest():
 
 def _arm(label, validation, step_cost_value):
     runs = Trajectories(np.array([0, 1]), np.ones((2, 2, 2)), np.ones((2, 2, 1)), {})
-    return ArmEvaluation(label, label, "adam", np.array([0, 5, 10]), {"validation_final_loss": validation},
-                         step_cost_value, 1.0, runs)
+    return ArmEvaluation(
+        label,
+        label,
+        "adam",
+        np.array([0, 5, 10]),
+        {"validation_final_loss": validation},
+        step_cost_value,
+        1.0,
+        runs,
+    )
 
 
 def test_common_level_is_reached_by_every_arm_at_its_own_compute():
-    fast = _arm("fast", np.array([[2.0, 1.0, 0.5], [2.0, 1.2, 0.7]]), 10)   # means 2.0, 1.1, 0.6
-    slow = _arm("slow", np.array([[2.0, 1.8, 1.0], [2.0, 1.6, 1.2]]), 30)   # means 2.0, 1.7, 1.1
+    fast = _arm("fast", np.array([[2.0, 1.0, 0.5], [2.0, 1.2, 0.7]]), 10)  # means 2.0, 1.1, 0.6
+    slow = _arm("slow", np.array([[2.0, 1.8, 1.0], [2.0, 1.6, 1.2]]), 30)  # means 2.0, 1.7, 1.1
     level = common_level([fast, slow])
     assert level == pytest.approx(1.1)
     assert inner_steps_to_level(fast, level) == (5, 50)
@@ -153,8 +182,14 @@ def test_common_level_is_reached_by_every_arm_at_its_own_compute():
 
 
 def test_arm_runs_round_trip_through_npz(tmp_path):
-    run = ArmRun({"lstm": {"w": np.arange(6.0).reshape(2, 3)}}, np.array([0, 3]),
-                 {"validation_final_loss": np.ones((2, 2))}, 20, np.array([0, 1]), 12.5)
+    run = ArmRun(
+        {"lstm": {"w": np.arange(6.0).reshape(2, 3)}},
+        np.array([0, 3]),
+        {"validation_final_loss": np.ones((2, 2))},
+        20,
+        np.array([0, 1]),
+        12.5,
+    )
     run.save(tmp_path / "result.npz")
     back = ArmRun.load(tmp_path / "result.npz")
     np.testing.assert_array_equal(back.meta_params["lstm"]["w"], run.meta_params["lstm"]["w"])
@@ -162,22 +197,43 @@ def test_arm_runs_round_trip_through_npz(tmp_path):
 
 
 @pytest.mark.slow
-def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path, capsys, monkeypatch):
+def test_ablation_end_to_end_writes_the_report_and_resumes(
+    config_path, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "ablation"
-    args = ["ablation", "--config", str(config_path), "--out", str(out), "--no-progress", "ablation.extra_teachers=[]"]
+    args = [
+        "ablation",
+        "--config",
+        str(config_path),
+        "--out",
+        str(out),
+        "--no-progress",
+        "ablation.extra_teachers=[]",
+    ]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
     report = (out / "report.md").read_text()
     assert report in printed
     data = json.loads((out / "results.json").read_text())
-    assert [row["arm"] for row in data["arms"]] == ["none", "chord"]  # extra teachers: the unit tests above
+    assert [row["arm"] for row in data["arms"]] == [
+        "none",
+        "chord",
+    ]  # extra teachers: the unit tests above
     assert [row["meta_steps"] for row in data["arms"]] == [6, 3]
-    rows = {row[0]: row for row in table_rows(report.split("## Paired")[0].split("Tuned baselines")[0])[1:]}
+    rows = {
+        row[0]: row
+        for row in table_rows(report.split("## Paired")[0].split("Tuned baselines")[0])[1:]
+    }
     for row in data["arms"]:  # the table shows results.json's numbers
-        assert float(rows[row["arm"]][4].split("±")[0]) == pytest.approx(row["final_loss"][0], rel=5e-3)
+        assert float(rows[row["arm"]][4].split("±")[0]) == pytest.approx(
+            row["final_loss"][0], rel=5e-3
+        )
     assert {(c["a"], c["b"]) for c in data["comparisons"]} == {("chord", "none")}
     pairs = data["imitation_pairs"]  # the chord arm alone imitates: all its pairs, none dropped
-    assert pairs["arms"]["chord"]["dropped"] == 0 and pairs["common_pairs"] == pairs["arms"]["chord"]["certified"]
+    assert (
+        pairs["arms"]["chord"]["dropped"] == 0
+        and pairs["common_pairs"] == pairs["arms"]["chord"]["certified"]
+    )
     assert f"the same {pairs['common_pairs']} pairs" in report
     assert data["baselines"][0]["baseline"] == "adam"
     for png in ("ablation_validation.png", "ablation_eval.png"):
@@ -198,18 +254,28 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(config_path, tmp_path
     _, held_out = evaluation_keys(config.seed, 0, 1, 3)
     together = learned_runs(arm_cfg, family, run, held_out, 10)
     one = jax.tree_util.tree_map(lambda x: x[1], run.meta_params)
-    alone = run_grid(family, learned_contender("one", arm_cfg.meta_train.lstm, one).build, {}, held_out, 10, 5)
+    alone = run_grid(
+        family, learned_contender("one", arm_cfg.meta_train.lstm, one).build, {}, held_out, 10, 5
+    )
     np.testing.assert_allclose(together.curves[1], alone.curves[0], rtol=2e-5)
     chord_row = data["arms"][1]  # results.json keeps each meta-seed's mean over evaluation seeds
-    assert chord_row["final_loss_per_meta_seed"][1] == pytest.approx(float(np.mean(alone.final_losses)), rel=2e-5)
-    assert np.mean(chord_row["final_loss_per_meta_seed"]) == pytest.approx(chord_row["final_loss"][0])
+    assert chord_row["final_loss_per_meta_seed"][1] == pytest.approx(
+        float(np.mean(alone.final_losses)), rel=2e-5
+    )
+    assert np.mean(chord_row["final_loss_per_meta_seed"]) == pytest.approx(
+        chord_row["final_loss"][0]
+    )
 
     # a rerun reuses every finished arm: nothing is trained again, the same runs come back
-    monkeypatch.setattr(ablation, "train_arm", lambda *a, **k: pytest.fail("a finished arm was retrained"))
+    monkeypatch.setattr(
+        ablation, "train_arm", lambda *a, **k: pytest.fail("a finished arm was retrained")
+    )
     runs, skipped, pairs = ablation.trained_arms(config, out, progress=False)
     assert sorted(runs) == ["chord", "none"] and not skipped
-    np.testing.assert_array_equal(runs["chord"][1].validation["validation_final_loss"],
-                                  run.validation["validation_final_loss"])
+    np.testing.assert_array_equal(
+        runs["chord"][1].validation["validation_final_loss"],
+        run.validation["validation_final_loss"],
+    )
 
 
 def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tmp_path):
@@ -220,8 +286,10 @@ def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tm
     arm = arm_config(config, ablation_arms(config)[1])
     check_reusable(arm, tmp_path / "chord")  # records
     check_reusable(arm, tmp_path / "chord")  # same settings: fine
-    check_reusable(dataclasses.replace(arm, evaluation=dataclasses.replace(arm.evaluation, seeds=9)),
-                   tmp_path / "chord")  # evaluation settings do not decide the trained optimizers
+    check_reusable(
+        dataclasses.replace(arm, evaluation=dataclasses.replace(arm.evaluation, seeds=9)),
+        tmp_path / "chord",
+    )  # evaluation settings do not decide the trained optimizers
     other = load_experiment(config_path, ["meta_train.outer.learning_rate=0.01"])
     with pytest.raises(RunError, match=r"meta_train\.outer\.learning_rate differ"):
         check_reusable(arm_config(other, ablation_arms(other)[1]), tmp_path / "chord")
@@ -229,7 +297,10 @@ def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tm
     # records from before task variation existed were trained without it, which the family's
     # default variation (on for digits) is not
     record = json.loads((tmp_path / "chord" / "arm.json").read_text())
-    assert record["meta_train"]["task_variation"] == {"input_scale_range": [0.5, 2.0], "permute_labels": True}
+    assert record["meta_train"]["task_variation"] == {
+        "input_scale_range": [0.5, 2.0],
+        "permute_labels": True,
+    }
     del record["meta_train"]["task_variation"], record["meta_train"]["unroll"]["score_on"]
     (tmp_path / "chord" / "arm.json").write_text(json.dumps(record))
     with pytest.raises(RunError, match=r"meta_train\.task_variation differ"):

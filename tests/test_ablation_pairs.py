@@ -49,58 +49,86 @@ def generated(tmp_path_factory):
     path.write_text(TINY)
     config = load_experiment(path)
     family = build_family(config, training=True)
-    return {arm.label: make_targets(arm_config(config, arm), family, progress=False)
-            for arm in ablation_arms(config) if arm.label != "none"}
+    return {
+        arm.label: make_targets(arm_config(config, arm), family, progress=False)
+        for arm in ablation_arms(config)
+        if arm.label != "none"
+    }
 
 
 def made_by(generated, change=None):
     """A stand-in for make_targets returning the module's sets (`change` edits one arm's: label, set -> set)."""
-    return lambda cfg, fam, progress=True: (change or (lambda label, s: s))(cfg.meta_train.supervision,
-                                                                             generated[cfg.meta_train.supervision])
+    return lambda cfg, fam, progress=True: (change or (lambda label, s: s))(
+        cfg.meta_train.supervision, generated[cfg.meta_train.supervision]
+    )
 
 
 def arms_of(config, folder):
-    return [(arm.label, arm_config(config, arm), folder / "arms" / arm.label) for arm in ablation_arms(config)]
+    return [
+        (arm.label, arm_config(config, arm), folder / "arms" / arm.label)
+        for arm in ablation_arms(config)
+    ]
 
 
-def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(config, tmp_path, monkeypatch,
-                                                                               generated):
+def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(
+    config, tmp_path, monkeypatch, generated
+):
     # the teacher arm as if one of its pairs had failed to certify: the chord arm must drop it too
     def fewer(label, full):
         if label != "teacher":
             return full
-        return dataclasses.replace(full.subset(full.pair_keys()[1:]), num_dropped=0, num_uncertified=1)
+        return dataclasses.replace(
+            full.subset(full.pair_keys()[1:]), num_dropped=0, num_uncertified=1
+        )
 
     monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer))
-    summary = ablation_pairs.common_pair_targets(arms_of(config, tmp_path), tmp_path, None, progress=False)
+    summary = ablation_pairs.common_pair_targets(
+        arms_of(config, tmp_path), tmp_path, None, progress=False
+    )
     from geodesic_targets.targets import TargetSet
 
     chord = TargetSet.load(tmp_path / "arms" / "chord" / "targets.npz")
     teacher = TargetSet.load(tmp_path / "arms" / "teacher" / "targets.npz")
     generated = TargetSet.load(tmp_path / "arms" / "chord" / ablation_pairs.GENERATED)
-    assert len(generated.levels) == 4 and chord.pair_keys() == teacher.pair_keys() == generated.pair_keys()[1:]
-    assert (chord.path, teacher.path) == ("chord", "teacher") and chord.num_dropped == 1 and teacher.num_dropped == 0
+    assert (
+        len(generated.levels) == 4
+        and chord.pair_keys() == teacher.pair_keys() == generated.pair_keys()[1:]
+    )
+    assert (
+        (chord.path, teacher.path) == ("chord", "teacher")
+        and chord.num_dropped == 1
+        and teacher.num_dropped == 0
+    )
     np.testing.assert_array_equal(chord.start_steps, generated.start_steps[1:])
-    np.testing.assert_array_equal(np.asarray(chord.targets["mlp/~/linear_0"]["w"]),
-                                  np.asarray(generated.targets["mlp/~/linear_0"]["w"])[1:])
+    np.testing.assert_array_equal(
+        np.asarray(chord.targets["mlp/~/linear_0"]["w"]),
+        np.asarray(generated.targets["mlp/~/linear_0"]["w"])[1:],
+    )
     assert summary["common_pairs"] == 3 and "none" not in summary["arms"]
     assert summary["arms"]["chord"]["dropped"] == 1 and summary["arms"]["teacher"]["dropped"] == 0
     assert json.loads((tmp_path / "pairs.json").read_text()) == summary
     notes = ablation_pairs.pair_notes(summary)
-    assert "same 3 pairs" in notes[0] and any("`chord`: 4 certified" in line and "1 dropped" in line for line in notes)
+    assert "same 3 pairs" in notes[0] and any(
+        "`chord`: 4 certified" in line and "1 dropped" in line for line in notes
+    )
 
 
-def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(config, tmp_path, monkeypatch,
-                                                                             generated):
+def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(
+    config, tmp_path, monkeypatch, generated
+):
     from geodesic_targets.targets import NoCertifiedPairs
 
     def none_for_teacher(label, full):
         if label == "teacher":
-            raise NoCertifiedPairs("no pair was certified (4 failed path searches, 0 not descending)")
+            raise NoCertifiedPairs(
+                "no pair was certified (4 failed path searches, 0 not descending)"
+            )
         return full
 
     monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, none_for_teacher))
-    summary = ablation_pairs.common_pair_targets(arms_of(config, tmp_path), tmp_path, None, progress=False)
+    summary = ablation_pairs.common_pair_targets(
+        arms_of(config, tmp_path), tmp_path, None, progress=False
+    )
     assert "no pair was certified" in summary["arms"]["teacher"]["why_none"]
     assert summary["common_pairs"] == 4 and (tmp_path / "arms" / "chord" / "targets.npz").exists()
 
@@ -114,9 +142,13 @@ def test_an_arm_folder_from_before_common_pairs_is_moved_aside_and_trained_again
     (folder / "arm.json").write_text(json.dumps(record))
     (folder / "result.npz").write_bytes(b"an old result")
     moved = supersede_old_arm(arm_cfg, folder)
-    assert moved == folder.with_name("chord.before-common-pairs") and (moved / "result.npz").exists()
+    assert (
+        moved == folder.with_name("chord.before-common-pairs") and (moved / "result.npz").exists()
+    )
     assert not folder.exists()
-    none_label, none_cfg, none_folder = arms_of(config, tmp_path)[0]  # the loss-only arm imitates nothing
+    none_label, none_cfg, none_folder = arms_of(config, tmp_path)[
+        0
+    ]  # the loss-only arm imitates nothing
     check_reusable(none_cfg, none_folder)
     assert "pairs" not in json.loads((none_folder / "arm.json").read_text())
     assert supersede_old_arm(none_cfg, none_folder) is None

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 import tasks
-from geodesic_targets.alignment import (align, aligned_distance, dense_chain, hidden_widths,
-                                        matching_objective, permute_hidden)
+from geodesic_targets.alignment import (
+    align,
+    aligned_distance,
+    dense_chain,
+    hidden_widths,
+    matching_objective,
+    permute_hidden,
+)
 from tasks import models
 
 HIDDEN = (20, 20)
@@ -23,16 +29,23 @@ def random_perms(seed, params):
 
 
 def distance(x, y):
-    return float(np.sqrt(sum(np.sum((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-                             for a, b in zip(jax.tree_util.tree_leaves(x),
-                                             jax.tree_util.tree_leaves(y)))))
+    return float(
+        np.sqrt(
+            sum(
+                np.sum((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+                for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y))
+            )
+        )
+    )
 
 
 def with_random_biases(params, seed):
     """Haiku initializes biases to zero; random ones make the bias terms count."""
     rng = np.random.default_rng(seed)
-    return {name: {**module, "b": jnp.asarray(rng.normal(size=module["b"].shape), jnp.float32)}
-            for name, module in params.items()}
+    return {
+        name: {**module, "b": jnp.asarray(rng.normal(size=module["b"].shape), jnp.float32)}
+        for name, module in params.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +55,18 @@ def mlp_task():
 
 @pytest.fixture(scope="module")
 def ae_task():
-    return tasks.get_family("digits_autoencoder",
-                            encoder_sizes=ENCODER).instance(jax.random.PRNGKey(0))
+    return tasks.get_family("digits_autoencoder", encoder_sizes=ENCODER).instance(
+        jax.random.PRNGKey(0)
+    )
 
 
 def test_dense_chain_orders_mlp_and_autoencoder(mlp_task, ae_task):
     assert dense_chain(mlp_task.init(jax.random.PRNGKey(1))) == [
-        f"mlp/~/linear_{i}" for i in range(3)]
+        f"mlp/~/linear_{i}" for i in range(3)
+    ]
     assert dense_chain(ae_task.init(jax.random.PRNGKey(1))) == (
-        [f"encoder/~/linear_{i}" for i in range(3)] + [f"decoder/~/linear_{i}" for i in range(3)])
+        [f"encoder/~/linear_{i}" for i in range(3)] + [f"decoder/~/linear_{i}" for i in range(3)]
+    )
 
 
 def test_dense_chain_sorts_numbers_numerically():
@@ -60,8 +76,10 @@ def test_dense_chain_sorts_numbers_numerically():
 
 
 def test_rejects_conv_kernel():
-    params = {"conv2_d": {"w": np.zeros((3, 3, 1, 8)), "b": np.zeros(8)},
-              "linear": {"w": np.zeros((8, 10)), "b": np.zeros(10)}}
+    params = {
+        "conv2_d": {"w": np.zeros((3, 3, 1, 8)), "b": np.zeros(8)},
+        "linear": {"w": np.zeros((8, 10)), "b": np.zeros(10)},
+    }
     with pytest.raises(ValueError, match=r"'conv2_d' has a rank-4 'w'"):
         dense_chain(params)
     with pytest.raises(ValueError, match="rank-4"):
@@ -70,8 +88,11 @@ def test_rejects_conv_kernel():
 
 def test_rejects_non_chaining_and_non_dense_trees():
     params = {"mlp/~/linear_0": {"w": np.zeros((4, 5))}, "mlp/~/linear_1": {"w": np.zeros((6, 2))}}
-    with pytest.raises(ValueError, match=r"'mlp/~/linear_0' has 5 outputs but 'mlp/~/linear_1' "
-                                         r"has 6 inputs"):
+    with pytest.raises(
+        ValueError,
+        match=r"'mlp/~/linear_0' has 5 outputs but 'mlp/~/linear_1' "
+        r"has 6 inputs",
+    ):
         dense_chain(params)
     with pytest.raises(ValueError, match="not a dense layer"):
         dense_chain({"norm": {"scale": np.ones(4), "offset": np.zeros(4)}})
@@ -110,8 +131,7 @@ def test_alignment_preserves_function(mlp_task):
     net = models.mlp(HIDDEN, 10, "sigmoid")
     x = jax.random.normal(jax.random.PRNGKey(3), (32, 64))
     np.testing.assert_allclose(net.apply(aligned, x), net.apply(params_b, x), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(mlp_task.eval_loss(aligned), mlp_task.eval_loss(params_b),
-                               rtol=1e-5)
+    np.testing.assert_allclose(mlp_task.eval_loss(aligned), mlp_task.eval_loss(params_b), rtol=1e-5)
 
 
 def test_alignment_shrinks_distance_between_independent_inits(mlp_task):
@@ -165,15 +185,23 @@ def test_connect_with_alignment_joins_a_permuted_copy_without_a_bead(mlp_task):
     from geodesic_targets.sampler import connect
 
     objective = lambda p, k: mlp_task.loss(p, mlp_task.sample_batch(k))
-    trained, loss, _ = descend_until(objective, mlp_task.eval_loss, optax.adam(1e-2),
-                                     mlp_task.init(jax.random.PRNGKey(1)), 1.0, 300, jax.random.PRNGKey(2))
+    trained, loss, _ = descend_until(
+        objective,
+        mlp_task.eval_loss,
+        optax.adam(1e-2),
+        mlp_task.init(jax.random.PRNGKey(1)),
+        1.0,
+        300,
+        jax.random.PRNGKey(2),
+    )
     permuted = permute_hidden(trained, random_perms(7, trained))
     level = 1.05 * float(loss)
     kwargs = dict(key=jax.random.PRNGKey(3), max_depth=2, max_steps=50)
     result = connect(mlp_task.eval_loss, trained, permuted, level, align=True, **kwargs)
     assert result.connected and result.num_beads == 2  # the ends only
-    assert result.endpoint_distance < 1e-5 and result.unaligned_distance == pytest.approx(distance(trained, permuted),
-                                                                                           rel=1e-5)
+    assert result.endpoint_distance < 1e-5 and result.unaligned_distance == pytest.approx(
+        distance(trained, permuted), rel=1e-5
+    )
     assert result.unaligned_distance > 1.0
     plain = connect(mlp_task.eval_loss, trained, permuted, level, **kwargs)
     assert np.isnan(plain.unaligned_distance)
@@ -188,12 +216,18 @@ def test_a_sweep_with_alignment_reports_both_distances():
     from trainers.reporting.tables import ALIGNED_COLUMN, sweep_table
 
     task = tasks.get_task("digits_mlp", seed=0)
-    sweep = lambda aligned: energy_sweep(task, SweepOptions(levels=(1.5,), num_pairs=2, max_train_steps=300),
-                                         ConnectOptions(max_depth=3, max_steps=200, align=aligned),
-                                         key=jax.random.PRNGKey(0), train_optimizer=optax.adam(1e-2))
+    sweep = lambda aligned: energy_sweep(
+        task,
+        SweepOptions(levels=(1.5,), num_pairs=2, max_train_steps=300),
+        ConnectOptions(max_depth=3, max_steps=200, align=aligned),
+        key=jax.random.PRNGKey(0),
+        train_optimizer=optax.adam(1e-2),
+    )
     (aligned,), (plain,) = sweep(True), sweep(False)
     assert aligned.pairs_unreached == plain.pairs_unreached == 0
     # the same trained pairs: before alignment they are exactly the plain sweep's ends
     assert aligned.unaligned_distance_mean == pytest.approx(plain.distance_mean, rel=1e-5)
-    assert aligned.distance_mean < 0.99 * plain.distance_mean and np.isnan(plain.unaligned_distance_mean)
+    assert aligned.distance_mean < 0.99 * plain.distance_mean and np.isnan(
+        plain.unaligned_distance_mean
+    )
     assert ALIGNED_COLUMN in sweep_table([aligned]) and ALIGNED_COLUMN not in sweep_table([plain])

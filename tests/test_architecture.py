@@ -12,9 +12,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIBRARY = ["common", "meta_opt", "tasks", "geodesic_targets", "trainers"]
 # package -> the packages of ours it may import
-ALLOWED = {"common": set(), "meta_opt": {"common"}, "tasks": {"common"},
-           "geodesic_targets": {"common", "meta_opt", "tasks"},
-           "trainers": {"common", "meta_opt", "tasks", "geodesic_targets"}}
+ALLOWED = {
+    "common": set(),
+    "meta_opt": {"common"},
+    "tasks": {"common"},
+    "geodesic_targets": {"common", "meta_opt", "tasks"},
+    "trainers": {"common", "meta_opt", "tasks", "geodesic_targets"},
+}
 
 
 def modules():
@@ -35,7 +39,9 @@ def imported(path: pathlib.Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package, path", list(modules()), ids=lambda x: str(x).split("/work/main/")[-1])
+@pytest.mark.parametrize(
+    "package, path", list(modules()), ids=lambda x: str(x).split("/work/main/")[-1]
+)
 def test_imports_point_one_way(package, path):
     ours = {name.split(".")[0] for name in imported(path)} & set(LIBRARY)
     assert ours - {package} <= ALLOWED[package], f"{path} imports {sorted(ours - {package})}"
@@ -47,20 +53,30 @@ def test_no_library_module_imports_a_command_module_or_prints():
             continue
         assert not any(name.startswith("trainers.commands") for name in imported(path)), path
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        prints = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"]
+        prints = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print"
+        ]
         assert not prints, f"{path} prints (only trainers.commands may)"
 
 
 def test_no_library_file_is_over_300_lines():
-    long = {str(path): n for _, path in modules() if (n := len(path.read_text().splitlines())) > 300}
+    long = {
+        str(path): n for _, path in modules() if (n := len(path.read_text().splitlines())) > 300
+    }
     assert not long, long
 
 
 def test_loading_and_checking_a_config_imports_neither_jax_nor_wandb():
-    code = ("import sys; from trainers.config import load_experiment; "
-            "load_experiment('configs/demo.yaml', ['task.options.batch_size=64']); "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'wandb', 'optax', 'haiku', 'matplotlib'}); "
-            "print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from trainers.config import load_experiment; "
+        "load_experiment('configs/demo.yaml', ['task.options.batch_size=64']); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'wandb', 'optax', 'haiku', 'matplotlib'}); "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"config loading imported {out.stdout.strip()}"

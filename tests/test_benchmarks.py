@@ -16,8 +16,17 @@ import pathlib
 
 import pytest
 
-from benchmarks import (bench_connect, bench_esgd, bench_lstm_optimizer, bench_lstm_v2, bench_meta_seeds,
-                        bench_meta_train, bench_shorten, bench_shorten_convergence, common)
+from benchmarks import (
+    bench_connect,
+    bench_esgd,
+    bench_lstm_optimizer,
+    bench_lstm_v2,
+    bench_meta_seeds,
+    bench_meta_train,
+    bench_shorten,
+    bench_shorten_convergence,
+    common,
+)
 from tests.markdown import table_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -45,8 +54,13 @@ def number(cell: str) -> float:
         pytest.fail(f"not a number: {cell!r}")
 
 
-def check_table(table: tuple[list[str], list[list[str]]], columns: list[str], num_rows: int,
-                positive: tuple[str, ...] = (), nonnegative: tuple[str, ...] = ()) -> list[dict[str, str]]:
+def check_table(
+    table: tuple[list[str], list[list[str]]],
+    columns: list[str],
+    num_rows: int,
+    positive: tuple[str, ...] = (),
+    nonnegative: tuple[str, ...] = (),
+) -> list[dict[str, str]]:
     """Checks header, row count and values of a parsed table; returns its rows as dicts."""
     header, rows = table
     assert header == columns
@@ -85,32 +99,61 @@ def test_row_printer_prints_rows_as_added_and_the_same_table_at_the_end(capsys):
 def test_meta_train_default_unroll_lengths_divide_the_horizon():
     config = str(REPO / "configs/digits_mlp.yaml")
     bench_meta_train.check_unrolls(
-        config, bench_meta_train.unroll_lengths(bench_meta_train.UNROLL, bench_meta_train.MEM_UNROLLS), [])
+        config,
+        bench_meta_train.unroll_lengths(bench_meta_train.UNROLL, bench_meta_train.MEM_UNROLLS),
+        [],
+    )
     # The sweep that used to crash after minutes of measuring now fails before any.
-    with pytest.raises(ValueError, match=r"unroll lengths \[40\] are not divisors of the horizon 100"):
-        bench_meta_train.main(["--config", config, "--mem-unrolls", "10", "40", "--out", "/nonexistent"])
+    with pytest.raises(
+        ValueError, match=r"unroll lengths \[40\] are not divisors of the horizon 100"
+    ):
+        bench_meta_train.main(
+            ["--config", config, "--mem-unrolls", "10", "40", "--out", "/nonexistent"]
+        )
 
 
 @pytest.mark.slow
 def test_bench_meta_train_tiny(capsys, tmp_path):
     out = tmp_path / "meta_train.json"
-    bench_meta_train.main(["--tiny", "--config", str(REPO / "configs/digits_mlp.yaml"), "--out", str(out)])
+    bench_meta_train.main(
+        ["--tiny", "--config", str(REPO / "configs/digits_mlp.yaml"), "--out", str(out)]
+    )
     text = capsys.readouterr().out
     found = tables(text)
     assert len(found) == 6, text  # three tables as measured, then the same three at the end
     flop_columns = ["N", "U", "rolled (scan bodies once) GFLOP", "fully unrolled GFLOP"]
-    throughput_columns = ["N", "U", "ms/meta-step", "inner steps/s", "XLA GFLOP/meta-step",
-                          "MFLOP/inner step", "GFLOP/s", "of matmul", "compile+1st s"]
-    memory_columns = ["N", "U", "arguments", "outputs", "temporaries", "aliased",
-                      "total (args+out+temp-alias)"]
+    throughput_columns = [
+        "N",
+        "U",
+        "ms/meta-step",
+        "inner steps/s",
+        "XLA GFLOP/meta-step",
+        "MFLOP/inner step",
+        "GFLOP/s",
+        "of matmul",
+        "compile+1st s",
+    ]
+    memory_columns = [
+        "N",
+        "U",
+        "arguments",
+        "outputs",
+        "temporaries",
+        "aliased",
+        "total (args+out+temp-alias)",
+    ]
     streamed_flops, streamed_throughput, streamed_memory, throughput, flops, memory = found
     # tiny: N = 1, U = 2 (and U // 2 = 1 for the U check); memory for U in (1, 2)
     check_table(flops, flop_columns, 2, positive=tuple(flop_columns))
     records = check_table(throughput, throughput_columns, 1, positive=tuple(throughput_columns))
     assert (records[0]["N"], records[0]["U"]) == ("1", "2")
-    mem = check_table(memory, memory_columns, 2,
-                      positive=("N", "U", "arguments", "outputs", "total (args+out+temp-alias)"),
-                      nonnegative=("temporaries", "aliased"))
+    mem = check_table(
+        memory,
+        memory_columns,
+        2,
+        positive=("N", "U", "arguments", "outputs", "total (args+out+temp-alias)"),
+        nonnegative=("temporaries", "aliased"),
+    )
     assert [r["U"] for r in mem] == ["1", "2"]
     assert sorted(streamed_flops[1]) == sorted(flops[1])
     assert streamed_throughput == throughput
@@ -126,12 +169,17 @@ def test_bench_connect_tiny(capsys, tmp_path):
     text = capsys.readouterr().out
     found = tables(text)
     assert len(found) == 2, text
-    records = check_table(found[1], bench_connect.HEADERS, 2 * len(bench_connect.CASES),
-                          positive=("beads", "wall s (median)"),
-                          nonnegative=("depth", "steps", "measure s", "train s"))
+    records = check_table(
+        found[1],
+        bench_connect.HEADERS,
+        2 * len(bench_connect.CASES),
+        positive=("beads", "wall s (median)"),
+        nonnegative=("depth", "steps", "measure s", "train s"),
+    )
     assert found[0] == found[1]
     assert [(r["case"], r["variant"]) for r in records] == [
-        (case, variant) for case in bench_connect.CASES for variant in ("batched", "single")]
+        (case, variant) for case in bench_connect.CASES for variant in ("batched", "single")
+    ]
     for record in records[::2]:  # the batched rows carry the ratio and the verdict
         assert number(record["wall: batched / single"]) > 0
         assert record["verdict"] in ("met", "not met")
@@ -147,8 +195,12 @@ def test_bench_esgd_tiny(capsys, tmp_path):
     text = capsys.readouterr().out
     found = tables(text)
     assert len(found) == 1, text
-    records = check_table(found[0], ["optimizer", "measured as", "us/step", "x SGD", "target", "verdict"],
-                          12, positive=("us/step", "x SGD"))
+    records = check_table(
+        found[0],
+        ["optimizer", "measured as", "us/step", "x SGD", "target", "verdict"],
+        12,
+        positive=("us/step", "x SGD"),
+    )
     assert [r["x SGD"] for r in records if r["optimizer"] == "SGD"] == ["1", "1"]
     assert {r["verdict"] for r in records if r["target"]} <= {"met", "not met"}
     assert "parameters; XLA flops/step" in text
@@ -161,12 +213,25 @@ def test_bench_lstm_optimizer_tiny(capsys, tmp_path):
     text = capsys.readouterr().out
     found = tables(text)
     assert len(found) == 2, text
-    records = check_table(found[1], bench_lstm_optimizer.HEADERS, 6,
-                          positive=("n", "us/update", "Mcoord/s", "XLA MFLOP/update", "flop/byte",
-                                    "GB/s (XLA bytes)", "GFLOP/s", "of matmul"))
+    records = check_table(
+        found[1],
+        bench_lstm_optimizer.HEADERS,
+        6,
+        positive=(
+            "n",
+            "us/update",
+            "Mcoord/s",
+            "XLA MFLOP/update",
+            "flop/byte",
+            "GB/s (XLA bytes)",
+            "GFLOP/s",
+            "of matmul",
+        ),
+    )
     assert found[0] == found[1]
     assert [(r["n"], r["case"]) for r in records] == [
-        (n, case) for n in ("64", "256") for case in ("update", "scan", "gate_matmuls")]
+        (n, case) for n in ("64", "256") for case in ("update", "scan", "gate_matmuls")
+    ]
     check_json(out, "lstm_optimizer")
 
 
@@ -176,7 +241,9 @@ def test_bench_lstm_v2_tiny(capsys, tmp_path):
     bench_lstm_v2.main(["--tiny", "--out", str(out)])
     found = tables(capsys.readouterr().out)
     assert len(found) == 2 and found[0] == found[1]
-    records = check_table(found[1], bench_lstm_v2.HEADERS, 6, positive=("params", "us/step", "x adam", "x lstm_v1"))
+    records = check_table(
+        found[1], bench_lstm_v2.HEADERS, 6, positive=("params", "us/step", "x adam", "x lstm_v1")
+    )
     assert [r["optimizer"] for r in records] == ["adam", "lstm_v1", "lstm_v2"] * 2
     assert [number(r["x adam"]) for r in records][0::3] == [1.0, 1.0]  # adam against itself
     check_json(out, "lstm_v2")
@@ -191,21 +258,51 @@ def test_bench_shorten_tiny(capsys, tmp_path):
     assert len(found) == 4, text  # two tables as measured, then the same two at the end
     streamed_cases, streamed_batch, cases, batch = found
     cases_run = bench_shorten.PRESETS["tiny"]["cases"]
-    records = check_table(cases, bench_shorten.HEADERS, len(cases_run),
-                          positive=("beads", "points", "connect s", "shorten s", "shorten / connect",
-                                    "connect 1st s", "shorten 1st s", "length before", "length after"))
+    records = check_table(
+        cases,
+        bench_shorten.HEADERS,
+        len(cases_run),
+        positive=(
+            "beads",
+            "points",
+            "connect s",
+            "shorten s",
+            "shorten / connect",
+            "connect 1st s",
+            "shorten 1st s",
+            "length before",
+            "length after",
+        ),
+    )
     assert streamed_cases == cases
     assert [r["case"] for r in records] == cases_run
     for record in records:
         assert (record["connected"], record["certified"]) == ("True", "True"), record
-        assert number(record["length after"]) <= number(record["length before"]) + 1e-6  # never longer
+        assert (
+            number(record["length after"]) <= number(record["length before"]) + 1e-6
+        )  # never longer
         assert number(record["length after"]) >= 1.0 - 1e-6
     disk = records[0]
-    assert disk["case"] == "disk_sgd" and number(disk["closed form"]) <= number(disk["length after"]) * 1.001
-    (row,) = check_table(batch, bench_shorten.BATCH_HEADERS, 1,
-                         positive=("pairs", "points", "rounds", "one at a time s/pair", "batched s/pair",
-                                   "batched / one at a time", "one at a time 1st s", "batched 1st s"),
-                         nonnegative=("max length diff. batched vs one at a time", "max rel. error vs closed form"))
+    assert (
+        disk["case"] == "disk_sgd"
+        and number(disk["closed form"]) <= number(disk["length after"]) * 1.001
+    )
+    (row,) = check_table(
+        batch,
+        bench_shorten.BATCH_HEADERS,
+        1,
+        positive=(
+            "pairs",
+            "points",
+            "rounds",
+            "one at a time s/pair",
+            "batched s/pair",
+            "batched / one at a time",
+            "one at a time 1st s",
+            "batched 1st s",
+        ),
+        nonnegative=("max length diff. batched vs one at a time", "max rel. error vs closed form"),
+    )
     assert streamed_batch == batch
     assert row["pairs"] == "2" and row["certified"] == "True"
     for name in cases_run:
@@ -217,11 +314,14 @@ def test_bench_shorten_tiny(capsys, tmp_path):
 @pytest.mark.slow
 def test_bench_meta_seeds_tiny(capsys, tmp_path):
     out = tmp_path / "meta_seeds.json"
-    bench_meta_seeds.main(["--tiny", "--config", str(REPO / "configs/ablation_digits.yaml"), "--out", str(out)])
+    bench_meta_seeds.main(
+        ["--tiny", "--config", str(REPO / "configs/ablation_digits.yaml"), "--out", str(out)]
+    )
     found = tables(capsys.readouterr().out)
     assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
-    records = check_table(found[1], bench_meta_seeds.HEADERS, 1,
-                          positive=tuple(bench_meta_seeds.HEADERS[1:]))
+    records = check_table(
+        found[1], bench_meta_seeds.HEADERS, 1, positive=tuple(bench_meta_seeds.HEADERS[1:])
+    )
     # tiny: K = 2, N = 2, U = 5 (imitation arms add their pairs' steps: tests/test_ablation.py)
     assert [(r["arm"], r["inner steps / meta-step"]) for r in records] == [("none", "10")]
     results = check_json(out, "meta_seeds")
@@ -233,9 +333,26 @@ def test_bench_shorten_convergence_tiny(capsys, tmp_path):
     bench_shorten_convergence.main(["--tiny", "--out", str(out)])
     found = tables(capsys.readouterr().out)
     assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
-    (row,) = check_table(found[1], bench_shorten_convergence.HEADERS, 1,
-                         positive=("T", "new rounds", "new s", "new length", "former 200 rounds length",
-                                   "former 200 rounds energy / new", "former s to match", "former length then"))
+    (row,) = check_table(
+        found[1],
+        bench_shorten_convergence.HEADERS,
+        1,
+        positive=(
+            "T",
+            "new rounds",
+            "new s",
+            "new length",
+            "former 200 rounds length",
+            "former 200 rounds energy / new",
+            "former s to match",
+            "former length then",
+        ),
+    )
     assert (row["case"], row["T"], row["new converged"]) == ("bowl", "20", "True")
-    assert number(row["former 200 rounds energy / new"]) >= 1 - 1e-4  # the new path has the least energy
-    assert check_json(out, "shorten_convergence")["table"]["headers"] == bench_shorten_convergence.HEADERS
+    assert (
+        number(row["former 200 rounds energy / new"]) >= 1 - 1e-4
+    )  # the new path has the least energy
+    assert (
+        check_json(out, "shorten_convergence")["table"]["headers"]
+        == bench_shorten_convergence.HEADERS
+    )

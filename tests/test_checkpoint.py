@@ -12,8 +12,14 @@ import numpy as np
 import optax
 import pytest
 
-from trainers.io.checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints,
-                                 load_checkpoint, restore_latest, save_checkpoint)
+from trainers.io.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    restore_latest,
+    save_checkpoint,
+)
 
 CONFIG = {"task": {"name": "digits_mlp", "batch_size": 32}, "outer": {"lr": 1e-3}, "seed": 0}
 
@@ -21,16 +27,26 @@ CONFIG = {"task": {"name": "digits_mlp", "batch_size": 32}, "outer": {"lr": 1e-3
 def make_state(seed: int = 0) -> dict:
     """A meta-training state: meta-params, adam state, LSTM states in flight, step, keys."""
     ks = jax.random.split(jax.random.PRNGKey(seed), 4)
-    meta_params = {"lstm": {"w_i": jax.random.normal(ks[0], (11, 80)), "b": jnp.zeros((80,))},
-                   "linear": {"w": jax.random.normal(ks[1], (20, 1)) * 1e-3}}
+    meta_params = {
+        "lstm": {"w_i": jax.random.normal(ks[0], (11, 80)), "b": jnp.zeros((80,))},
+        "linear": {"w": jax.random.normal(ks[1], (20, 1)) * 1e-3},
+    }
     opt_state = optax.adam(1e-3).init(meta_params)
-    opt_state = jax.tree_util.tree_map(lambda x: x + 0.25 if x.dtype == jnp.float32 else x + 7,
-                                       opt_state)  # non-trivial mu, nu and count
-    lstm_states = tuple((jax.random.normal(k, (5, 20)), jax.random.normal(k, (5, 20)) * 2)
-                        for k in jax.random.split(ks[2], 2))
-    return {"meta_params": meta_params, "opt_state": opt_state, "inner": lstm_states,
-            "step": jnp.asarray(17, jnp.int32), "key": jax.random.PRNGKey(3),
-            "typed_key": jax.random.key(4)}
+    opt_state = jax.tree_util.tree_map(
+        lambda x: x + 0.25 if x.dtype == jnp.float32 else x + 7, opt_state
+    )  # non-trivial mu, nu and count
+    lstm_states = tuple(
+        (jax.random.normal(k, (5, 20)), jax.random.normal(k, (5, 20)) * 2)
+        for k in jax.random.split(ks[2], 2)
+    )
+    return {
+        "meta_params": meta_params,
+        "opt_state": opt_state,
+        "inner": lstm_states,
+        "step": jnp.asarray(17, jnp.int32),
+        "key": jax.random.PRNGKey(3),
+        "typed_key": jax.random.key(4),
+    }
 
 
 def assert_bitwise_equal(a, b) -> None:
@@ -55,8 +71,9 @@ def test_round_trip_is_bitwise(tmp_path):
     assert restored["opt_state"][0].count.dtype == jnp.int32
     assert metadata == {"config": CONFIG}
     # The restored keys draw the same numbers as the originals.
-    np.testing.assert_array_equal(jax.random.normal(restored["typed_key"], (3,)),
-                                  jax.random.normal(state["typed_key"], (3,)))
+    np.testing.assert_array_equal(
+        jax.random.normal(restored["typed_key"], (3,)), jax.random.normal(state["typed_key"], (3,))
+    )
 
 
 def test_manifest_records_step_leaves_and_checksum(tmp_path):
@@ -66,7 +83,10 @@ def test_manifest_records_step_leaves_and_checksum(tmp_path):
     assert manifest["num_leaves"] == len(jax.tree_util.tree_leaves(make_state()))
     by_path = {leaf["path"]: leaf for leaf in manifest["leaves"]}
     assert by_path["['meta_params']['lstm']['w_i']"] == {
-        "path": "['meta_params']['lstm']['w_i']", "shape": [11, 80], "dtype": "float32"}
+        "path": "['meta_params']['lstm']['w_i']",
+        "shape": [11, 80],
+        "dtype": "float32",
+    }
     assert by_path["['typed_key']"]["key_impl"] == "threefry2x32"
     assert len(manifest["sha256"]) == 64
 
@@ -76,7 +96,9 @@ def test_state_file_is_pickle_free_npz(tmp_path):
     path = save_checkpoint(tmp_path, 1, state, {})
     with np.load(path / "state.npz", allow_pickle=False) as npz:
         names = sorted(npz.files)
-        assert len(names) == len(jax.tree_util.tree_leaves(state))  # one entry per leaf, by key path
+        assert len(names) == len(
+            jax.tree_util.tree_leaves(state)
+        )  # one entry per leaf, by key path
         assert {"inner/0/0", "meta_params/lstm/w_i", "opt_state/0/mu/linear/w"} <= set(names)
         assert all(npz[n].dtype != object for n in names)
     with zipfile.ZipFile(path / "state.npz") as zf:
@@ -104,7 +126,9 @@ def test_steps_sort_numerically_and_resave_replaces(tmp_path):
     assert metadata == {"again": True}
     assert_bitwise_equal(restored, make_state(seed=2))
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
-        "ckpt-00000009", "ckpt-100000000"]
+        "ckpt-00000009",
+        "ckpt-100000000",
+    ]
 
 
 def test_truncated_state_names_file_and_previous_checkpoint(tmp_path):

@@ -51,12 +51,15 @@ def test_config_out_writes_a_repeatable_config(tmp_path):
     assert load_experiment(out) == load_experiment(path, ["seed=3"])
 
 
-@pytest.mark.parametrize("override, named", [
-    ("task.optoins.batch_size=3", "task.optoins"),
-    ("task.options.batch_sise=3", "batch_sise"),
-    ("seed=three", "seed"),
-    ("seed", "seed"),
-])
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("task.optoins.batch_size=3", "task.optoins"),
+        ("task.options.batch_sise=3", "batch_sise"),
+        ("seed=three", "seed"),
+        ("seed", "seed"),
+    ],
+)
 def test_config_errors_name_the_key(override, named, capsys):
     status = cli.main(["config", "--config", str(CONFIGS / "digits_mlp.yaml"), override])
     err = capsys.readouterr().err
@@ -68,8 +71,17 @@ def test_download_without_reachable_files_names_the_file(tmp_path, capsys):
     mirror.mkdir()
     (mirror / "train-images-idx3-ubyte.gz").write_bytes(b"not the real file")
     target = tmp_path / "data"
-    status = cli.main(["data", "download", "mnist", "--data-dir", str(target),
-                       "--base-url", mirror.as_uri() + "/"])
+    status = cli.main(
+        [
+            "data",
+            "download",
+            "mnist",
+            "--data-dir",
+            str(target),
+            "--base-url",
+            mirror.as_uri() + "/",
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "train-images-idx3-ubyte.gz" in err
     leftovers = [p for p in target.rglob("*") if p.is_file()] if target.exists() else []
@@ -80,7 +92,11 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path, capsys
     # A run folder in the wrong state is the user's to fix: one line, exit status 2.
     assert cli.main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("meta-opt: error: ") and "is not a run folder" in err and err.count("\n") == 1
+    assert (
+        err.startswith("meta-opt: error: ")
+        and "is not a run folder" in err
+        and err.count("\n") == 1
+    )
     # An internal bug (here a KeyError deep inside a command) is not a user error: it propagates.
     from trainers.pipelines import geodesics
 
@@ -89,5 +105,13 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path, capsys
 
     monkeypatch.setattr(geodesics, "targets_command", broken)
     with pytest.raises(KeyError, match="internal bug"):
-        cli.main(["geodesics", "targets", "--config", str(CONFIGS / "digits_mlp.yaml"),
-                  "--out", str(tmp_path / "targets")])
+        cli.main(
+            [
+                "geodesics",
+                "targets",
+                "--config",
+                str(CONFIGS / "digits_mlp.yaml"),
+                "--out",
+                str(tmp_path / "targets"),
+            ]
+        )

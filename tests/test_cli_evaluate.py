@@ -6,19 +6,33 @@ import pathlib
 import numpy as np
 import pytest
 
-from trainers.commands.cli import main
 from tests.wandb_offline import read_offline_run
+from trainers.commands.cli import main
 
 pytestmark = pytest.mark.slow  # compiles a whole demo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TINY = ["meta_train.num_meta_steps=4", "meta_train.unroll.horizon=10", "meta_train.unroll.unroll_length=5",
-        "meta_train.validate_every=2", "meta_train.checkpoint_every=2", "meta_train.num_instances=2",
-        "meta_train.imitation_batch=2", "geodesics.targets.num_instances=2", "geodesics.targets.num_steps=10",
-        "geodesics.targets.horizon=5", "geodesics.connect.max_steps=50", "evaluation.seeds=2",
-        "evaluation.tuning_seeds=1", "evaluation.steps=6", "evaluation.record_points=3",
-        "evaluation.learning_rates=[0.01,0.1]", "evaluation.dampings=[0.1]",
-        "evaluation.baselines=[adam,esgd]", "logging.mode=offline"]
+TINY = [
+    "meta_train.num_meta_steps=4",
+    "meta_train.unroll.horizon=10",
+    "meta_train.unroll.unroll_length=5",
+    "meta_train.validate_every=2",
+    "meta_train.checkpoint_every=2",
+    "meta_train.num_instances=2",
+    "meta_train.imitation_batch=2",
+    "geodesics.targets.num_instances=2",
+    "geodesics.targets.num_steps=10",
+    "geodesics.targets.horizon=5",
+    "geodesics.connect.max_steps=50",
+    "evaluation.seeds=2",
+    "evaluation.tuning_seeds=1",
+    "evaluation.steps=6",
+    "evaluation.record_points=3",
+    "evaluation.learning_rates=[0.01,0.1]",
+    "evaluation.dampings=[0.1]",
+    "evaluation.baselines=[adam,esgd]",
+    "logging.mode=offline",
+]
 
 
 def table_rows(report: str, header_start: str) -> list[list[str]]:
@@ -26,7 +40,7 @@ def table_rows(report: str, header_start: str) -> list[list[str]]:
     lines = report.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split("|")])
@@ -51,26 +65,36 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     rows = table_rows(report, "optimizer")
     from meta_opt import list_pretrained
 
-    shipped = [f"pretrained {name}" for name in list_pretrained()]  # evaluated beside the demo's own
+    shipped = [
+        f"pretrained {name}" for name in list_pretrained()
+    ]  # evaluated beside the demo's own
     assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", *shipped, "adam", "esgd"]
     all_rows, rows = rows, [r for r in rows if not r[0].startswith("pretrained ")]
     assert rows[0][-1] == "not tuned (learned)" and rows[2][-1].startswith("lr=")
     results = json.loads((demo / "evaluate" / "results.json").read_text())
     # the table shows the numbers of results.json
     adam = next(o for o in results[0]["optimizers"] if o["optimizer"] == "adam")
-    shown_mean, shown_se = (float(x) for x in rows[2][1].split("±"))  # "0.0564 ± 0.0030": 3 significant digits
+    shown_mean, shown_se = (
+        float(x) for x in rows[2][1].split("±")
+    )  # "0.0564 ± 0.0030": 3 significant digits
     assert shown_mean == pytest.approx(adam["final_loss"][0], rel=5e-3)
     assert shown_se == pytest.approx(adam["final_loss"][1], abs=abs(shown_mean) * 5e-3 + 1e-12)
     assert results[0]["steps"] == 6 and adam["seeds"] == 2
     comparison = table_rows(report, "run")
     assert {r[0] for r in comparison} == {"lstm (geodesic)", "lstm (loss only)"}
-    for png in ("evaluate/curves_digits_mlp.png", "evaluate/meta_training.png", "targets/target_lengths.png"):
+    for png in (
+        "evaluate/curves_digits_mlp.png",
+        "evaluate/meta_training.png",
+        "targets/target_lengths.png",
+    ):
         assert (demo / png).read_bytes()[:8] == PNG_MAGIC, png
     assert "meta_training.png" in report and "../targets/target_lengths.png" in report
     # W&B: the evaluation run has the table, the plot and summary numbers equal to results.json
     (eval_run,) = (demo / "evaluate" / "wandb").glob("offline-run-*")
     logged = read_offline_run(eval_run)
-    assert logged["summary"]["digits_mlp/adam/final_loss_mean"] == pytest.approx(adam["final_loss"][0])
+    assert logged["summary"]["digits_mlp/adam/final_loss_mean"] == pytest.approx(
+        adam["final_loss"][0]
+    )
     assert any("digits_mlp/curves/path" in h for h in logged["history"])
     table = logged_table(eval_run, "digits_mlp/table")
     assert [r[0] for r in table["data"]] == [r[0] for r in all_rows]
@@ -78,14 +102,20 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
         (train_run,) = (demo / name / "wandb").glob("offline-run-*")
         keys = set().union(*read_offline_run(train_run)["history"])
         assert {"meta_loss", "validation_meta_loss"} <= keys
-    geodesic_imitation = [json.loads(l).get("imitation_loss") for l in
-                          (demo / "train_geodesic" / "metrics.jsonl").read_text().splitlines()]
-    loss_only_imitation = [json.loads(l).get("imitation_loss") for l in
-                           (demo / "train_loss_only" / "metrics.jsonl").read_text().splitlines()]
+    geodesic_imitation = [
+        json.loads(line).get("imitation_loss")
+        for line in (demo / "train_geodesic" / "metrics.jsonl").read_text().splitlines()
+    ]
+    loss_only_imitation = [
+        json.loads(line).get("imitation_loss")
+        for line in (demo / "train_loss_only" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert any(v for v in geodesic_imitation) and not any(v for v in loss_only_imitation)
 
 
-def test_demo_rerun_resumes_and_evaluates_shipped_optimizers_beside_its_own(demo, tmp_path, monkeypatch, capsys):
+def test_demo_rerun_resumes_and_evaluates_shipped_optimizers_beside_its_own(
+    demo, tmp_path, monkeypatch, capsys
+):
     """A rerun reuses the targets and the training (nothing rewritten, no W&B run reopened) and
     redoes only the evaluation, which lists every shipped pretrained optimizer (here a toy bundle)."""
     import jax
@@ -102,18 +132,45 @@ def test_demo_rerun_resumes_and_evaluates_shipped_optimizers_beside_its_own(demo
     targets = (demo / "targets" / "targets.npz").stat().st_mtime_ns
     assert main(["demo", "--out", str(demo), "--no-progress", *TINY]) == 0
     assert sorted(p.name for p in (demo / "train_geodesic" / "checkpoints").iterdir()) == before
-    assert len(list((demo / "train_geodesic" / "wandb").glob("offline-run-*"))) == 1  # not even reopened
+    assert (
+        len(list((demo / "train_geodesic" / "wandb").glob("offline-run-*"))) == 1
+    )  # not even reopened
     assert (demo / "targets" / "targets.npz").stat().st_mtime_ns == targets
     assert "lstm (geodesic)" in capsys.readouterr().out
     rows = table_rows((demo / "evaluate" / "report.md").read_text(), "optimizer")
-    assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", "pretrained toy", "adam", "esgd"]
+    assert [r[0] for r in rows] == [
+        "lstm (geodesic)",
+        "lstm (loss only)",
+        "pretrained toy",
+        "adam",
+        "esgd",
+    ]
 
 
 def test_evaluate_a_checkpoint_on_two_tasks(demo, tmp_path, capsys):
     out = tmp_path / "eval"
-    status = main(["evaluate", "--checkpoint", str(demo / "train_loss_only"), "--tasks", "digits_mlp,quadratic",
-                   "--steps", "5", "--seeds", "3", "--tuning-seeds", "2", "--baselines", "sgd,momentum",
-                   "--jacobi", "--out", str(out), "--no-progress", "evaluation.learning_rates=[0.001,0.01]"])
+    status = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(demo / "train_loss_only"),
+            "--tasks",
+            "digits_mlp,quadratic",
+            "--steps",
+            "5",
+            "--seeds",
+            "3",
+            "--tuning-seeds",
+            "2",
+            "--baselines",
+            "sgd,momentum",
+            "--jacobi",
+            "--out",
+            str(out),
+            "--no-progress",
+            "evaluation.learning_rates=[0.001,0.01]",
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
     assert "report:" in printed and "W&B run:" in printed
@@ -121,19 +178,30 @@ def test_evaluate_a_checkpoint_on_two_tasks(demo, tmp_path, capsys):
     assert "## digits_mlp" in report and "## quadratic" in report
     results = {t["task"]: t for t in json.loads((out / "results.json").read_text())}
     for task in ("digits_mlp", "quadratic"):
-        assert [o["optimizer"] for o in results[task]["optimizers"]] == ["lstm", "sgd", "momentum", "jacobi"]
+        assert [o["optimizer"] for o in results[task]["optimizers"]] == [
+            "lstm",
+            "sgd",
+            "momentum",
+            "jacobi",
+        ]
         assert all(o["seeds"] == 3 for o in results[task]["optimizers"])
         assert (out / f"curves_{task}.png").read_bytes()[:8] == PNG_MAGIC
     assert results["quadratic"]["steps"] == 5
     (run,) = (out / "wandb").glob("offline-run-*")
     logged = read_offline_run(run)
-    assert {"digits_mlp/lstm/final_loss_mean", "quadratic/jacobi/final_loss_mean"} <= set(logged["summary"])
+    assert {"digits_mlp/lstm/final_loss_mean", "quadratic/jacobi/final_loss_mean"} <= set(
+        logged["summary"]
+    )
     assert logged["config"]["evaluation"]["seeds"] == 3
     comparison = table_rows(report, "task")
     assert [r[0] for r in comparison] == ["digits_mlp", "quadratic"]
     ratio = float(comparison[0][6].rstrip("x"))
-    lstm, best = (np.mean([o["final_loss"][0] for o in results["digits_mlp"]["optimizers"] if o["optimizer"] == n])
-                  for n in ("lstm", comparison[0][4]))
+    lstm, best = (
+        np.mean(
+            [o["final_loss"][0] for o in results["digits_mlp"]["optimizers"] if o["optimizer"] == n]
+        )
+        for n in ("lstm", comparison[0][4])
+    )
     assert ratio == pytest.approx(lstm / best, abs=0.006)
 
 
@@ -148,7 +216,9 @@ def test_evaluate_rejects_an_unknown_task_or_setting(demo, capsys):
     assert "nope" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", run, "--seeds", "1", "--out", str(demo / "x")]) == 2
     assert "seeds >= 2" in capsys.readouterr().err
-    assert main(["evaluate", "--checkpoint", run, "evaluation.seedz=3", "--out", str(demo / "x")]) == 2
+    assert (
+        main(["evaluate", "--checkpoint", run, "evaluation.seedz=3", "--out", str(demo / "x")]) == 2
+    )
     assert "evaluation.seedz" in capsys.readouterr().err
 
 
@@ -156,12 +226,44 @@ def test_one_config_gives_the_same_targets_through_geodesics_targets_train_and_d
     """Every command derives the target key from the seed with the same tag (trainers.core.keys)."""
     from geodesic_targets.targets import TargetSet
 
-    assert main(["geodesics", "targets", "--config", "configs/demo.yaml", "--out", str(tmp_path / "targets"),
-                 "--no-progress", *TINY]) == 0
-    assert main(["train", "--config", "configs/demo.yaml", "--out", str(tmp_path / "train"), "--no-progress",
-                 *TINY, "meta_train.num_meta_steps=1"]) == 0
-    sets = [TargetSet.load(path) for path in (demo / "targets" / "targets.npz", tmp_path / "targets" / "targets.npz",
-                                              tmp_path / "train" / "targets.npz")]
+    assert (
+        main(
+            [
+                "geodesics",
+                "targets",
+                "--config",
+                "configs/demo.yaml",
+                "--out",
+                str(tmp_path / "targets"),
+                "--no-progress",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "configs/demo.yaml",
+                "--out",
+                str(tmp_path / "train"),
+                "--no-progress",
+                *TINY,
+                "meta_train.num_meta_steps=1",
+            ]
+        )
+        == 0
+    )
+    sets = [
+        TargetSet.load(path)
+        for path in (
+            demo / "targets" / "targets.npz",
+            tmp_path / "targets" / "targets.npz",
+            tmp_path / "train" / "targets.npz",
+        )
+    ]
     for other in sets[1:]:
         np.testing.assert_array_equal(other.levels, sets[0].levels)
         np.testing.assert_array_equal(other.instance_keys, sets[0].instance_keys)

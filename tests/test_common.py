@@ -30,7 +30,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_the_codec_round_trips_haiku_names_and_refuses_pickled_dtypes(tmp_path):
-    tree = {"mlp/~/linear_0": {"w": jnp.arange(6.0).reshape(2, 3), "b%": jnp.zeros(3)}, "steps": [np.int32(4)]}
+    tree = {
+        "mlp/~/linear_0": {"w": jnp.arange(6.0).reshape(2, 3), "b%": jnp.zeros(3)},
+        "steps": [np.int32(4)],
+    }
     arrays = npz_tree.encode(tree)
     assert set(arrays) == {"mlp%2F~%2Flinear_0/w", "mlp%2F~%2Flinear_0/b%25", "steps/0"}
     npz_tree.write_npz(tmp_path / "t.npz", arrays)

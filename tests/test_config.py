@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal
 
 import pytest
-
-import tasks
 import yaml
 
-from trainers.config import (ConfigError, apply_overrides, from_dict, load_config,
-                             parse_override, replace_path, save_config, to_dict)
-from trainers.config.experiment import ExperimentConfig, TaskConfig, build_family, load_experiment, task_variation
+import tasks
+from trainers.config import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_config,
+    parse_override,
+    replace_path,
+    save_config,
+    to_dict,
+)
+from trainers.config.experiment import (
+    ExperimentConfig,
+    TaskConfig,
+    build_family,
+    load_experiment,
+    task_variation,
+)
 from trainers.config.sections import MetaTrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -31,14 +45,14 @@ class Inner:
 class Outer:
     name: str
     lr: float = 0.1
-    note: Optional[str] = None
+    note: str | None = None
     shape: tuple[int, str] = (1, "a")
     steps: tuple[int, ...] = ()
     flags: dict[str, bool] = dataclasses.field(default_factory=dict)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     verbose: bool = False
     inner: Inner = dataclasses.field(default_factory=Inner)
-    maybe: Optional[Inner] = None
+    maybe: Inner | None = None
 
 
 def _write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
@@ -47,12 +61,28 @@ def _write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
 
 
 def test_from_dict_converts_nested_data():
-    data = {"name": "r", "lr": 1, "note": None, "shape": [2, "b"], "steps": [1, 2],
-            "flags": {"a": True}, "extra": {"xs": [1, 2]},
-            "inner": {"width": 7, "kind": "sigmoid", "sizes": [3, 4]}}
+    data = {
+        "name": "r",
+        "lr": 1,
+        "note": None,
+        "shape": [2, "b"],
+        "steps": [1, 2],
+        "flags": {"a": True},
+        "extra": {"xs": [1, 2]},
+        "inner": {"width": 7, "kind": "sigmoid", "sizes": [3, 4]},
+    }
     config = from_dict(Outer, data)
-    assert config == Outer("r", 1.0, None, (2, "b"), (1, 2), {"a": True}, {"xs": [1, 2]},
-                           False, Inner(7, "sigmoid", (3, 4)))
+    assert config == Outer(
+        "r",
+        1.0,
+        None,
+        (2, "b"),
+        (1, 2),
+        {"a": True},
+        {"xs": [1, 2]},
+        False,
+        Inner(7, "sigmoid", (3, 4)),
+    )
     assert type(config.lr) is float
     assert type(config.inner.sizes) is tuple and type(config.steps) is tuple
     assert from_dict(Outer, {"name": "r"}) == Outer("r")  # defaults fill the rest
@@ -64,8 +94,7 @@ def test_from_dict_converts_nested_data():
 def test_to_dict_round_trips():
     config = from_dict(Outer, {"name": "r", "shape": [2, "b"], "extra": {"o": {"p": [1]}}})
     data = to_dict(config)
-    assert data["shape"] == [2, "b"] and data["inner"] == {"width": 4, "kind": "relu",
-                                                           "sizes": [8]}
+    assert data["shape"] == [2, "b"] and data["inner"] == {"width": 4, "kind": "relu", "sizes": [8]}
     assert yaml.safe_load(yaml.safe_dump(data)) == data
     assert from_dict(Outer, data) == config
     assert to_dict(Outer("r", extra={"t": (1, (2,))}))["extra"] == {"t": [1, [2]]}
@@ -86,22 +115,25 @@ def test_missing_required_key_is_named(tmp_path):
         load_config(Outer, _write(tmp_path, "lr: 0.5\n"))
 
 
-@pytest.mark.parametrize("data, key, expected", [
-    ({"inner": {"width": "three"}}, "inner.width", "expected int, got str 'three'"),
-    ({"inner": {"width": True}}, "inner.width", "expected int, got bool True"),
-    ({"lr": "fast"}, "lr", "expected float, got str 'fast'"),
-    ({"lr": False}, "lr", "expected float"),
-    ({"verbose": 1}, "verbose", "expected bool, got int 1"),
-    ({"note": 3}, "note", "expected str | None"),
-    ({"inner": {"sizes": [1, "x"]}}, "inner.sizes[1]", "expected int"),
-    ({"inner": {"sizes": "12"}}, "inner.sizes", "expected tuple[int, ...]"),
-    ({"shape": [1, 2, 3]}, "shape", "2 items"),
-    ({"flags": {"a": "yes"}}, "flags.a", "expected bool"),
-    ({"extra": [1]}, "extra", "expected Mapping"),
-    ({"inner": 5}, "inner", "expected a mapping for Inner"),
-    ({"maybe": 5}, "maybe", "expected a mapping for Inner | None"),
-    ({"maybe": {"width": 1.5}}, "maybe.width", "expected int, got float 1.5"),
-])
+@pytest.mark.parametrize(
+    "data, key, expected",
+    [
+        ({"inner": {"width": "three"}}, "inner.width", "expected int, got str 'three'"),
+        ({"inner": {"width": True}}, "inner.width", "expected int, got bool True"),
+        ({"lr": "fast"}, "lr", "expected float, got str 'fast'"),
+        ({"lr": False}, "lr", "expected float"),
+        ({"verbose": 1}, "verbose", "expected bool, got int 1"),
+        ({"note": 3}, "note", "expected str | None"),
+        ({"inner": {"sizes": [1, "x"]}}, "inner.sizes[1]", "expected int"),
+        ({"inner": {"sizes": "12"}}, "inner.sizes", "expected tuple[int, ...]"),
+        ({"shape": [1, 2, 3]}, "shape", "2 items"),
+        ({"flags": {"a": "yes"}}, "flags.a", "expected bool"),
+        ({"extra": [1]}, "extra", "expected Mapping"),
+        ({"inner": 5}, "inner", "expected a mapping for Inner"),
+        ({"maybe": 5}, "maybe", "expected a mapping for Inner | None"),
+        ({"maybe": {"width": 1.5}}, "maybe.width", "expected int, got float 1.5"),
+    ],
+)
 def test_wrong_type_names_key_and_expected_type(data, key, expected):
     with pytest.raises(ConfigError) as info:
         from_dict(Outer, {"name": "r", **data}, source="src.yaml")
@@ -111,22 +143,28 @@ def test_wrong_type_names_key_and_expected_type(data, key, expected):
 
 
 def test_literal_violation_lists_allowed_values():
-    with pytest.raises(ConfigError, match=r"inner\.kind: expected one of 'relu', 'sigmoid', "
-                                          r"got str 'tanh'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"inner\.kind: expected one of 'relu', 'sigmoid', "
+        r"got str 'tanh'",
+    ):
         from_dict(Outer, {"name": "r", "inner": {"kind": "tanh"}})
 
 
-@pytest.mark.parametrize("text, path, value", [
-    ("a.b.c=3", ["a", "b", "c"], 3),
-    ("lr=1e-3", ["lr"], 1e-3),
-    ("lr=-2E5", ["lr"], -2e5),
-    ("lr=1.5e3", ["lr"], 1500.0),
-    ("sizes=[32, 32]", ["sizes"], [32, 32]),
-    ("flag=true", ["flag"], True),
-    ("x=null", ["x"], None),
-    ("s=abc", ["s"], "abc"),
-    ("s=a=b", ["s"], "a=b"),
-])
+@pytest.mark.parametrize(
+    "text, path, value",
+    [
+        ("a.b.c=3", ["a", "b", "c"], 3),
+        ("lr=1e-3", ["lr"], 1e-3),
+        ("lr=-2E5", ["lr"], -2e5),
+        ("lr=1.5e3", ["lr"], 1500.0),
+        ("sizes=[32, 32]", ["sizes"], [32, 32]),
+        ("flag=true", ["flag"], True),
+        ("x=null", ["x"], None),
+        ("s=abc", ["s"], "abc"),
+        ("s=a=b", ["s"], "a=b"),
+    ],
+)
 def test_parse_override_values(text, path, value):
     parsed_path, parsed = parse_override(text)
     assert parsed_path == path
@@ -143,8 +181,11 @@ def test_bad_override_syntax_names_override(text):
 def test_apply_overrides_returns_new_dict():
     data = {"name": "r", "inner": {"width": 1}}
     result = apply_overrides(data, ["inner.width=2", "inner.kind=sigmoid", "new.deep.key=1"])
-    assert result == {"name": "r", "inner": {"width": 2, "kind": "sigmoid"},
-                      "new": {"deep": {"key": 1}}}
+    assert result == {
+        "name": "r",
+        "inner": {"width": 2, "kind": "sigmoid"},
+        "new": {"deep": {"key": 1}},
+    }
     assert data == {"name": "r", "inner": {"width": 1}}
     assert apply_overrides(data, ["inner.width=2", "inner.width=3"])["inner"]["width"] == 3
 
@@ -173,8 +214,11 @@ def test_float_override_for_int_names_key_and_override(tmp_path):
 
 def test_override_on_typo_key_says_it_came_from_override(tmp_path):
     path = _write(tmp_path, "name: r\n")
-    with pytest.raises(ConfigError, match=r"inner\.widht \(from override 'inner\.widht=3'\): "
-                                          r"unknown key"):
+    with pytest.raises(
+        ConfigError,
+        match=r"inner\.widht \(from override 'inner\.widht=3'\): "
+        r"unknown key",
+    ):
         load_config(Outer, path, ["lr=0.5", "inner.widht=3"])
     with pytest.raises(ConfigError, match=r"inner\.bad \(from override 'inner=\{bad: 1\}'\)"):
         load_config(Outer, path, ["inner={bad: 1}"])
@@ -205,8 +249,16 @@ def test_top_level_list_is_rejected_and_empty_file_means_defaults(tmp_path):
 
 
 def test_save_load_round_trip_is_plain_yaml_and_atomic(tmp_path):
-    config = from_dict(Outer, {"name": "r", "lr": 1e-10, "shape": [2, "b"],
-                               "extra": {"o": {"p": [1, 2]}}, "inner": {"sizes": [1, 2]}})
+    config = from_dict(
+        Outer,
+        {
+            "name": "r",
+            "lr": 1e-10,
+            "shape": [2, "b"],
+            "extra": {"o": {"p": [1, 2]}},
+            "inner": {"sizes": [1, 2]},
+        },
+    )
     path = tmp_path / "run" / "config.yaml"
     save_config(config, path)
     assert load_config(Outer, path) == config
@@ -251,9 +303,13 @@ def test_replace_path_changes_one_field_and_validates():
 def test_example_config_loads():
     config = load_experiment(CONFIGS / "digits_mlp.yaml")
     assert config == ExperimentConfig(
-        name="digits_mlp", seed=0, task=TaskConfig("digits_mlp", {
-            "hidden_sizes": [20], "activation": "sigmoid", "batch_size": 128}),
-        meta_train=MetaTrainConfig(validate_every=10))
+        name="digits_mlp",
+        seed=0,
+        task=TaskConfig(
+            "digits_mlp", {"hidden_sizes": [20], "activation": "sigmoid", "batch_size": 128}
+        ),
+        meta_train=MetaTrainConfig(validate_every=10),
+    )
     config = load_experiment(CONFIGS / "digits_mlp.yaml", ["task.options.batch_size=64"])
     assert config.task.options["batch_size"] == 64
 
@@ -263,13 +319,16 @@ def test_experiment_name_is_required(tmp_path):
         load_experiment(_write(tmp_path, "seed: 1\n"))
 
 
-@pytest.mark.parametrize("overrides, key, problem", [
-    (["task.name=digitz"], "task.name", "unknown task 'digitz'"),
-    (["task.options.hiden=3"], "task.options.hiden", "unknown key"),
-    (["task.options.batch_size=-1"], "task.options", "batch_size must be positive"),
-    (["task.options.batch_size=abc"], "task.options.batch_size", "expected int"),
-    (["task.options.activation=swish"], "task.options.activation", "sigmoid"),
-])
+@pytest.mark.parametrize(
+    "overrides, key, problem",
+    [
+        (["task.name=digitz"], "task.name", "unknown task 'digitz'"),
+        (["task.options.hiden=3"], "task.options.hiden", "unknown key"),
+        (["task.options.batch_size=-1"], "task.options", "batch_size must be positive"),
+        (["task.options.batch_size=abc"], "task.options.batch_size", "expected int"),
+        (["task.options.activation=swish"], "task.options.activation", "sigmoid"),
+    ],
+)
 def test_task_registry_errors_name_the_key_file_and_override(overrides, key, problem):
     with pytest.raises(ConfigError) as info:
         load_experiment(CONFIGS / "digits_mlp.yaml", overrides)
@@ -295,8 +354,13 @@ def test_scoring_on_validation_needs_a_validation_split():
     path = CONFIGS / "digits_mlp.yaml"
     with pytest.raises(ConfigError, match=r"meta_train\.unroll\.score_on .*validation_size > 0"):
         load_experiment(path, ["meta_train.unroll.score_on=validation"])
-    config = load_experiment(path, ["meta_train.unroll.score_on=validation", "task.options.validation_size=300"])
-    assert config.meta_train.unroll.score_on == "validation" and config.task.options["validation_size"] == 300
+    config = load_experiment(
+        path, ["meta_train.unroll.score_on=validation", "task.options.validation_size=300"]
+    )
+    assert (
+        config.meta_train.unroll.score_on == "validation"
+        and config.task.options["validation_size"] == 300
+    )
 
 
 def test_task_variation_defaults_to_the_task_family_s_own():
@@ -308,14 +372,19 @@ def test_task_variation_defaults_to_the_task_family_s_own():
     assert training.permute_labels is True and training.input_scale_range == (0.5, 2.0)
     assert build_family(config).options.permute_labels is False  # evaluation: as configured
     off = load_experiment(path, ["meta_train.task_variation={}"])
-    assert task_variation(off) == {} and build_family(off, training=True).options.permute_labels is False
+    assert (
+        task_variation(off) == {}
+        and build_family(off, training=True).options.permute_labels is False
+    )
     cubic = load_experiment(path, ["task.name=poly_cubic", "task.options={}"])
     assert task_variation(cubic) == {}  # synthetic instances already differ
 
 
 def test_task_variation_applies_to_the_meta_training_family_only():
     path = CONFIGS / "digits_mlp.yaml"
-    config = load_experiment(path, ["meta_train.task_variation={permute_labels: true, input_scale_range: [0.5, 2.0]}"])
+    config = load_experiment(
+        path, ["meta_train.task_variation={permute_labels: true, input_scale_range: [0.5, 2.0]}"]
+    )
     assert build_family(config, training=True).options.permute_labels is True
     assert build_family(config, training=True).options.input_scale_range == (0.5, 2.0)
     assert build_family(config).options.permute_labels is False  # evaluation: as configured
@@ -323,12 +392,15 @@ def test_task_variation_applies_to_the_meta_training_family_only():
         load_experiment(path, ["meta_train.task_variation={bogus: 1}"])
 
 
-@pytest.mark.parametrize("override, message", [
-    ("evaluation.parallel_runs=-1", "parallel_runs must be >= 0"),
-    ("geodesics.spectrum.num_probes=0", "num_probes"),
-    ("geodesics.spectrum.trajectory_points=1", "trajectory_points >= 2"),
-    ("geodesics.spectrum_optimizers=[{name: nope}]", "geodesics.spectrum_optimizers[0].name"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("evaluation.parallel_runs=-1", "parallel_runs must be >= 0"),
+        ("geodesics.spectrum.num_probes=0", "num_probes"),
+        ("geodesics.spectrum.trajectory_points=1", "trajectory_points >= 2"),
+        ("geodesics.spectrum_optimizers=[{name: nope}]", "geodesics.spectrum_optimizers[0].name"),
+    ],
+)
 def test_new_sections_reject_bad_values_by_name(override, message):
     from trainers.config.experiment import load_experiment
 

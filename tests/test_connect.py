@@ -10,8 +10,8 @@ import pytest
 
 import tasks
 from geodesic_targets.beads import BeadTraining, project_to_bisector
-from geodesic_targets.sampler import ConnectOptions, StringSampler, connect
 from geodesic_targets.interpolation import barrier, grid, interpolated_losses
+from geodesic_targets.sampler import ConnectOptions, StringSampler, connect
 
 KEY = jax.random.PRNGKey(0)
 
@@ -38,7 +38,9 @@ def on_circle(degrees):
 
 def assert_certified(result, loss_fn, num_grid=33):
     """Recomputes every segment's barrier independently of the search."""
-    beads = [jax.tree_util.tree_map(lambda x: x[i], result.beads) for i in range(result.num_beads)]
+    beads = [
+        jax.tree_util.tree_map(lambda x, i=i: x[i], result.beads) for i in range(result.num_beads)
+    ]
     maxima = [float(barrier(loss_fn, a, b, grid(num_grid))[0]) for a, b in zip(beads, beads[1:])]
     assert max(maxima) <= result.threshold
     np.testing.assert_allclose(maxima, result.segment_max_losses, rtol=1e-4)
@@ -63,8 +65,15 @@ def test_convex_loss_connects_without_beads():
 
 def test_disconnected_sublevel_set_is_reported_within_budget():
     # Asymmetric ends: the loss maximum is off the saddle at the origin, so beads train.
-    result = connect(double_well, point(-0.95, 0.05), point(1.02, -0.1), threshold=0.1, key=KEY,
-                     max_depth=4, max_steps=300)
+    result = connect(
+        double_well,
+        point(-0.95, 0.05),
+        point(1.02, -0.1),
+        threshold=0.1,
+        key=KEY,
+        max_depth=4,
+        max_steps=300,
+    )
     assert not result.connected
     assert "budget" in result.reason and result.depth <= 4
     assert result.max_interpolated_loss > 0.1
@@ -73,8 +82,17 @@ def test_disconnected_sublevel_set_is_reported_within_budget():
 @pytest.mark.parametrize("method", ["greedy", "constrained"])
 def test_curved_level_set_gives_the_arc_length(method):
     threshold = 1e-4  # the annulus has half-width 0.01, so every path in it is nearly the arc
-    result = connect(ring_loss, on_circle(0), on_circle(150), threshold, key=KEY, method=method,
-                     optimizer=optax.sgd(0.2), max_depth=8, max_steps=2000)
+    result = connect(
+        ring_loss,
+        on_circle(0),
+        on_circle(150),
+        threshold,
+        key=KEY,
+        method=method,
+        optimizer=optax.sgd(0.2),
+        max_depth=8,
+        max_steps=2000,
+    )
     assert result.connected, result.reason
     assert_certified(result, ring_loss)
     arc_over_chord = np.deg2rad(150) / (2 * np.sin(np.deg2rad(75)))
@@ -84,8 +102,11 @@ def test_curved_level_set_gives_the_arc_length(method):
 
 def test_independently_trained_deep_linear_networks_are_connected():
     task = tasks.get_task("deep_linear", seed=0, noise_std=0.1)
-    train = jax.jit(lambda p: optax.apply_updates(p, jax.tree_util.tree_map(
-        lambda g: -0.05 * g, jax.grad(task.eval_loss)(p))))
+    train = jax.jit(
+        lambda p: optax.apply_updates(
+            p, jax.tree_util.tree_map(lambda g: -0.05 * g, jax.grad(task.eval_loss)(p))
+        )
+    )
     ends = []
     for seed in (1, 2):
         params = task.init(jax.random.PRNGKey(seed))
@@ -96,8 +117,16 @@ def test_independently_trained_deep_linear_networks_are_connected():
     threshold = 1.2 * max(losses)
     # Plain descent: Adam's sign-like steps drift along the network's flat rescaling
     # directions and lengthen the chain without bound at this tight threshold.
-    result = connect(task.eval_loss, ends[0], ends[1], threshold, key=KEY, max_depth=10,
-                     optimizer=optax.sgd(0.05), max_steps=3000)
+    result = connect(
+        task.eval_loss,
+        ends[0],
+        ends[1],
+        threshold,
+        key=KEY,
+        max_depth=10,
+        optimizer=optax.sgd(0.05),
+        max_steps=3000,
+    )
     assert result.connected, result.reason
     assert_certified(result, task.eval_loss)
     assert result.normalized_length >= 1.0
@@ -106,15 +135,18 @@ def test_independently_trained_deep_linear_networks_are_connected():
 def test_batched_bead_training_equals_one_at_a_time():
     options = dict(optimizer=optax.sgd(0.2), max_depth=3, max_steps=2000)
     batched = connect(ring_loss, on_circle(0), on_circle(150), 1e-4, key=KEY, **options)
-    single = connect(ring_loss, on_circle(0), on_circle(150), 1e-4, key=KEY, batched=False, **options)
+    single = connect(
+        ring_loss, on_circle(0), on_circle(150), 1e-4, key=KEY, batched=False, **options
+    )
     assert batched.num_beads == single.num_beads and batched.num_beads >= 5
     np.testing.assert_allclose(batched.beads["x"], single.beads["x"], rtol=1e-5, atol=1e-6)
 
 
 def test_constrained_bead_stays_on_the_bisector_and_reaches_the_target():
     left, right = on_circle(0), on_circle(100)
-    training = BeadTraining(lambda p, _: ring_loss(p), optax.sgd(0.2), max_steps=2000,
-                            method="constrained")
+    training = BeadTraining(
+        lambda p, _: ring_loss(p), optax.sgd(0.2), max_steps=2000, method="constrained"
+    )
     bead, loss, steps = training.train_one(point(0.3, 0.1), left, right, KEY, jnp.float32(1e-4))
     distance = lambda a, b: float(jnp.linalg.norm(a["x"] - b["x"]))
     np.testing.assert_allclose(distance(bead, left), distance(bead, right), rtol=1e-5)
@@ -124,8 +156,15 @@ def test_constrained_bead_stays_on_the_bisector_and_reaches_the_target():
 
 
 def test_bead_that_cannot_be_trained_stops_the_search():
-    result = connect(double_well, point(-1.0, 0.0), point(1.0, 0.0), threshold=0.1, key=KEY,
-                     optimizer=optax.sgd(1e-4), max_steps=5)
+    result = connect(
+        double_well,
+        point(-1.0, 0.0),
+        point(1.0, 0.0),
+        threshold=0.1,
+        key=KEY,
+        optimizer=optax.sgd(1e-4),
+        max_steps=5,
+    )
     assert not result.connected and "above the threshold" in result.reason
 
 
@@ -145,8 +184,9 @@ def test_sampler_reuses_compiled_functions_across_pairs_and_contexts():
     first = sampler.connect(on_circle(0), on_circle(120), 1e-4, key=KEY, context=jnp.float32(1.0))
     compiled = len(traces)
     twice = lambda p: {"x": 2 * p["x"]}
-    second = sampler.connect(twice(on_circle(10)), twice(on_circle(130)), 4e-4, key=KEY,
-                             context=jnp.float32(2.0))
+    second = sampler.connect(
+        twice(on_circle(10)), twice(on_circle(130)), 4e-4, key=KEY, context=jnp.float32(2.0)
+    )
     assert first.connected and second.connected
     np.testing.assert_allclose(first.normalized_length, second.normalized_length, rtol=0.02)
     assert len(traces) == compiled  # nothing was traced again
@@ -160,8 +200,17 @@ def test_minibatch_bead_training_is_still_certified_by_the_deterministic_loss():
         noise = 0.05 * jax.random.normal(key, params["x"].shape)
         return ring_loss(params) + jnp.sum(noise * params["x"])
 
-    result = connect(ring_loss, on_circle(0), on_circle(120), 1e-3, key=KEY, train_loss_fn=noisy_ring,
-                     optimizer=optax.sgd(0.1), max_depth=8, max_steps=3000)
+    result = connect(
+        ring_loss,
+        on_circle(0),
+        on_circle(120),
+        1e-3,
+        key=KEY,
+        train_loss_fn=noisy_ring,
+        optimizer=optax.sgd(0.1),
+        max_depth=8,
+        max_steps=3000,
+    )
     assert calls, "the minibatch loss was not used"
     assert result.connected, result.reason
     assert_certified(result, ring_loss)

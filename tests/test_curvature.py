@@ -8,14 +8,18 @@ import numpy as np
 import optax
 import pytest
 
-from meta_opt import (curvature_preconditioner, esgd, hessian_vector_product,
-                      jacobi, scale_by_curvature)
+from meta_opt import (
+    curvature_preconditioner,
+    esgd,
+    hessian_vector_product,
+    jacobi,
+    scale_by_curvature,
+)
 
 # A symmetric, non-diagonal, indefinite Hessian (eigenvalues of both signs).
-H = np.array([[2.0, -1.0, 0.5, 0.0],
-              [-1.0, -3.0, 1.0, 0.2],
-              [0.5, 1.0, 0.5, -2.0],
-              [0.0, 0.2, -2.0, 1.0]])
+H = np.array(
+    [[2.0, -1.0, 0.5, 0.0], [-1.0, -3.0, 1.0, 0.2], [0.5, 1.0, 0.5, -2.0], [0.0, 0.2, -2.0, 1.0]]
+)
 
 
 def quadratic(h: np.ndarray, b: np.ndarray | None = None):
@@ -60,8 +64,10 @@ def test_updates_equal_the_numpy_formula():
     state = tx.init(theta)
     first, state = tx.update(jax.grad(f)(theta), state, theta, value_fn=f)  # probes
     # The documented probe: v ~ N(0, I) drawn with the second half of split(key).
-    v = np.asarray(optax.tree_utils.tree_random_like(jax.random.split(jax.random.PRNGKey(4))[1],
-                                                     theta), np.float64)
+    v = np.asarray(
+        optax.tree_utils.tree_random_like(jax.random.split(jax.random.PRNGKey(4))[1], theta),
+        np.float64,
+    )
     d = (H @ v) ** 2  # D after k = 1 probe
     expected = -lr * (H @ np.asarray(theta)) / (np.sqrt(d / 1) + damping)
     np.testing.assert_allclose(first, expected, rtol=1e-4)
@@ -100,7 +106,9 @@ def run_optimizer(tx, f, theta, steps=100):
         updates, state = tx.update(jax.grad(f)(theta), state, theta, value_fn=f)
         return (optax.apply_updates(theta, updates), state), None
 
-    (theta, _), _ = jax.jit(lambda t: jax.lax.scan(step, (t, tx.init(t)), None, length=steps))(theta)
+    (theta, _), _ = jax.jit(lambda t: jax.lax.scan(step, (t, tx.init(t)), None, length=steps))(
+        theta
+    )
     return theta
 
 
@@ -135,9 +143,12 @@ def test_on_a_saddle_jacobi_collapses_while_equilibration_stays_positive():
 
 def test_ema_is_bias_corrected_and_equal_to_the_mean_after_one_probe():
     f, theta = quadratic(H), jnp.ones(4)
-    first = [esgd(0.1, ema_decay=decay, key=1).update(
-        jax.grad(f)(theta), esgd(0.1, ema_decay=decay, key=1).init(theta), theta, value_fn=f)[0]
-        for decay in (None, 0.9)]
+    first = [
+        esgd(0.1, ema_decay=decay, key=1).update(
+            jax.grad(f)(theta), esgd(0.1, ema_decay=decay, key=1).init(theta), theta, value_fn=f
+        )[0]
+        for decay in (None, 0.9)
+    ]
     np.testing.assert_allclose(first[0], first[1], rtol=1e-5)
 
 

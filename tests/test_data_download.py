@@ -13,8 +13,12 @@ import pytest
 from tasks.data import DataFileError, download, load_cifar10, load_mnist
 from tasks.data.download import CIFAR10_SHA256, MNIST_SHA256, sha256_file
 
-MNIST_NAMES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+MNIST_NAMES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 def digest(data: bytes) -> str:
@@ -93,8 +97,9 @@ def test_unreachable_source_says_where_to_put_files(tmp_path):
     assert leftovers(tmp_path / "data") == []
 
 
-def make_tar(path: pathlib.Path, members: dict[str, bytes | None],
-             links: dict[str, str] | None = None) -> str:
+def make_tar(
+    path: pathlib.Path, members: dict[str, bytes | None], links: dict[str, str] | None = None
+) -> str:
     """Writes a tar.gz of regular files (None = folder) and symlinks; returns its sha256."""
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
@@ -120,23 +125,36 @@ def test_cifar_bin_archive_is_verified_extracted_and_loadable(tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     batch = bin_record(4, 17) + bin_record(2, 0)
-    sha = make_tar(mirror / "cifar-10-binary.tar.gz",
-                   {"cifar-10-batches-bin": None, "cifar-10-batches-bin/test_batch.bin": batch})
+    sha = make_tar(
+        mirror / "cifar-10-binary.tar.gz",
+        {"cifar-10-batches-bin": None, "cifar-10-batches-bin/test_batch.bin": batch},
+    )
     data = tmp_path / "data"
-    where = download("cifar10", data, base_url=mirror.as_uri(),
-                     checksums={"cifar-10-binary.tar.gz": sha}, progress=False)
+    where = download(
+        "cifar10",
+        data,
+        base_url=mirror.as_uri(),
+        checksums={"cifar-10-binary.tar.gz": sha},
+        progress=False,
+    )
     assert where == data / "cifar-10-batches-bin"
     assert (where / "test_batch.bin").read_bytes() == batch
     images, labels = load_cifar10("test", data)
     assert labels.tolist() == [4, 2] and images[0, 0, 0].tolist() == [17, 0, 0]
     (mirror / "cifar-10-binary.tar.gz").unlink()  # the verified archive is reused
-    download("cifar10", data, base_url=mirror.as_uri(),
-             checksums={"cifar-10-binary.tar.gz": sha}, progress=False)
+    download(
+        "cifar10",
+        data,
+        base_url=mirror.as_uri(),
+        checksums={"cifar-10-binary.tar.gz": sha},
+        progress=False,
+    )
 
 
 def test_complete_cifar_folder_is_not_fetched_again(tmp_path, tiny_data_dir):
-    where = download("cifar10", tiny_data_dir, base_url=(tmp_path / "nowhere").as_uri(),
-                     progress=False)
+    where = download(
+        "cifar10", tiny_data_dir, base_url=(tmp_path / "nowhere").as_uri(), progress=False
+    )
     assert where == tiny_data_dir / "cifar-10-batches-bin"
 
 
@@ -147,28 +165,47 @@ def test_cifar_python_archive(tmp_path):
     mirror.mkdir()
     x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     write_cifar10_py(tmp_path / "test_batch", x, np.array([1, 2, 3]))
-    sha = make_tar(mirror / "cifar-10-python.tar.gz",
-                   {"cifar-10-batches-py/test_batch": (tmp_path / "test_batch").read_bytes()})
-    where = download("cifar10", tmp_path / "data", base_url=mirror.as_uri(), cifar_format="py",
-                     checksums={"cifar-10-python.tar.gz": sha}, progress=False)
+    sha = make_tar(
+        mirror / "cifar-10-python.tar.gz",
+        {"cifar-10-batches-py/test_batch": (tmp_path / "test_batch").read_bytes()},
+    )
+    where = download(
+        "cifar10",
+        tmp_path / "data",
+        base_url=mirror.as_uri(),
+        cifar_format="py",
+        checksums={"cifar-10-python.tar.gz": sha},
+        progress=False,
+    )
     assert where.name == "cifar-10-batches-py"
     np.testing.assert_array_equal(load_cifar10("test", tmp_path / "data")[0], x)
 
 
-@pytest.mark.parametrize("members, links", [
-    ({"../evil": b"x"}, None),
-    ({"cifar-10-batches-bin/../../evil": b"x"}, None),
-    ({"/tmp/evil-absolute-member": b"x"}, None),
-    ({"cifar-10-batches-bin/test_batch.bin": bin_record(1, 1)}, {"cifar-10-batches-bin/up": ".."}),
-])
+@pytest.mark.parametrize(
+    "members, links",
+    [
+        ({"../evil": b"x"}, None),
+        ({"cifar-10-batches-bin/../../evil": b"x"}, None),
+        ({"/tmp/evil-absolute-member": b"x"}, None),
+        (
+            {"cifar-10-batches-bin/test_batch.bin": bin_record(1, 1)},
+            {"cifar-10-batches-bin/up": ".."},
+        ),
+    ],
+)
 def test_unsafe_archive_members_are_refused(tmp_path, members, links):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     sha = make_tar(mirror / "cifar-10-binary.tar.gz", members, links)
     data = tmp_path / "data"
     with pytest.raises(DataFileError, match="refusing to extract"):
-        download("cifar10", data, base_url=mirror.as_uri(),
-                 checksums={"cifar-10-binary.tar.gz": sha}, progress=False)
+        download(
+            "cifar10",
+            data,
+            base_url=mirror.as_uri(),
+            checksums={"cifar-10-binary.tar.gz": sha},
+            progress=False,
+        )
     assert not (tmp_path / "evil").exists()
     assert leftovers(data) == ["cifar-10-binary.tar.gz"]  # nothing extracted
 

@@ -14,9 +14,19 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from tasks.data import (DataFileError, load_cifar10, load_cifar10_splits, load_digits_splits,
-                        load_mnist, load_mnist_splits, read_idx, resolve_data_dir,
-                        write_cifar10_bin, write_cifar10_py, write_idx)
+from tasks.data import (
+    DataFileError,
+    load_cifar10,
+    load_cifar10_splits,
+    load_digits_splits,
+    load_mnist,
+    load_mnist_splits,
+    read_idx,
+    resolve_data_dir,
+    write_cifar10_bin,
+    write_cifar10_py,
+    write_idx,
+)
 
 SHARED_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 RNG = np.random.default_rng(1)
@@ -24,8 +34,11 @@ RNG = np.random.default_rng(1)
 
 def idx_bytes(array: np.ndarray, code: int = 8) -> bytes:
     """IDX built by hand (independent of write_idx): magic, dims, big-endian payload."""
-    return (struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-            + array.astype(array.dtype.newbyteorder(">")).tobytes())
+    return (
+        struct.pack(">HBB", 0, code, array.ndim)
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    )
 
 
 def test_resolve_data_dir_precedence(monkeypatch, tmp_path):
@@ -65,14 +78,17 @@ def test_write_idx_is_genuine_and_roundtrips(tmp_path, dtype, name):
     np.testing.assert_array_equal(read_idx(tmp_path / name), array)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda raw: raw[:-1], "truncated"),
-    (lambda raw: raw[:6], "truncated"),
-    (lambda raw: b"\x01" + raw[1:], "magic"),
-    (lambda raw: raw[:2] + b"\x07" + raw[3:], "type code"),
-    (lambda raw: raw + b"\x00", "trailing"),
-    (lambda raw: gzip.compress(raw)[:-12], "gzip"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda raw: raw[:-1], "truncated"),
+        (lambda raw: raw[:6], "truncated"),
+        (lambda raw: b"\x01" + raw[1:], "magic"),
+        (lambda raw: raw[:2] + b"\x07" + raw[3:], "type code"),
+        (lambda raw: raw + b"\x00", "trailing"),
+        (lambda raw: gzip.compress(raw)[:-12], "gzip"),
+    ],
+)
 def test_read_idx_rejects_damaged_files(tmp_path, damage, message):
     path = tmp_path / "bad-idx3-ubyte"
     path.write_bytes(damage(idx_bytes(np.zeros((2, 3, 3), np.uint8))))
@@ -87,11 +103,15 @@ def fake_mnist(tmp_path) -> tuple[pathlib.Path, dict]:
     arrays = {}
     (tmp_path / "mnist").mkdir()
     for prefix, n in (("train", 20), ("t10k", 10)):
-        images, labels = RNG.integers(0, 256, (n, 28, 28), np.uint8), RNG.integers(0, 10, n, np.uint8)
+        images, labels = (
+            RNG.integers(0, 256, (n, 28, 28), np.uint8),
+            RNG.integers(0, 10, n, np.uint8),
+        )
         arrays[prefix] = (images, labels)
         for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
             (tmp_path / "mnist" / f"{prefix}-{kind}-ubyte.gz").write_bytes(
-                gzip.compress(idx_bytes(array)))
+                gzip.compress(idx_bytes(array))
+            )
     return tmp_path, arrays
 
 
@@ -122,11 +142,14 @@ def test_missing_mnist_file_names_the_path(fake_mnist):
     assert "meta-opt data download mnist" in str(error.value)
 
 
-@pytest.mark.parametrize("images, labels", [
-    (np.zeros((10, 27, 28), np.uint8), np.zeros(10, np.uint8)),
-    (np.zeros((10, 28, 28), np.uint8), np.zeros(9, np.uint8)),
-    (np.zeros((10, 28, 28), np.uint8), np.full(10, 10, np.uint8)),
-])
+@pytest.mark.parametrize(
+    "images, labels",
+    [
+        (np.zeros((10, 27, 28), np.uint8), np.zeros(10, np.uint8)),
+        (np.zeros((10, 28, 28), np.uint8), np.zeros(9, np.uint8)),
+        (np.zeros((10, 28, 28), np.uint8), np.full(10, 10, np.uint8)),
+    ],
+)
 def test_malformed_mnist_names_the_file(tmp_path, images, labels):
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
@@ -159,8 +182,10 @@ def test_mnist_splits_full_test_only_and_auto(fake_mnist):
 @pytest.fixture(scope="module")
 def real_mnist() -> pathlib.Path:
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"real MNIST test files not found at {SHARED_MNIST} (the shared folder "
-                    f"beside the repository); nothing to check against.")
+        pytest.skip(
+            f"real MNIST test files not found at {SHARED_MNIST} (the shared folder "
+            f"beside the repository); nothing to check against."
+        )
     return SHARED_MNIST
 
 
@@ -169,7 +194,8 @@ def test_real_mnist_test_set(real_mnist):
     assert len(raw) == 7_840_016 and struct.unpack(">I", raw[:4])[0] == 2051
     # sha256 of the genuine decompressed t10k images, as published in many public projects.
     assert hashlib.sha256(raw).hexdigest() == (
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7")
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+    )
     images, labels = load_mnist("test", real_mnist)
     assert images.shape == (10_000, 28, 28) and labels.shape == (10_000,)
     assert abs(images.mean() / 255 - 0.1325) < 5e-4
@@ -200,8 +226,9 @@ def cifar_record(label: int, pixels: dict[tuple[int, int, int], int]) -> bytes:
 def test_cifar_bin_pixel_placement_and_writer(tmp_path):
     folder = tmp_path / "cifar-10-batches-bin"
     folder.mkdir()
-    raw = (cifar_record(3, {(0, 1, 2): 200, (1, 1, 2): 100, (2, 0, 0): 50})
-           + cifar_record(9, {(2, 31, 30): 7}))
+    raw = cifar_record(3, {(0, 1, 2): 200, (1, 1, 2): 100, (2, 0, 0): 50}) + cifar_record(
+        9, {(2, 31, 30): 7}
+    )
     (folder / "test_batch.bin").write_bytes(raw)
     images, labels = load_cifar10("test", tmp_path, fmt="bin")
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
@@ -214,12 +241,23 @@ def test_cifar_bin_pixel_placement_and_writer(tmp_path):
 
 def py2_pickle(data: np.ndarray, labels: list[int]) -> bytes:
     """A batch pickled as Python 2 + numpy wrote the real files (protocol 2, str = bytes)."""
+
     def text(b: bytes) -> bytes:
         return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<I", len(b)) + b
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + text(b"b")
-             + b"\x87R(K\x01M" + struct.pack("<H", len(data)) + b"M\x00\x0c\x86cnumpy\ndtype\n"
-             + text(b"u1") + b"K\x00K\x01\x87R(K\x03" + text(b"|")
-             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89" + text(data.tobytes()) + b"tb")
+
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+        + text(b"b")
+        + b"\x87R(K\x01M"
+        + struct.pack("<H", len(data))
+        + b"M\x00\x0c\x86cnumpy\ndtype\n"
+        + text(b"u1")
+        + b"K\x00K\x01\x87R(K\x03"
+        + text(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89"
+        + text(data.tobytes())
+        + b"tb"
+    )
     listing = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
     return b"\x80\x02}(" + text(b"data") + array + text(b"labels") + listing + b"u."
 
@@ -227,8 +265,10 @@ def py2_pickle(data: np.ndarray, labels: list[int]) -> bytes:
 def test_cifar_py_batches_in_cifar10_subfolder(tmp_path):
     folder = tmp_path / "cifar10" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    batches = [(RNG.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), RNG.integers(0, 10, 4))
-               for _ in range(6)]
+    batches = [
+        (RNG.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), RNG.integers(0, 10, 4))
+        for _ in range(6)
+    ]
     for i, (x, y) in enumerate(batches[:5]):
         write_cifar10_py(folder / f"data_batch_{i + 1}", x, y)
     x, y = batches[5]
@@ -236,8 +276,10 @@ def test_cifar_py_batches_in_cifar10_subfolder(tmp_path):
     (folder / "test_batch").write_bytes(py2_pickle(rows, y.tolist()))
     images, labels = load_cifar10("test", tmp_path)
     assert np.array_equal(images, x) and np.array_equal(labels, y)
-    np.testing.assert_array_equal(load_cifar10("train", tmp_path, fmt="py", max_batches=2)[0],
-                                  np.concatenate([batches[0][0], batches[1][0]]))
+    np.testing.assert_array_equal(
+        load_cifar10("train", tmp_path, fmt="py", max_batches=2)[0],
+        np.concatenate([batches[0][0], batches[1][0]]),
+    )
     splits = load_cifar10_splits(tmp_path)
     assert splits.x_train.shape == (20, 32, 32, 3) and "py" in splits.description
     np.testing.assert_array_equal(splits.y_train, np.concatenate([b[1] for b in batches[:5]]))
@@ -258,9 +300,11 @@ def test_malicious_pickle_is_refused_without_side_effect(tmp_path, payload):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     marker = tmp_path / "pwned"
-    evil = {"shell": _Shell(marker),
-            "nested_shell": {b"data": [_Shell(marker)], b"labels": [0]},
-            "object_array": {b"data": np.array([1, "x"], dtype=object), b"labels": [0]}}[payload]
+    evil = {
+        "shell": _Shell(marker),
+        "nested_shell": {b"data": [_Shell(marker)], b"labels": [0]},
+        "object_array": {b"data": np.array([1, "x"], dtype=object), b"labels": [0]},
+    }[payload]
     (folder / "test_batch").write_bytes(pickle.dumps(evil, protocol=2))
     with pytest.raises(DataFileError) as error:
         load_cifar10("test", tmp_path, fmt="py")
@@ -293,7 +337,9 @@ def test_digits_split():
     assert both.min() == 0.0 and both.max() == 1.0
     np.testing.assert_allclose(np.sort((both * 16).sum(1)), np.sort(load_digits().data.sum(1)))
     again = load_digits_splits()  # deterministic
-    assert np.array_equal(again.x_train, splits.x_train) and np.array_equal(again.y_test, splits.y_test)
+    assert np.array_equal(again.x_train, splits.x_train) and np.array_equal(
+        again.y_test, splits.y_test
+    )
     train_counts, test_counts = np.bincount(splits.y_train), np.bincount(splits.y_test)
     assert len(train_counts) == len(test_counts) == 10 and test_counts.min() > 0
     np.testing.assert_allclose(test_counts / (train_counts + test_counts), 0.2, atol=0.02)

@@ -11,15 +11,21 @@ import pytest
 import meta_opt
 import tasks
 from tasks.base import Task, TaskFamily
-from trainers.reporting import evaluation_report as eval_report
 from trainers.config.sections import EvalTaskConfig, EvaluationConfig
+from trainers.core.trajectories import make_run, recorded_steps, run_grid
 from trainers.evaluation.contenders import baseline, learned_contender, tune
 from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
-from trainers.evaluation.statistics import (best_baseline, mean_and_se, paired_verdict, steps_to_target,
-                                            summarize, tuning_score)
+from trainers.evaluation.statistics import (
+    best_baseline,
+    mean_and_se,
+    paired_verdict,
+    steps_to_target,
+    summarize,
+    tuning_score,
+)
 from trainers.evaluation.task_list import generalization_tasks, real_mnist_dir, resolve_tasks
+from trainers.reporting import evaluation_report as eval_report
 from trainers.reporting.tables import format_mean_se
-from trainers.core.trajectories import make_run, recorded_steps, run_grid
 
 
 def diagonal_quadratic(curvatures) -> TaskFamily:
@@ -28,9 +34,13 @@ def diagonal_quadratic(curvatures) -> TaskFamily:
 
     def make_task(key):
         loss = lambda params: 0.5 * jnp.sum(h * params["theta"] ** 2)
-        return Task("diag_quadratic", init=lambda k: {"theta": jnp.ones_like(h) + 0 * jax.random.normal(k, h.shape)},
-                    loss=lambda params, batch: loss(params), sample_batch=lambda k: {},
-                    eval_loss=loss)
+        return Task(
+            "diag_quadratic",
+            init=lambda k: {"theta": jnp.ones_like(h) + 0 * jax.random.normal(k, h.shape)},
+            loss=lambda params, batch: loss(params),
+            sample_batch=lambda k: {},
+            eval_loss=loss,
+        )
 
     return TaskFamily("diag_quadratic", None, make_task)
 
@@ -73,14 +83,19 @@ def test_a_diverging_setting_scores_inf_and_an_edge_choice_is_flagged():
     assert tuning.chosen["learning_rate"] == pytest.approx(0.25)
     assert math.isinf(tuning.scores[2])
     edge = tune(diagonal_quadratic([4.0]), baseline("sgd", [0.01, 0.02]), keys, 10, record_points=2)
-    assert edge.chosen["learning_rate"] == pytest.approx(0.02) and edge.at_edge() == ["learning_rate"]
+    assert edge.chosen["learning_rate"] == pytest.approx(0.02) and edge.at_edge() == [
+        "learning_rate"
+    ]
 
 
 def test_esgd_is_tuned_over_learning_rate_and_damping_jointly():
     contender = baseline("esgd", [0.1, 1.0], [1e-3, 1e-1])
     assert len(contender.grid["learning_rate"]) == len(contender.grid["damping"]) == 4
-    assert sorted(zip(contender.grid["learning_rate"].tolist(), contender.grid["damping"].tolist())) == \
-        sorted((a, b) for a in np.float32([0.1, 1.0]).tolist() for b in np.float32([1e-3, 1e-1]).tolist())
+    assert sorted(
+        zip(contender.grid["learning_rate"].tolist(), contender.grid["damping"].tolist())
+    ) == sorted(
+        (a, b) for a in np.float32([0.1, 1.0]).tolist() for b in np.float32([1e-3, 1e-1]).tolist()
+    )
 
 
 def test_tuning_score_is_the_mean_and_inf_when_any_seed_diverges():
@@ -92,7 +107,9 @@ def test_run_grid_matches_a_python_loop_with_the_same_keys():
     family = tasks.get_family("quadratic", dim=4, batch_noise=0.1)
     lrs = np.array([0.01, 0.03], np.float32)
     keys = jax.random.split(jax.random.PRNGKey(3), 2)
-    runs = run_grid(family, lambda hp: optax.adam(hp["lr"]), {"lr": jnp.asarray(lrs)}, keys, 7, record_points=3)
+    runs = run_grid(
+        family, lambda hp: optax.adam(hp["lr"]), {"lr": jnp.asarray(lrs)}, keys, 7, record_points=3
+    )
     assert runs.curves.shape == (2, 2, 4) and runs.batch_losses.shape == (2, 2, 7)
     for g, lr in enumerate(lrs):
         for k, key in enumerate(keys):
@@ -119,14 +136,25 @@ def test_run_grid_tunes_a_convolutional_task(tiny_data_dir):
     family = tasks.get_family("mnist_cnn", channels=(2,), batch_size=4, data_dir=str(tiny_data_dir))
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
     lrs = np.array([0.01, 0.1], np.float32)
-    runs = run_grid(family, lambda hp: optax.sgd(hp["lr"]), {"lr": jnp.asarray(lrs)}, keys, 4, record_points=2)
+    runs = run_grid(
+        family, lambda hp: optax.sgd(hp["lr"]), {"lr": jnp.asarray(lrs)}, keys, 4, record_points=2
+    )
     assert runs.curves.shape == (2, 2, 3) and np.isfinite(runs.curves).all()
     for g, lr in enumerate(lrs):
-        alone = run_grid(family, lambda hp, lr=float(lr): optax.sgd(lr), {}, keys, 4, record_points=2)
+        alone = run_grid(
+            family, lambda hp, lr=float(lr): optax.sgd(lr), {}, keys, 4, record_points=2
+        )
         np.testing.assert_allclose(runs.curves[g], alone.curves[0], rtol=1e-5)
     assert not np.allclose(runs.curves[0], runs.curves[1])  # the settings did differ
-    batched = run_grid(family, lambda hp: optax.sgd(hp["lr"]), {"lr": jnp.asarray(lrs)}, keys, 4, record_points=2,
-                       parallel_runs=3)  # 4 runs, in batches of 3 (the last one padded)
+    batched = run_grid(
+        family,
+        lambda hp: optax.sgd(hp["lr"]),
+        {"lr": jnp.asarray(lrs)},
+        keys,
+        4,
+        record_points=2,
+        parallel_runs=3,
+    )  # 4 runs, in batches of 3 (the last one padded)
     np.testing.assert_allclose(batched.curves, runs.curves, rtol=1e-5)
     np.testing.assert_allclose(batched.batch_losses, runs.batch_losses, rtol=1e-5)
 
@@ -134,8 +162,12 @@ def test_run_grid_tunes_a_convolutional_task(tiny_data_dir):
 def test_make_run_gives_curvature_optimizers_the_objective():
     # ESGD needs value_fn; make_run passes it, so a run neither fails nor stays at its start.
     family = tasks.get_family("quadratic", dim=3)
-    run = make_run(family, lambda hp: meta_opt.get_optimizer("esgd", learning_rate=hp["lr"],
-                                                             update_interval=2), 10, 2)
+    run = make_run(
+        family,
+        lambda hp: meta_opt.get_optimizer("esgd", learning_rate=hp["lr"], update_interval=2),
+        10,
+        2,
+    )
     out = jax.jit(run)({"lr": jnp.float32(0.05)}, jax.random.PRNGKey(0))
     assert float(out["curve"][-1]) < float(out["curve"][0])
 
@@ -166,12 +198,23 @@ def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers(tm
     family = diagonal_quadratic([1.0, 3.0])
     tuning_keys, held_out_keys = evaluation_keys(0, 0, 2, 3)
     lstm = meta_opt.LSTMOptimizer(hidden_sizes=(4,))
-    contenders = [learned_contender("learned", lstm, lstm.init(jax.random.PRNGKey(0))),
-                  baseline("sgd", [0.2, 0.5]), baseline("momentum", [0.01, 0.1])]
-    result = evaluate_task(family, contenders, 12, tuning_keys=tuning_keys, held_out_keys=held_out_keys,
-                           record_points=4)
+    contenders = [
+        learned_contender("learned", lstm, lstm.init(jax.random.PRNGKey(0))),
+        baseline("sgd", [0.2, 0.5]),
+        baseline("momentum", [0.01, 0.1]),
+    ]
+    result = evaluate_task(
+        family,
+        contenders,
+        12,
+        tuning_keys=tuning_keys,
+        held_out_keys=held_out_keys,
+        record_points=4,
+    )
     sgd = result.results[1]
-    np.testing.assert_allclose(sgd.final_losses, [gd_final_loss([1.0, 3.0], 0.5, 12)] * 3, rtol=1e-3)
+    np.testing.assert_allclose(
+        sgd.final_losses, [gd_final_loss([1.0, 3.0], 0.5, 12)] * 3, rtol=1e-3
+    )
     assert result.results[0].tuning is None and result.results[0].learned
     # default target: the worst baseline's mean final loss, which every baseline reaches
     means = [np.mean(r.final_losses) for r in result.results[1:]]
@@ -183,14 +226,21 @@ def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers(tm
     for row, contender in zip(rows, result.results):  # censored median: misses count as slowest
         hits = steps_to_target(contender.runs.steps, contender.runs.curves[0], result.target_loss)
         assert row["median_steps_to_target"] == np.median(np.nan_to_num(hits, nan=np.inf))
-    assert best_baseline(result).label == min(result.results[1:], key=lambda r: np.mean(r.final_losses)).label
+    assert (
+        best_baseline(result).label
+        == min(result.results[1:], key=lambda r: np.mean(r.final_losses)).label
+    )
     # the curves plot shows each optimizer's mean over seeds, ending at the table's final loss
     figure = eval_report.plot_curves(result, tmp_path / "curves.png")
     lines = {line.get_label(): line for line in figure.axes[0].lines}
     for row, contender in zip(rows, result.results):
         np.testing.assert_allclose(lines[row["optimizer"]].get_xdata(), contender.runs.steps)
-        np.testing.assert_allclose(lines[row["optimizer"]].get_ydata()[-1], row["final_loss"][0], rtol=1e-6)
-    np.testing.assert_allclose(lines["sgd"].get_ydata()[0], gd_final_loss([1.0, 3.0], 0.5, 0), rtol=1e-5)
+        np.testing.assert_allclose(
+            lines[row["optimizer"]].get_ydata()[-1], row["final_loss"][0], rtol=1e-6
+        )
+    np.testing.assert_allclose(
+        lines["sgd"].get_ydata()[0], gd_final_loss([1.0, 3.0], 0.5, 0), rtol=1e-5
+    )
 
 
 def test_paired_verdict():
@@ -214,12 +264,19 @@ def test_resolve_tasks_defaults_to_the_training_task_and_fits_options_to_other_f
     options = {"hidden_sizes": [20], "activation": "sigmoid", "batch_size": 64}
     default = resolve_tasks(EvaluationConfig(), "digits_mlp", options, horizon=100)
     assert default == [EvalTaskConfig("digits_mlp", options, 100, "digits_mlp")]
-    listed = resolve_tasks(EvaluationConfig(steps=30), "digits_mlp", options, 100,
-                           extra_names=["digits_mlp", "digits_autoencoder"])
+    listed = resolve_tasks(
+        EvaluationConfig(steps=30),
+        "digits_mlp",
+        options,
+        100,
+        extra_names=["digits_mlp", "digits_autoencoder"],
+    )
     assert [(t.name, t.steps) for t in listed] == [("digits_mlp", 30), ("digits_autoencoder", 30)]
     assert listed[1].options == {"activation": "sigmoid", "batch_size": 64}  # no hidden_sizes there
     configured = EvaluationConfig(tasks=(EvalTaskConfig("quadratic", {"dim": 3}, 7, ""),))
-    assert resolve_tasks(configured, "digits_mlp", options, 100) == [EvalTaskConfig("quadratic", {"dim": 3}, 7, "quadratic")]
+    assert resolve_tasks(configured, "digits_mlp", options, 100) == [
+        EvalTaskConfig("quadratic", {"dim": 3}, 7, "quadratic")
+    ]
 
 
 def test_generalization_variants(tmp_path):
@@ -227,7 +284,10 @@ def test_generalization_variants(tmp_path):
     assert real_mnist_dir(str(tmp_path)) is None  # no MNIST files in tmp_path
     variants = generalization_tasks("digits_mlp", options, 100, mnist_dir=None)
     by_label = {v.label: v for v in variants}
-    assert by_label["digits_mlp 2x steps"].steps == 200 and by_label["digits_mlp 10x steps"].steps == 1000
+    assert (
+        by_label["digits_mlp 2x steps"].steps == 200
+        and by_label["digits_mlp 10x steps"].steps == 1000
+    )
     assert by_label["digits_mlp wider (40)"].options["hidden_sizes"] == [40]
     assert by_label["digits_mlp deeper (20-20)"].options["hidden_sizes"] == [20, 20]
     assert by_label["digits_mlp relu"].options["activation"] == "relu"
@@ -236,12 +296,20 @@ def test_generalization_variants(tmp_path):
         tasks.validate_options(variant.name, variant.options)
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
     assert real_mnist_dir(str(tmp_path)) == str(tmp_path)
-    mnist = [v for v in generalization_tasks("digits_mlp", options, 100, mnist_dir=str(tmp_path))
-             if v.name == "mnist_mlp"]
-    assert mnist[0].options == {"hidden_sizes": [20], "activation": "sigmoid", "data_dir": str(tmp_path),
-                                "source": "test_only"}
-    assert [v.label for v in generalization_tasks("quadratic", {}, 10, mnist_dir=str(tmp_path))][:2] == \
-        ["quadratic 2x steps", "quadratic 10x steps"]
+    mnist = [
+        v
+        for v in generalization_tasks("digits_mlp", options, 100, mnist_dir=str(tmp_path))
+        if v.name == "mnist_mlp"
+    ]
+    assert mnist[0].options == {
+        "hidden_sizes": [20],
+        "activation": "sigmoid",
+        "data_dir": str(tmp_path),
+        "source": "test_only",
+    }
+    assert [v.label for v in generalization_tasks("quadratic", {}, 10, mnist_dir=str(tmp_path))][
+        :2
+    ] == ["quadratic 2x steps", "quadratic 10x steps"]
 
 
 def test_evaluation_config_rejects_bad_values():
@@ -274,17 +342,22 @@ def test_two_host_devices_give_the_same_runs(tmp_path):
     for devices in (1, 2):
         env = host_devices_env(devices)
         out = tmp_path / f"runs{devices}.npz"
-        subprocess.run([sys.executable, "-c", TWO_DEVICES, str(out)], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", TWO_DEVICES, str(out)], check=True, env=env, capture_output=True
+        )
         results.append(np.load(out))
     assert int(results[0]["n"]) == 1 and int(results[1]["n"]) == 2
     np.testing.assert_allclose(results[0]["curves"], results[1]["curves"], rtol=1e-5)
 
 
 def test_verdict_summary_names_where_the_learned_optimizer_wins_and_diverges():
-    rows = [["digits_mlp", "100", "lstm", "", "adam", "", "0.50x", "wins"],
-            ["digits_mlp 10x steps", "1000", "lstm", "", "adam", "", "∞", "diverges"]]
-    assert eval_report.verdict_summary(rows) == ("**Wins:** lstm on digits_mlp. "
-                                                 "**Diverges:** lstm on digits_mlp 10x steps.")
+    rows = [
+        ["digits_mlp", "100", "lstm", "", "adam", "", "0.50x", "wins"],
+        ["digits_mlp 10x steps", "1000", "lstm", "", "adam", "", "∞", "diverges"],
+    ]
+    assert eval_report.verdict_summary(rows) == (
+        "**Wins:** lstm on digits_mlp. **Diverges:** lstm on digits_mlp 10x steps."
+    )
 
 
 def test_a_cosine_baseline_decays_over_the_evaluated_run_length():
@@ -292,8 +365,14 @@ def test_a_cosine_baseline_decays_over_the_evaluated_run_length():
     with pytest.raises(ValueError, match="needs the run's length"):
         baseline("adam_cosine", [0.1])
     family, keys = diagonal_quadratic([1.0]), jax.random.split(jax.random.PRNGKey(0), 1)
-    cosine = run_grid(family, baseline("adam_cosine", [0.1], num_steps=8).build, {"learning_rate": jnp.array([0.1])},
-                      keys, 8, record_points=8)
+    cosine = run_grid(
+        family,
+        baseline("adam_cosine", [0.1], num_steps=8).build,
+        {"learning_rate": jnp.array([0.1])},
+        keys,
+        8,
+        record_points=8,
+    )
     by_hand = optax.adam(optax.cosine_decay_schedule(0.1, 8))
     manual = run_grid(family, lambda h: by_hand, {}, keys, 8, record_points=8)
     np.testing.assert_allclose(cosine.curves, manual.curves, rtol=1e-6)

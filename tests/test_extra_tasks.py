@@ -23,25 +23,48 @@ LEARNED, OPTIONS = LSTMOptimizer(hidden_sizes=(4,)), UnrollOptions(horizon=4, un
 def test_the_meta_gradient_of_several_families_is_the_mean_of_theirs():
     families = [tasks.get_family("quadratic"), tasks.get_family("poly_cubic")]
     meta_params = LEARNED.init(jax.random.PRNGKey(0))
-    states = [initial_states(f, LEARNED, meta_params, jax.random.PRNGKey(i + 1), 3, OPTIONS)
-              for i, f in enumerate(families)]
-    state = lambda inner: MetaState(meta_params, optax.sgd(1.0).init(meta_params), inner, jax.random.PRNGKey(9),
-                                    np.int32(0), np.int32(0))
-    step = lambda fams: jax.jit(make_meta_step(fams[0], LEARNED, OPTIONS, MetaObjective(), optax.sgd(1.0),
-                                               extra_families=fams[1:]))
+    states = [
+        initial_states(f, LEARNED, meta_params, jax.random.PRNGKey(i + 1), 3, OPTIONS)
+        for i, f in enumerate(families)
+    ]
+    state = lambda inner: MetaState(
+        meta_params,
+        optax.sgd(1.0).init(meta_params),
+        inner,
+        jax.random.PRNGKey(9),
+        np.int32(0),
+        np.int32(0),
+    )
+    step = lambda fams: jax.jit(
+        make_meta_step(
+            fams[0], LEARNED, OPTIONS, MetaObjective(), optax.sgd(1.0), extra_families=fams[1:]
+        )
+    )
     mixed, mixed_metrics = step(families)(state(tuple(states)))
     alone = [step([f])(state(s)) for f, s in zip(families, states)]
     # sgd(1): the update is minus the gradient; the mixed gradient is the mean of the two
-    expected = jax.tree_util.tree_map(lambda p, a, b: p + ((a - p) + (b - p)) / 2, meta_params,
-                                      alone[0][0].meta_params, alone[1][0].meta_params)
-    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7),
-                           mixed.meta_params, expected)
+    expected = jax.tree_util.tree_map(
+        lambda p, a, b: p + ((a - p) + (b - p)) / 2,
+        meta_params,
+        alone[0][0].meta_params,
+        alone[1][0].meta_params,
+    )
+    jax.tree_util.tree_map(
+        lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7),
+        mixed.meta_params,
+        expected,
+    )
     terms = [float(m["loss_term"]) for _, m in alone]
     assert float(mixed_metrics["loss_term"]) == pytest.approx(np.mean(terms), rel=1e-6)
-    assert float(mixed_metrics["inner_loss"]) == pytest.approx(float(alone[0][1]["inner_loss"]), rel=1e-6)
+    assert float(mixed_metrics["inner_loss"]) == pytest.approx(
+        float(alone[0][1]["inner_loss"]), rel=1e-6
+    )
     for new, (single, _) in zip(mixed.inner, alone):  # each family's instances moved as alone
-        jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6), new.params,
-                               single.inner.params)
+        jax.tree_util.tree_map(
+            lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6),
+            new.params,
+            single.inner.params,
+        )
 
 
 TINY = """\
@@ -66,9 +89,14 @@ def test_extra_tasks_train_checkpoint_and_vary_as_their_families(tmp_path):
     path.write_text(TINY)
     config = load_experiment(path)
     cubic, deep = config.meta_train.extra_tasks
-    assert task_variation(config, cubic) == {} and task_variation(config, deep)["permute_labels"] is True
+    assert (
+        task_variation(config, cubic) == {}
+        and task_variation(config, deep)["permute_labels"] is True
+    )
     off = load_experiment(path, ["meta_train.task_variation={permute_labels: true}"])
-    assert task_variation(off, cubic) == {} and task_variation(off, deep) == {"permute_labels": True}
+    assert task_variation(off, cubic) == {} and task_variation(off, deep) == {
+        "permute_labels": True
+    }
     assert [f.options.hidden_sizes for f in extra_families(config)] == [(4, 4), (16, 8)]
     final = meta_train.train(config, tmp_path / "run", progress=False)
     assert isinstance(final.inner, tuple) and len(final.inner) == 3 and int(final.step) == 2

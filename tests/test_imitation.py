@@ -71,7 +71,9 @@ def test_a_one_step_unroll_scores_the_update_so_its_meta_gradient_is_not_zero():
     family = tasks.get_family("quadratic")
     meta_params = LEARNED.init(KEY)
     options = UnrollOptions(horizon=4, unroll_length=1, stagger=False)
-    state = jax.tree_util.tree_map(lambda x: x[0], initial_states(family, LEARNED, meta_params, KEY, 1, options))
+    state = jax.tree_util.tree_map(
+        lambda x: x[0], initial_states(family, LEARNED, meta_params, KEY, 1, options)
+    )
     loss = lambda mp: unroll(family, LEARNED, options, mp, state)[1][0]
     grad = jax.flatten_util.ravel_pytree(jax.grad(loss)(meta_params))[0]
     assert np.all(np.isfinite(grad)) and float(jnp.linalg.norm(grad)) > 1e-6
@@ -79,13 +81,22 @@ def test_a_one_step_unroll_scores_the_update_so_its_meta_gradient_is_not_zero():
 
 def test_the_unroll_scores_the_loss_after_each_update():
     """With U steps the meta-loss term is the mean of F(theta_1..theta_U), checked step by step."""
-    family = tasks.get_family("quadratic", batch_noise=0.0)  # deterministic: F is the same on every batch
+    family = tasks.get_family(
+        "quadratic", batch_noise=0.0
+    )  # deterministic: F is the same on every batch
     meta_params = LEARNED.init(KEY)
     options = UnrollOptions(horizon=3, unroll_length=3, stagger=False)
-    state = jax.tree_util.tree_map(lambda x: x[0], initial_states(family, LEARNED, meta_params, KEY, 1, options))
+    state = jax.tree_util.tree_map(
+        lambda x: x[0], initial_states(family, LEARNED, meta_params, KEY, 1, options)
+    )
     _, (term, last) = unroll(family, LEARNED, options, meta_params, state)
     task = family.instance(state.instance_key)
-    tx, params, opt_state, losses = LEARNED.transformation(meta_params), state.params, state.opt_state, []
+    tx, params, opt_state, losses = (
+        LEARNED.transformation(meta_params),
+        state.params,
+        state.opt_state,
+        [],
+    )
     for _ in range(3):
         updates, opt_state = tx.update(jax.grad(task.eval_loss)(params), opt_state, params)
         params = optax.apply_updates(params, updates)

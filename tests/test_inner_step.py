@@ -20,16 +20,27 @@ def test_one_step_is_the_optimizer_update_on_the_keys_minibatch():
     carry, loss = inner_step(OBJECTIVE, tx, init_carry(tx, params), KEY)
     grads = jax.grad(OBJECTIVE)(params, KEY)
     updates, state = tx.update(grads, tx.init(params), params)
-    np.testing.assert_allclose(carry.params["x"], optax.apply_updates(params, updates)["x"], rtol=1e-6)
-    np.testing.assert_allclose(loss, OBJECTIVE(params, KEY), rtol=1e-6)  # the loss before the update
+    np.testing.assert_allclose(
+        carry.params["x"], optax.apply_updates(params, updates)["x"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        loss, OBJECTIVE(params, KEY), rtol=1e-6
+    )  # the loss before the update
     assert int(carry.opt_state[0].count) == int(state[0].count) == 1
 
 
 def test_curvature_optimizers_probe_the_same_minibatch():
-    params, tx = {"x": jnp.array([1.0, -1.0])}, get_optimizer("esgd", learning_rate=0.1, update_interval=1)
+    params, tx = (
+        {"x": jnp.array([1.0, -1.0])},
+        get_optimizer("esgd", learning_rate=0.1, update_interval=1),
+    )
     carry, _ = inner_step(OBJECTIVE, tx, init_carry(tx, params), KEY)
-    expected = tx.update(jax.grad(OBJECTIVE)(params, KEY), tx.init(params), params,
-                         value_fn=lambda p: OBJECTIVE(p, KEY))[0]
+    expected = tx.update(
+        jax.grad(OBJECTIVE)(params, KEY),
+        tx.init(params),
+        params,
+        value_fn=lambda p: OBJECTIVE(p, KEY),
+    )[0]
     np.testing.assert_allclose(carry.params["x"], params["x"] + expected["x"], rtol=1e-6)
 
 
@@ -41,7 +52,9 @@ def test_a_constant_gradient_drops_the_second_order_term_of_a_meta_gradient():
     def after_two_steps(lr, differentiate):
         carry = InnerCarry(x0, optax.sgd(lr).init(x0))
         for _ in range(2):
-            carry, _ = inner_step(objective, optax.sgd(lr), carry, KEY, differentiate_gradient=differentiate)
+            carry, _ = inner_step(
+                objective, optax.sgd(lr), carry, KEY, differentiate_gradient=differentiate
+            )
         return objective(carry.params, KEY)
 
     lr = 0.1

@@ -8,19 +8,29 @@ import numpy as np
 import optax
 import pytest
 
-from geodesic_targets.landscape import index_loss_fit, measure_points, record_trajectory, segment_high_points
+from geodesic_targets.landscape import (
+    index_loss_fit,
+    measure_points,
+    record_trajectory,
+    segment_high_points,
+)
 from geodesic_targets.options import SpectrumOptions
 from geodesic_targets.paths import stack
 
 
 def bump(params):
     """A ridge at x = 1: exp(-(x - 1)^2 / 0.1) plus a quadratic in y."""
-    return jnp.exp(-(params["x"] - 1.0) ** 2 / 0.1) + 0.5 * params["y"] ** 2
+    return jnp.exp(-((params["x"] - 1.0) ** 2) / 0.1) + 0.5 * params["y"] ** 2
 
 
 def test_segment_high_points_find_each_segments_ridge():
-    beads = stack([{"x": jnp.float32(0.0), "y": jnp.float32(0.0)}, {"x": jnp.float32(2.0), "y": jnp.float32(0.0)},
-                   {"x": jnp.float32(2.0), "y": jnp.float32(2.0)}])
+    beads = stack(
+        [
+            {"x": jnp.float32(0.0), "y": jnp.float32(0.0)},
+            {"x": jnp.float32(2.0), "y": jnp.float32(0.0)},
+            {"x": jnp.float32(2.0), "y": jnp.float32(2.0)},
+        ]
+    )
     points, ts, losses = segment_high_points(bump, beads, num_grid=41)
     # segment 1 crosses the ridge at x = 1 (t = 1/2); segment 2 climbs in y to its end (t = 1)
     np.testing.assert_allclose(ts, [0.5, 1.0], atol=1e-6)
@@ -31,7 +41,9 @@ def test_segment_high_points_find_each_segments_ridge():
 def test_record_trajectory_keeps_the_points_of_a_hand_run_loop():
     objective = lambda params, key: jnp.sum((params["w"] - jax.random.normal(key, (3,))) ** 2)
     start, key = {"w": jnp.ones(3)}, jax.random.PRNGKey(4)
-    points, steps = record_trajectory(objective, optax.sgd(0.1), start, key=key, num_steps=6, num_points=4)
+    points, steps = record_trajectory(
+        objective, optax.sgd(0.1), start, key=key, num_steps=6, num_points=4
+    )
     assert steps.tolist() == [0, 2, 4, 6]
     params, expected = start, [start["w"]]
     for t, k in enumerate(jax.random.split(key, 6), start=1):

@@ -23,24 +23,42 @@ A, B = {"w": jnp.array([1.0, 0.0, 0.0])}, {"w": jnp.array([0.3, 0.5, 0.0])}
 def test_every_form_of_a_schedule_gives_the_same_levels_and_path(form):
     start, end = float(bowl(A)), float(bowl(B))
     levels = [start, 0.5 * (start + end), end]
-    given = {"schedule": LevelSchedule(tuple(levels)), "list": levels, "tuple": tuple(levels),
-             "numpy": np.asarray(levels), "jax": jnp.asarray(levels, jnp.float32),
-             "callable": lambda s: start + (end - start) * s}[form]
+    given = {
+        "schedule": LevelSchedule(tuple(levels)),
+        "list": levels,
+        "tuple": tuple(levels),
+        "numpy": np.asarray(levels),
+        "jax": jnp.asarray(levels, jnp.float32),
+        "callable": lambda s: start + (end - start) * s,
+    }[form]
     schedule = LevelSchedule.of(given)
     fractions = np.linspace(0, 1, len(schedule.levels))
-    np.testing.assert_allclose(schedule.levels, np.interp(fractions, [0, 0.5, 1], levels), rtol=1e-6)
+    np.testing.assert_allclose(
+        schedule.levels, np.interp(fractions, [0, 0.5, 1], levels), rtol=1e-6
+    )
     result = connect(bowl, A, B, start, key=KEY, level_schedule=given)
     assert result.connected, result.reason
     assert result.num_beads == 2  # the bowl's chord keeps a linear schedule: no bead
 
 
 def test_a_number_and_a_zero_dimensional_array_are_constant_schedules():
-    assert LevelSchedule.of(0.5) == LevelSchedule.of(np.float32(0.5)) == LevelSchedule.of(np.asarray(0.5))
+    assert (
+        LevelSchedule.of(0.5)
+        == LevelSchedule.of(np.float32(0.5))
+        == LevelSchedule.of(np.asarray(0.5))
+    )
     assert LevelSchedule.of(0.5) == LevelSchedule.constant(0.5)
 
 
-@pytest.mark.parametrize("bad, message", [("0.5", "got str"), ([0.5], "at least two"),
-                                          ([0.5, float("nan")], "finite"), (lambda s: "x", "numeric")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("0.5", "got str"),
+        ([0.5], "at least two"),
+        ([0.5, float("nan")], "finite"),
+        (lambda s: "x", "numeric"),
+    ],
+)
 def test_a_schedule_that_is_none_of_these_is_named(bad, message):
     with pytest.raises((TypeError, ValueError), match=message):
         LevelSchedule.of(bad)
@@ -67,5 +85,8 @@ def test_an_end_further_above_is_refused_with_enough_digits_to_see_why():
     end = {"w": jnp.array([np.sqrt(0.4) * 1.01, 0.0, 0.0])}
     result = connect(bowl, A, end, 1.0, key=KEY, level_schedule=[1.0, 0.4])
     assert not result.connected
-    assert "an end lies above the threshold" in result.reason and f"{float(bowl(end)):.9g}" in result.reason
+    assert (
+        "an end lies above the threshold" in result.reason
+        and f"{float(bowl(end)):.9g}" in result.reason
+    )
     assert "0.02 above" in result.reason

@@ -15,8 +15,11 @@ from meta_opt import LSTMOptimizer, get_optimizer
 
 KEY = jax.random.PRNGKey(0)
 # Explicit dtypes: weak-typed leaves would become strong after one update and retrace.
-MIXED = {"dense": {"w": jnp.ones((3, 4)), "b": jnp.zeros(4)}, "scale": jnp.array(2.0, jnp.float32),
-         "conv": jnp.full((2, 1, 3, 3), 0.5, jnp.float32)}
+MIXED = {
+    "dense": {"w": jnp.ones((3, 4)), "b": jnp.zeros(4)},
+    "scale": jnp.array(2.0, jnp.float32),
+    "conv": jnp.full((2, 1, 3, 3), 0.5, jnp.float32),
+}
 
 
 def random_like(key, tree, scale=1.0):
@@ -48,7 +51,9 @@ def test_weights_are_shared_across_coordinates_and_states_are_not():
         return np.stack(out)
 
     plain = run(grads)
-    np.testing.assert_allclose(run([g[permutation] for g in grads]), plain[:, permutation], rtol=1e-6)
+    np.testing.assert_allclose(
+        run([g[permutation] for g in grads]), plain[:, permutation], rtol=1e-6
+    )
     changed = [g.at[3].set(100.0) for g in grads]  # coordinate 3 only
     other = np.delete(np.arange(16), 3)
     np.testing.assert_allclose(run(changed)[:, other], plain[:, other], rtol=1e-6)
@@ -58,10 +63,15 @@ def test_weights_are_shared_across_coordinates_and_states_are_not():
 def test_output_scale_scales_updates_linearly():
     meta_params = LSTMOptimizer().init(KEY)
     grads = random_like(KEY, MIXED)
-    updates = [LSTMOptimizer(output_scale=s).transformation(meta_params).update(
-        grads, LSTMOptimizer().transformation(meta_params).init(MIXED))[0] for s in (0.1, 0.3)]
-    chex.assert_trees_all_close(jax.tree_util.tree_map(lambda u: 3 * u, updates[0]), updates[1],
-                                rtol=1e-5)
+    updates = [
+        LSTMOptimizer(output_scale=s)
+        .transformation(meta_params)
+        .update(grads, LSTMOptimizer().transformation(meta_params).init(MIXED))[0]
+        for s in (0.1, 0.3)
+    ]
+    chex.assert_trees_all_close(
+        jax.tree_util.tree_map(lambda u: 3 * u, updates[0]), updates[1], rtol=1e-5
+    )
 
 
 def test_momentum_feature_changes_inputs_and_updates():
@@ -107,17 +117,24 @@ def test_vmap_over_four_parameter_sets_gives_independent_states():
     assert hidden.shape == (4, 35, 20)
     assert all(not np.allclose(hidden[i], hidden[j]) for i in range(4) for j in range(i))
     for i in range(4):
-        one = lambda tree: jax.tree_util.tree_map(lambda x: x[i], tree)
+        one = lambda tree, i=i: jax.tree_util.tree_map(lambda x: x[i], tree)
         single_update, single_state = tx.update(one(grads), tx.init(one(params)))
-        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8),
-                               one(updates), single_update)
-        np.testing.assert_allclose(hidden[i], single_state.rnn_state[-1].hidden, rtol=1e-5, atol=1e-7)
+        jax.tree_util.tree_map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8),
+            one(updates),
+            single_update,
+        )
+        np.testing.assert_allclose(
+            hidden[i], single_state.rnn_state[-1].hidden, rtol=1e-5, atol=1e-7
+        )
 
 
 def test_works_inside_a_chain_with_clipping():
     meta_params = LSTMOptimizer().init(KEY)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), get_optimizer("lstm", meta_params=meta_params,
-                                                                   hidden_sizes=[20, 20]))
+    tx = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        get_optimizer("lstm", meta_params=meta_params, hidden_sizes=[20, 20]),
+    )
     state = tx.init(MIXED)
     updates, _ = tx.update(random_like(KEY, MIXED, 1e3), state, MIXED, value_fn=lambda p: 0.0)
     assert all(np.all(np.isfinite(u)) for u in jax.tree_util.tree_leaves(updates))
@@ -166,10 +183,16 @@ def test_meta_gradient_through_twenty_scanned_steps_matches_finite_differences()
         direction = random_like(jax.random.PRNGKey(7), meta_params)
         norm = jnp.sqrt(sum(jnp.sum(d**2) for d in jax.tree_util.tree_leaves(direction)))
         direction = jax.tree_util.tree_map(lambda d: d / norm, direction)
-        analytic = sum(jnp.sum(g * d) for g, d in zip(jax.tree_util.tree_leaves(gradient),
-                                                      jax.tree_util.tree_leaves(direction)))
+        analytic = sum(
+            jnp.sum(g * d)
+            for g, d in zip(
+                jax.tree_util.tree_leaves(gradient), jax.tree_util.tree_leaves(direction)
+            )
+        )
         eps = 1e-5
-        shifted = lambda s: jax.tree_util.tree_map(lambda p, d: p + s * eps * d, meta_params, direction)
+        shifted = lambda s: jax.tree_util.tree_map(
+            lambda p, d: p + s * eps * d, meta_params, direction
+        )
         numeric = (meta_loss(shifted(1.0)) - meta_loss(shifted(-1.0))) / (2 * eps)
         assert jax.tree_util.tree_leaves(gradient)[0].dtype == jnp.float64
         assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(gradient))

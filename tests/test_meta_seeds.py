@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import tasks
+from meta_opt.options import LSTMOptimizer
 from trainers.config import ExperimentConfig, MetaTrainConfig, TaskConfig, UnrollOptions
-from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states, unstack_state
+from trainers.core.meta_seeds import (
+    inner_steps_per_meta_step,
+    seeds_step,
+    stack_states,
+    unstack_state,
+)
 from trainers.core.meta_step import MetaObjective, Targets, make_meta_step
 from trainers.pipelines.train import initial_meta_state, outer_optimizer
-from meta_opt.options import LSTMOptimizer
 
 STEPS = 3
 
 
 def tiny_config(seed: int) -> ExperimentConfig:
-    train = MetaTrainConfig(num_instances=2, unroll=UnrollOptions(horizon=6, unroll_length=3),
-                            lstm=LSTMOptimizer(hidden_sizes=(4,)), imitation_weight=1.0, imitation_batch=2)
-    return ExperimentConfig(name="tiny", seed=seed, task=TaskConfig("quadratic", {"dim": 4}), meta_train=train)
+    train = MetaTrainConfig(
+        num_instances=2,
+        unroll=UnrollOptions(horizon=6, unroll_length=3),
+        lstm=LSTMOptimizer(hidden_sizes=(4,)),
+        imitation_weight=1.0,
+        imitation_batch=2,
+    )
+    return ExperimentConfig(
+        name="tiny", seed=seed, task=TaskConfig("quadratic", {"dim": 4}), meta_train=train
+    )
 
 
 def hand_targets(family) -> Targets:
@@ -31,7 +41,9 @@ def hand_targets(family) -> Targets:
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
     start = jax.vmap(lambda k: family.instance(k).init(jax.random.fold_in(k, 1)))(keys)
     points = jax.tree_util.tree_map(
-        lambda x: jnp.asarray(np.asarray(x)[:, None] * rng.uniform(0.2, 0.9, (3, 3, 1)), x.dtype), start)
+        lambda x: jnp.asarray(np.asarray(x)[:, None] * rng.uniform(0.2, 0.9, (3, 3, 1)), x.dtype),
+        start,
+    )
     return Targets(start, points, keys, jnp.ones(3))
 
 
@@ -40,8 +52,14 @@ def setting():
     configs = [tiny_config(seed) for seed in (0, 7)]
     family = tasks.get_family("quadratic", dim=4)
     train = configs[0].meta_train
-    meta_step = make_meta_step(family, train.lstm, train.unroll, MetaObjective(1.0, 1.0, 2),
-                               outer_optimizer(configs[0]), hand_targets(family))
+    meta_step = make_meta_step(
+        family,
+        train.lstm,
+        train.unroll,
+        MetaObjective(1.0, 1.0, 2),
+        outer_optimizer(configs[0]),
+        hand_targets(family),
+    )
     return configs, family, meta_step
 
 
@@ -64,7 +82,9 @@ def test_vmapped_meta_seeds_equal_separate_runs(setting):
         for a, b in zip(jax.tree_util.tree_leaves(mine), jax.tree_util.tree_leaves(state)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6)
         for name, value in separate_metrics[index].items():
-            assert float(metrics[name][index]) == pytest.approx(float(value), rel=2e-5, abs=1e-6), name
+            assert float(metrics[name][index]) == pytest.approx(float(value), rel=2e-5, abs=1e-6), (
+                name
+            )
     # the seeds really are different runs
     assert not np.allclose(metrics["meta_loss"][0], metrics["meta_loss"][1])
 
@@ -75,7 +95,10 @@ def test_stack_and_unstack_round_trip(setting):
     stacked = stack_states(states)
     assert jax.tree_util.tree_leaves(stacked)[0].shape[0] == 2
     for index, state in enumerate(states):
-        for a, b in zip(jax.tree_util.tree_leaves(unstack_state(stacked, index)), jax.tree_util.tree_leaves(state)):
+        for a, b in zip(
+            jax.tree_util.tree_leaves(unstack_state(stacked, index)),
+            jax.tree_util.tree_leaves(state),
+        ):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 

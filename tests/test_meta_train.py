@@ -16,12 +16,12 @@ import pytest
 
 import tasks
 from tasks.base import Task, TaskFamily
-from trainers.commands import cli
-from trainers.pipelines import train as meta_train
-from trainers.io.checkpoint import list_checkpoints, load_checkpoint
-from trainers.config.experiment import load_experiment
 from tests.host_devices import host_devices_env
 from tests.wandb_offline import read_offline_run
+from trainers.commands import cli
+from trainers.config.experiment import load_experiment
+from trainers.io.checkpoint import list_checkpoints, load_checkpoint
+from trainers.pipelines import train as meta_train
 
 TINY = """\
 name: tiny
@@ -38,6 +38,7 @@ logging: {mode: %(mode)s}
 
 
 pytestmark = pytest.mark.slow  # every test here meta-trains or starts subprocesses
+
 
 def write_config(tmp_path, steps=6, every=2, mode="disabled") -> pathlib.Path:
     path = tmp_path / "tiny.yaml"
@@ -59,9 +60,15 @@ def test_meta_training_lowers_the_meta_loss(tmp_path):
 
 
 def test_geodesic_supervision_lowers_the_imitation_loss(tmp_path):
-    overrides = ["meta_train.num_meta_steps=30", "meta_train.imitation_weight=1.0", "geodesics.targets.num_instances=2",
-                 "geodesics.targets.num_steps=10", "geodesics.targets.horizon=5",
-                 "geodesics.connect.max_depth=3", "geodesics.connect.max_steps=200"]
+    overrides = [
+        "meta_train.num_meta_steps=30",
+        "meta_train.imitation_weight=1.0",
+        "geodesics.targets.num_instances=2",
+        "geodesics.targets.num_steps=10",
+        "geodesics.targets.horizon=5",
+        "geodesics.connect.max_depth=3",
+        "geodesics.connect.max_steps=200",
+    ]
     config = load_experiment(write_config(tmp_path), overrides)
     losses = run_losses(config, tmp_path / "run", key="imitation_loss")
     assert (tmp_path / "run" / "targets.npz").exists()  # generated on the fly, then reused
@@ -77,14 +84,21 @@ def test_cli_run_leaves_a_wandb_offline_run_and_metrics(tmp_path, monkeypatch):
     config = write_config(tmp_path, steps=3, every=3, mode="auto")
     assert cli.main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    keys = {"meta_loss", "imitation_loss", "inner_loss", "meta_grad_norm", "skipped_steps",
-            "inner_steps_per_second"}
+    keys = {
+        "meta_loss",
+        "imitation_loss",
+        "inner_loss",
+        "meta_grad_norm",
+        "skipped_steps",
+        "inner_steps_per_second",
+    }
     assert [r["step"] for r in rows] == [1, 2, 3] and keys <= set(rows[0])
     (folder,) = (out / "wandb").glob("offline-run-*")
     logged = read_offline_run(folder)
     assert len(logged["history"]) == 3 and keys <= set(logged["history"][0])
-    np.testing.assert_allclose([r["meta_loss"] for r in logged["history"]],
-                               [r["meta_loss"] for r in rows], rtol=1e-6)
+    np.testing.assert_allclose(
+        [r["meta_loss"] for r in logged["history"]], [r["meta_loss"] for r in rows], rtol=1e-6
+    )
     assert logged["config"]["meta_train"]["num_instances"] == 4
 
 
@@ -99,11 +113,15 @@ def test_killed_run_resumes_bitwise(tmp_path):
     config = write_config(tmp_path, steps=40, every=1)
     train = [sys.executable, "-m", "trainers.commands.cli", "train", "--no-progress"]
     whole = tmp_path / "whole"
-    subprocess.run(train + ["--config", str(config), "--out", str(whole)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        train + ["--config", str(config), "--out", str(whole)], check=True, capture_output=True
+    )
     killed = tmp_path / "killed"
-    process = subprocess.Popen(train + ["--config", str(config), "--out", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        train + ["--config", str(config), "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not any(int(p.name.split("-")[1]) >= 3 for p in list_checkpoints(killed)):
         assert time.time() < deadline and process.poll() is None, "run ended before it was killed"
@@ -125,31 +143,46 @@ def test_corrupt_checkpoint_is_named_and_the_previous_one_still_works(tmp_path, 
     newest = list_checkpoints(run)[-1]
     state_file = newest / "state.npz"
     state_file.write_bytes(state_file.read_bytes()[:100])  # truncated
-    assert cli.main(["train", "--resume", str(run), "meta_train.num_meta_steps=6", "--no-progress"]) == 2
+    assert (
+        cli.main(["train", "--resume", str(run), "meta_train.num_meta_steps=6", "--no-progress"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(newest) in err and "ckpt-00000002" in err and "Traceback" not in err
     newest.rename(tmp_path / "moved-away")
-    assert cli.main(["train", "--resume", str(run), "meta_train.num_meta_steps=6", "--no-progress"]) == 0
+    assert (
+        cli.main(["train", "--resume", str(run), "meta_train.num_meta_steps=6", "--no-progress"])
+        == 0
+    )
     assert list_checkpoints(run)[-1].name == "ckpt-00000006"
 
 
 def nan_prone_family() -> TaskFamily:
     """A quadratic whose minibatch loss is NaN on about one batch in six."""
+
     def make_task(key):
         target = jax.random.normal(key, (5,))
         loss = lambda p, batch: jnp.where(batch["bad"], jnp.nan, jnp.sum((p["x"] - target) ** 2))
-        return Task("nan_quadratic", lambda k: {"x": jax.random.normal(k, (5,))}, loss,
-                    lambda k: {"bad": jax.random.uniform(k) < 0.03},
-                    lambda p: jnp.sum((p["x"] - target) ** 2))
+        return Task(
+            "nan_quadratic",
+            lambda k: {"x": jax.random.normal(k, (5,))},
+            loss,
+            lambda k: {"bad": jax.random.uniform(k) < 0.03},
+            lambda p: jnp.sum((p["x"] - target) ** 2),
+        )
+
     return TaskFamily("nan_quadratic", None, make_task)
 
 
 def test_nan_task_is_skipped_counted_and_never_checkpointed(tmp_path, monkeypatch):
-    monkeypatch.setattr(meta_train, "build_family", lambda config, training=False: nan_prone_family())
+    monkeypatch.setattr(
+        meta_train, "build_family", lambda config, training=False: nan_prone_family()
+    )
     config = load_experiment(write_config(tmp_path, steps=12, every=4))
     metrics = []
-    state = meta_train.train(config, tmp_path / "run", progress=False,
-                             on_step=lambda i, m: metrics.append(m))
+    state = meta_train.train(
+        config, tmp_path / "run", progress=False, on_step=lambda i, m: metrics.append(m)
+    )
     skipped = int(state.skipped)
     assert skipped > 0 and int(state.step) == 12
     assert skipped == sum(not np.isfinite(m["meta_loss"]) for m in metrics)
@@ -185,8 +218,20 @@ def test_two_host_devices_give_the_same_meta_loss_and_meta_gradient(tmp_path):
     for devices in (1, 2):
         env = host_devices_env(devices)
         out = tmp_path / f"metrics{devices}.npz"
-        subprocess.run([sys.executable, "-c", TWO_DEVICES, str(config), str(tmp_path / f"run{devices}"),
-                        str(out)], check=True, env=env, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                TWO_DEVICES,
+                str(config),
+                str(tmp_path / f"run{devices}"),
+                str(out),
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=300,
+        )
         results.append(np.load(out))
     assert int(results[0]["n"]) == 1 and int(results[1]["n"]) == 2
     for name in ("meta_loss", "loss_term", "meta_grad_norm", "inner_loss"):

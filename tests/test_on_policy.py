@@ -52,11 +52,17 @@ def test_a_segment_starts_where_the_learner_is_and_follows_the_teacher(family, p
     tx = LEARNED.transformation(meta_params)
     warmup = int(segment.warmup)
     assert 0 <= warmup <= 4
-    carry, _ = run(objective, tx, init_carry(tx, task.init(init_key)), jax.random.split(warm_key, 4)[:warmup])
+    carry, _ = run(
+        objective, tx, init_carry(tx, task.init(init_key)), jax.random.split(warm_key, 4)[:warmup]
+    )
     np.testing.assert_allclose(leaf(segment.start), leaf(carry.params), rtol=1e-5, atol=1e-7)
-    for got, want in zip(jax.tree_util.tree_leaves(segment.opt_state), jax.tree_util.tree_leaves(carry.opt_state)):
+    for got, want in zip(
+        jax.tree_util.tree_leaves(segment.opt_state), jax.tree_util.tree_leaves(carry.opt_state)
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)  # the learner's own LSTM state
-    _, teacher = run(objective, TEACHER, init_carry(TEACHER, carry.params), jax.random.split(teacher_key, 3))
+    _, teacher = run(
+        objective, TEACHER, init_carry(TEACHER, carry.params), jax.random.split(teacher_key, 3)
+    )
     teacher = np.stack([leaf(t) for t in teacher])
     if path == "teacher":
         np.testing.assert_allclose(leaf(segment.targets), teacher, rtol=1e-5, atol=1e-7)
@@ -70,7 +76,8 @@ def test_warmups_cover_their_range(family):
     meta_params = LEARNED.init(KEY)
     options = OnPolicy(TEACHER, horizon=2, max_warmup=3)
     draws = jax.vmap(lambda k: make_segment(family, LEARNED, meta_params, options, KEY, k).warmup)(
-        jax.random.split(KEY, 64))
+        jax.random.split(KEY, 64)
+    )
     assert set(np.asarray(draws).tolist()) == {0, 1, 2, 3}
 
 
@@ -82,11 +89,17 @@ def test_the_loss_scores_the_learner_continuing_from_its_own_state(family):
     segment_key, run_key = jax.random.split(key)
     segment = make_segment(family, LEARNED, meta_params, options, instance_key, segment_key)
     objective = task_objective(family.instance(instance_key))
-    _, trajectory = run(objective, LEARNED.transformation(meta_params), InnerCarry(segment.start, segment.opt_state),
-                        jax.random.split(run_key, 3))
+    _, trajectory = run(
+        objective,
+        LEARNED.transformation(meta_params),
+        InnerCarry(segment.start, segment.opt_state),
+        jax.random.split(run_key, 3),
+    )
     expected = path_mismatch({"theta": jnp.stack(trajectory)}, segment.targets, segment.start)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
-    grads = jax.grad(lambda mp: on_policy_loss(family, LEARNED, mp, options, instance_key, key))(meta_params)
+    grads = jax.grad(lambda mp: on_policy_loss(family, LEARNED, mp, options, instance_key, key))(
+        meta_params
+    )
     flat = jax.flatten_util.ravel_pytree(grads)[0]
     assert np.all(np.isfinite(flat)) and np.any(flat != 0)
 
@@ -101,12 +114,22 @@ def test_the_on_policy_arm_takes_a_meta_step_and_counts_its_warmups(tmp_path):
     config = arm_config(config, Arm("on_policy", "on_policy", config.geodesics.baseline))
     options = on_policy_for(config)
     assert (options.horizon, options.max_warmup) == (5, 5)  # H = 10, T = 5
-    assert step_cost(config) == 2 * 5 + 2 * (5 + 2 * 5)  # unrolls + 2 pairs x (warm-up + teacher + learner)
+    assert step_cost(config) == 2 * 5 + 2 * (
+        5 + 2 * 5
+    )  # unrolls + 2 pairs x (warm-up + teacher + learner)
     family = build_family(config, training=True)
     train = config.meta_train
-    step = jax.jit(make_meta_step(family, train.lstm, train.unroll,
-                                  MetaObjective(1.0, 1.0, train.imitation_batch), outer_optimizer(config), None,
-                                  options))
+    step = jax.jit(
+        make_meta_step(
+            family,
+            train.lstm,
+            train.unroll,
+            MetaObjective(1.0, 1.0, train.imitation_batch),
+            outer_optimizer(config),
+            None,
+            options,
+        )
+    )
     state, metrics = step(initial_meta_state(config, family))
     assert np.isfinite(float(metrics["imitation_loss"])) and float(metrics["imitation_loss"]) > 0
     assert int(metrics["skipped_steps"]) == 0

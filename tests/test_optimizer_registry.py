@@ -10,11 +10,16 @@ import pytest
 
 from meta_opt import LSTMOptimizer, get_optimizer, list_optimizers
 
-HPARAMS = {"sgd": {"learning_rate": 0.05}, "momentum": {"learning_rate": 0.02},
-           "adam": {"learning_rate": 0.1}, "rmsprop": {"learning_rate": 0.02},
-           "esgd": {"learning_rate": 0.2, "update_interval": 5},
-           "jacobi": {"learning_rate": 0.05, "damping": 1.0},
-           "rmsprop_bc": {"learning_rate": 0.02}, "adam_cosine": {"learning_rate": 0.1, "decay_steps": 60}}
+HPARAMS = {
+    "sgd": {"learning_rate": 0.05},
+    "momentum": {"learning_rate": 0.02},
+    "adam": {"learning_rate": 0.1},
+    "rmsprop": {"learning_rate": 0.02},
+    "esgd": {"learning_rate": 0.2, "update_interval": 5},
+    "jacobi": {"learning_rate": 0.05, "damping": 1.0},
+    "rmsprop_bc": {"learning_rate": 0.02},
+    "adam_cosine": {"learning_rate": 0.1, "decay_steps": 60},
+}
 
 
 def test_every_named_optimizer_is_listed():
@@ -43,8 +48,11 @@ def test_each_optimizer_descends_inside_a_clipping_chain(name):
 def test_named_adam_equals_optax_adam():
     params, grads = jnp.array([1.0, 2.0]), jnp.array([0.3, -0.7])
     ours, theirs = get_optimizer("adam", learning_rate=0.1), optax.adam(0.1)
-    np.testing.assert_allclose(ours.update(grads, ours.init(params), params, value_fn=None)[0],
-                               theirs.update(grads, theirs.init(params))[0], rtol=1e-6)
+    np.testing.assert_allclose(
+        ours.update(grads, ours.init(params), params, value_fn=None)[0],
+        theirs.update(grads, theirs.init(params))[0],
+        rtol=1e-6,
+    )
 
 
 def test_lstm_by_name_takes_meta_params_and_config():
@@ -89,10 +97,14 @@ def test_rmsprop_bias_correction_removes_the_first_step_burst():
     (its average starts at 0); corrected, lr*g/|g| = lr, as Adam's first step."""
     params, grads = {"x": jnp.zeros(3)}, {"x": jnp.array([2.0, -0.5, 0.3])}
     first = lambda tx: np.asarray(tx.update(grads, tx.init(params), params)[0]["x"])
-    np.testing.assert_allclose(first(get_optimizer("rmsprop_bc", learning_rate=0.1)),
-                               [-0.1, 0.1, -0.1], rtol=1e-4)
-    np.testing.assert_allclose(first(get_optimizer("rmsprop", learning_rate=0.1)),
-                               -0.1 / np.sqrt(0.1) * np.sign([2.0, -0.5, 0.3]), rtol=1e-4)
+    np.testing.assert_allclose(
+        first(get_optimizer("rmsprop_bc", learning_rate=0.1)), [-0.1, 0.1, -0.1], rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        first(get_optimizer("rmsprop", learning_rate=0.1)),
+        -0.1 / np.sqrt(0.1) * np.sign([2.0, -0.5, 0.3]),
+        rtol=1e-4,
+    )
 
 
 def test_adam_cosine_decays_its_step_to_zero_over_the_run():

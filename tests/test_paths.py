@@ -28,8 +28,9 @@ def test_straight_path_with_collinear_beads_has_normalized_length_one():
     beads = paths.interpolate_stack(theta_a, theta_b, ts)
     np.testing.assert_allclose(paths.normalized_length(beads), 1.0, atol=1e-6)
     # The segment lengths are the t-increments times the endpoint distance.
-    np.testing.assert_allclose(paths.segment_lengths(beads),
-                               np.diff(ts) * paths.endpoint_distance(beads), rtol=1e-5)
+    np.testing.assert_allclose(
+        paths.segment_lengths(beads), np.diff(ts) * paths.endpoint_distance(beads), rtol=1e-5
+    )
 
 
 def test_right_triangle_legs():
@@ -118,8 +119,10 @@ def test_resample_under_jit_matches_eager_and_compiles_once():
 
 def test_resample_mixed_shape_pytree():
     # The L path again, with its two coordinates scattered over leaves of different shapes.
-    beads = {"w": jnp.array([[[0.0, 7.0]], [[1.0, 7.0]], [[1.0, 7.0]]]),
-             "b": jnp.array([0.0, 0.0, 1.0])}
+    beads = {
+        "w": jnp.array([[[0.0, 7.0]], [[1.0, 7.0]], [[1.0, 7.0]]]),
+        "b": jnp.array([0.0, 0.0, 1.0]),
+    }
     out = paths.resample(beads, 5)
     assert out["w"].shape == (5, 1, 2) and out["b"].shape == (5,)
     np.testing.assert_allclose(out["w"][:, 0, 0], [0.0, 0.5, 1.0, 1.0, 1.0], atol=1e-6)
@@ -138,8 +141,10 @@ def test_interpolate_stack_hand_values():
     theta_a = {"w": jnp.array([[0.0, 2.0]]), "b": jnp.array(4.0)}
     theta_b = {"w": jnp.array([[2.0, -2.0]]), "b": jnp.array(8.0)}
     out = paths.interpolate_stack(theta_a, theta_b, [0.0, 0.5, 1.0])
-    expected = {"w": jnp.array([[[0.0, 2.0]], [[1.0, 0.0]], [[2.0, -2.0]]]),
-                "b": jnp.array([4.0, 6.0, 8.0])}
+    expected = {
+        "w": jnp.array([[[0.0, 2.0]], [[1.0, 0.0]], [[2.0, -2.0]]]),
+        "b": jnp.array([4.0, 6.0, 8.0]),
+    }
     chex.assert_trees_all_close(out, expected, atol=1e-7)
     with pytest.raises(ValueError):
         paths.interpolate_stack({"w": jnp.zeros(2)}, {"w": jnp.zeros(3)}, [0.5])
@@ -158,13 +163,20 @@ def test_stack_unstack_bead_round_trip():
 
 def _nested_beads():
     rng = np.random.default_rng(0)
-    return {"mlp/~/linear_0": {"w": rng.normal(size=(3, 4, 2)).astype(np.float32),
-                               "b": rng.normal(size=(3, 2)).astype(np.float32)},
-            "mlp/~/linear_1": {"w": rng.normal(size=(3, 2, 1)).astype(np.float32)}}
+    return {
+        "mlp/~/linear_0": {
+            "w": rng.normal(size=(3, 4, 2)).astype(np.float32),
+            "b": rng.normal(size=(3, 2)).astype(np.float32),
+        },
+        "mlp/~/linear_1": {"w": rng.normal(size=(3, 2, 1)).astype(np.float32)},
+    }
 
 
 def test_save_load_round_trip(tmp_path):
-    beads = {"linear_0": _nested_beads()["mlp/~/linear_0"], "head": {"w": np.arange(6).reshape(3, 2)}}
+    beads = {
+        "linear_0": _nested_beads()["mlp/~/linear_0"],
+        "head": {"w": np.arange(6).reshape(3, 2)},
+    }
     file = tmp_path / "runs" / "path.npz"
     paths.save_path(file, beads, energy=0.25, step=7, task="digits", ts=np.linspace(0, 1, 3))
     loaded, meta = paths.load_path(file)
@@ -178,8 +190,15 @@ def test_save_load_round_trip(tmp_path):
     assert os.listdir(file.parent) == ["path.npz"]  # no temporary file left behind
 
     with np.load(file, allow_pickle=False) as data:  # plain arrays only
-        assert set(data.files) == {"beads/linear_0/w", "beads/linear_0/b", "beads/head/w",
-                                   "meta/energy", "meta/step", "meta/task", "meta/ts"}
+        assert set(data.files) == {
+            "beads/linear_0/w",
+            "beads/linear_0/b",
+            "beads/head/w",
+            "meta/energy",
+            "meta/step",
+            "meta/task",
+            "meta/ts",
+        }
         assert data["meta/task"].dtype.kind == "U"
 
 
@@ -200,7 +219,9 @@ def test_haiku_names_with_slashes_and_percent_signs_round_trip(tmp_path):
 
 def test_save_rejects_what_needs_pickle(tmp_path):
     with pytest.raises(ValueError, match="object"):
-        paths.save_path(tmp_path / "p.npz", {"x": np.zeros((2, 1))}, config={"a": None, "b": [object()]})
+        paths.save_path(
+            tmp_path / "p.npz", {"x": np.zeros((2, 1))}, config={"a": None, "b": [object()]}
+        )
     with pytest.raises(ValueError, match="bfloat16|V2"):
         paths.save_path(tmp_path / "p.npz", {"x": jnp.zeros((2, 1), jnp.bfloat16)})
     assert not os.listdir(tmp_path)
@@ -244,9 +265,10 @@ def test_non_path_files_raise_value_error(tmp_path):
 
 
 def test_resample_then_save_load_keeps_bead_count(tmp_path):
-    targets = paths.resample(jax.tree.map(jnp.asarray, {"lin": _nested_beads()["mlp/~/linear_1"]}), 4)
+    targets = paths.resample(
+        jax.tree.map(jnp.asarray, {"lin": _nested_beads()["mlp/~/linear_1"]}), 4
+    )
     paths.save_path(tmp_path / "t.npz", targets, num_points=4)
     loaded, meta = paths.load_path(tmp_path / "t.npz")
     chex.assert_trees_all_close(loaded, jax.tree.map(np.asarray, targets), atol=0)
     assert meta["num_points"] == loaded["lin"]["w"].shape[0] == 4
-

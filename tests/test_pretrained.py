@@ -11,7 +11,13 @@ import optax
 import pytest
 
 import meta_opt
-from meta_opt import LSTMOptimizer, PretrainedError, list_pretrained, load_pretrained, pretrained_card
+from meta_opt import (
+    LSTMOptimizer,
+    PretrainedError,
+    list_pretrained,
+    load_pretrained,
+    pretrained_card,
+)
 from meta_opt.pretrained_bundles import save_pretrained
 
 CONFIG = LSTMOptimizer(hidden_sizes=(4,), output_scale=0.05, features=("gradient", "momentum"))
@@ -75,11 +81,22 @@ def test_unknown_names_and_damaged_bundles_are_refused_by_name(bundle_dir):
         load_pretrained("toy", folder)
 
 
-TRAIN = ["meta_train.num_meta_steps=2", "meta_train.unroll.horizon=10", "meta_train.unroll.unroll_length=5",
-         "meta_train.num_instances=2", "meta_train.validate_every=0", "meta_train.checkpoint_every=2",
-         "meta_train.lstm.hidden_sizes=[4]", "evaluation.seeds=2", "evaluation.tuning_seeds=1",
-         "evaluation.steps=6", "evaluation.record_points=3", "evaluation.learning_rates=[0.1]",
-         "evaluation.baselines=[adam]", "logging.mode=disabled"]
+TRAIN = [
+    "meta_train.num_meta_steps=2",
+    "meta_train.unroll.horizon=10",
+    "meta_train.unroll.unroll_length=5",
+    "meta_train.num_instances=2",
+    "meta_train.validate_every=0",
+    "meta_train.checkpoint_every=2",
+    "meta_train.lstm.hidden_sizes=[4]",
+    "evaluation.seeds=2",
+    "evaluation.tuning_seeds=1",
+    "evaluation.steps=6",
+    "evaluation.record_points=3",
+    "evaluation.learning_rates=[0.1]",
+    "evaluation.baselines=[adam]",
+    "logging.mode=disabled",
+]
 
 
 @pytest.mark.slow
@@ -88,34 +105,89 @@ def test_export_then_evaluate_pretrained_equals_evaluating_the_run(tmp_path, mon
 
     config = pathlib.Path(__file__).parents[1] / "configs" / "digits_mlp.yaml"
     run_dir, shipped = tmp_path / "train", tmp_path / "shipped"
-    assert main(["train", "--config", str(config), "--out", str(run_dir), "--no-progress", *TRAIN]) == 0
-    assert main(["evaluate", "--checkpoint", str(run_dir), "--out", str(tmp_path / "eval_run"),
-                 "--no-progress"]) == 0
-    assert main(["export", "--checkpoint", str(run_dir), "--name", "tiny", "--to", str(shipped),
-                 "--evaluation", str(tmp_path / "eval_run"), "--notes", "two meta-steps"]) == 0
+    assert (
+        main(["train", "--config", str(config), "--out", str(run_dir), "--no-progress", *TRAIN])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(run_dir),
+                "--out",
+                str(tmp_path / "eval_run"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(run_dir),
+                "--name",
+                "tiny",
+                "--to",
+                str(shipped),
+                "--evaluation",
+                str(tmp_path / "eval_run"),
+                "--notes",
+                "two meta-steps",
+            ]
+        )
+        == 0
+    )
     card = pretrained_card("tiny", shipped)
     assert card["meta_steps"] == 2 and card["config"]["task"]["name"] == "digits_mlp"
     assert card["evaluation"][0]["optimizers"][0]["optimizer"] == "lstm"
     readme = (shipped / "tiny" / "README.md").read_text()
-    assert "meta_opt.pretrained('tiny')" in readme and "two meta-steps" in readme and "| lstm" in readme
+    assert (
+        "meta_opt.pretrained('tiny')" in readme
+        and "two meta-steps" in readme
+        and "| lstm" in readme
+    )
     assert "permute_labels" in readme  # the family's default task variation is on the card
 
     # the shipped-bundle folder is meta_opt's; point it at the exported one
     monkeypatch.setattr("meta_opt.pretrained_bundles.PRETRAINED_DIR", shipped)
-    assert main(["evaluate", "--checkpoint", "pretrained:tiny", "--out", str(tmp_path / "eval_bundle"),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                "pretrained:tiny",
+                "--out",
+                str(tmp_path / "eval_bundle"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     from_run = json.loads((tmp_path / "eval_run" / "results.json").read_text())[0]["optimizers"]
-    from_bundle = json.loads((tmp_path / "eval_bundle" / "results.json").read_text())[0]["optimizers"]
+    from_bundle = json.loads((tmp_path / "eval_bundle" / "results.json").read_text())[0][
+        "optimizers"
+    ]
     assert [o["optimizer"] for o in from_bundle] == ["tiny", "adam"]
     np.testing.assert_allclose(from_bundle[0]["final_loss"], from_run[0]["final_loss"], rtol=1e-6)
 
     capsys.readouterr()
     assert main(["pretrained"]) == 0 and capsys.readouterr().out.split() == ["tiny"]
-    assert main(["pretrained", "tiny"]) == 0 and "# Pretrained optimizer `tiny`" in capsys.readouterr().out
+    assert (
+        main(["pretrained", "tiny"]) == 0
+        and "# Pretrained optimizer `tiny`" in capsys.readouterr().out
+    )
     assert main(["pretrained", "nope"]) == 2 and "known: tiny" in capsys.readouterr().err
-    assert main(["export", "--checkpoint", str(run_dir), "--name", "tiny", "--to", str(shipped)]) == 2
+    assert (
+        main(["export", "--checkpoint", str(run_dir), "--name", "tiny", "--to", str(shipped)]) == 2
+    )
     assert "--force" in capsys.readouterr().err
-    assert main(["export", "--checkpoint", str(run_dir), "--name", "Bad Name", "--to", str(shipped)]) == 2
+    assert (
+        main(["export", "--checkpoint", str(run_dir), "--name", "Bad Name", "--to", str(shipped)])
+        == 2
+    )
     assert "lower-case" in capsys.readouterr().err
 
 
@@ -127,24 +199,48 @@ def test_the_card_names_every_meta_training_family_and_the_horizon_range():
     mixed = training_summary(load_experiment(configs / "pretrain_v2_mixed.yaml"), 250)
     tasks_line = next(line for line in mixed if line.startswith("- tasks: "))
     assert [part.split("`")[1] for part in tasks_line.removeprefix("- tasks: ").split("; ")] == [
-        "digits_mlp", "digits_mlp", "mnist_mlp", "digits_autoencoder"]
+        "digits_mlp",
+        "digits_mlp",
+        "mnist_mlp",
+        "digits_autoencoder",
+    ]
     assert '"activation": "relu"' in tasks_line and '"hidden_sizes": [32, 32]' in tasks_line
-    assert any("250 meta-steps of 4 instances of each of the 4 task families" in line and
-               "horizons drawn log-uniformly from [20, 100]" in line for line in mixed)
-    assert any("param_scale_range" in line and "each family takes the options it has" in line for line in mixed)
+    assert any(
+        "250 meta-steps of 4 instances of each of the 4 task families" in line
+        and "horizons drawn log-uniformly from [20, 100]" in line
+        for line in mixed
+    )
+    assert any(
+        "param_scale_range" in line and "each family takes the options it has" in line
+        for line in mixed
+    )
     single = training_summary(load_experiment(configs / "pretrain_v2.yaml"), 1000)
     assert single[0].startswith("- task: `digits_mlp`")
-    assert any("1000 meta-steps of 8 instances, unrolls of 20 steps, horizon 100," in line for line in single)
+    assert any(
+        "1000 meta-steps of 8 instances, unrolls of 20 steps, horizon 100," in line
+        for line in single
+    )
 
 
-@pytest.mark.parametrize("name, task_name", [("v2_digits", "digits_mlp"), ("v2_digits", "wine_mlp"),
-                                             ("v2_mixed", "digits_mlp"), ("v2_mixed", "wine_mlp")])
+@pytest.mark.parametrize(
+    "name, task_name",
+    [
+        ("v2_digits", "digits_mlp"),
+        ("v2_digits", "wine_mlp"),
+        ("v2_mixed", "digits_mlp"),
+        ("v2_mixed", "wine_mlp"),
+    ],
+)
 def test_the_shipped_optimizers_train_a_fresh_task_deterministically(name, task_name):
     import tasks
 
-    assert name in list_pretrained(), f"the shipped optimizer {name} is missing from meta_opt/pretrained_optimizers"
+    assert name in list_pretrained(), (
+        f"the shipped optimizer {name} is missing from meta_opt/pretrained_optimizers"
+    )
     tx = meta_opt.pretrained(name)
-    task = tasks.get_family(task_name, hidden_sizes=(16,), batch_size=32).instance(jax.random.PRNGKey(11))
+    task = tasks.get_family(task_name, hidden_sizes=(16,), batch_size=32).instance(
+        jax.random.PRNGKey(11)
+    )
 
     @jax.jit
     def train(key):

@@ -5,12 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from trainers.reporting.plots import plot_target_lengths
 from tests.markdown import table_rows
-from trainers.pipelines.evaluate import checkpoint_folder, parse_checkpoint_arguments
 from trainers.io.checkpoint import CheckpointError, checkpoint_step
-from trainers.reporting.training_report import (compare_runs, comparison_markdown, first_step_at_or_below,
-                                      plot_runs, read_history)
+from trainers.pipelines.evaluate import checkpoint_folder, parse_checkpoint_arguments
+from trainers.reporting.plots import plot_target_lengths
+from trainers.reporting.training_report import (
+    compare_runs,
+    comparison_markdown,
+    first_step_at_or_below,
+    plot_runs,
+    read_history,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -22,10 +27,16 @@ def write_metrics(folder, rows):
 
 
 def test_read_history_keeps_the_last_value_of_a_step_logged_twice(tmp_path):
-    run = write_metrics(tmp_path / "run", [
-        {"step": 0, "validation_meta_loss": 2.0}, {"step": 1, "meta_loss": 1.5},
-        {"step": 2, "validation_meta_loss": 1.0}, {"step": 2, "validation_meta_loss": 0.9},  # resumed
-        {"step": 4, "validation_meta_loss": None}])
+    run = write_metrics(
+        tmp_path / "run",
+        [
+            {"step": 0, "validation_meta_loss": 2.0},
+            {"step": 1, "meta_loss": 1.5},
+            {"step": 2, "validation_meta_loss": 1.0},
+            {"step": 2, "validation_meta_loss": 0.9},  # resumed
+            {"step": 4, "validation_meta_loss": None},
+        ],
+    )
     steps, values = read_history(run, "validation_meta_loss")
     assert steps.tolist() == [0, 2, 4]
     np.testing.assert_array_equal(values[:2], [2.0, 0.9])
@@ -42,10 +53,20 @@ def test_first_step_at_or_below():
 
 
 def test_compare_runs_uses_the_level_every_run_reaches(tmp_path):
-    fast = write_metrics(tmp_path / "fast", [{"step": s, "validation_meta_loss": v}
-                                             for s, v in [(0, 2.0), (10, 0.8), (20, 0.5), (30, 0.4)]])
-    slow = write_metrics(tmp_path / "slow", [{"step": s, "validation_meta_loss": v}
-                                             for s, v in [(0, 2.0), (10, 1.5), (20, 0.9), (30, 0.7)]])
+    fast = write_metrics(
+        tmp_path / "fast",
+        [
+            {"step": s, "validation_meta_loss": v}
+            for s, v in [(0, 2.0), (10, 0.8), (20, 0.5), (30, 0.4)]
+        ],
+    )
+    slow = write_metrics(
+        tmp_path / "slow",
+        [
+            {"step": s, "validation_meta_loss": v}
+            for s, v in [(0, 2.0), (10, 1.5), (20, 0.9), (30, 0.7)]
+        ],
+    )
     comparison = compare_runs({"fast": fast, "slow": slow})
     assert comparison["level"] == pytest.approx(0.7)  # the slow run's best
     assert comparison["runs"]["fast"] == {"steps_to_level": 20, "best": 0.4, "final": 0.4}
@@ -56,14 +77,23 @@ def test_compare_runs_uses_the_level_every_run_reaches(tmp_path):
         compare_runs({"fast": fast, "silent": silent})
     figure = plot_runs({"fast": fast, "slow": slow}, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG_MAGIC
-    lines = {line.get_label(): line for line in figure.axes[0].lines}  # the plotted data is the logged data
+    lines = {
+        line.get_label(): line for line in figure.axes[0].lines
+    }  # the plotted data is the logged data
     np.testing.assert_array_equal(lines["fast: validation meta-loss"].get_xdata(), [0, 10, 20, 30])
-    np.testing.assert_array_equal(lines["slow: validation meta-loss"].get_ydata(), [2.0, 1.5, 0.9, 0.7])
+    np.testing.assert_array_equal(
+        lines["slow: validation meta-loss"].get_ydata(), [2.0, 1.5, 0.9, 0.7]
+    )
 
 
 def test_plot_target_lengths_writes_a_png(tmp_path):
-    figure = plot_target_lengths(np.array([1.0, 1.2, 1.05]), np.array([2.0, 0.5, 0.1]), np.array([0, 20, 40]),
-                                 tmp_path / "lengths.png", "targets")
+    figure = plot_target_lengths(
+        np.array([1.0, 1.2, 1.05]),
+        np.array([2.0, 0.5, 0.1]),
+        np.array([0, 20, 40]),
+        tmp_path / "lengths.png",
+        "targets",
+    )
     assert (tmp_path / "lengths.png").read_bytes()[:8] == PNG_MAGIC
     points = figure.axes[0].collections[0]  # x = level, y = normalized length, colour = start step
     np.testing.assert_allclose(points.get_offsets(), [[2.0, 1.0], [0.5, 1.2], [0.1, 1.05]])
@@ -72,8 +102,10 @@ def test_plot_target_lengths_writes_a_png(tmp_path):
 
 def test_parse_checkpoint_arguments():
     assert parse_checkpoint_arguments(["runs/a/train"]) == [("lstm", "runs/a/train")]
-    assert parse_checkpoint_arguments(["geo=runs/a", "runs/b/train"]) == [("geo", "runs/a"),
-                                                                            ("lstm (train)", "runs/b/train")]
+    assert parse_checkpoint_arguments(["geo=runs/a", "runs/b/train"]) == [
+        ("geo", "runs/a"),
+        ("lstm (train)", "runs/b/train"),
+    ]
     with pytest.raises(ValueError, match="LABEL=DIR"):
         parse_checkpoint_arguments(["x/train", "y/train"])
 

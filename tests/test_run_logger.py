@@ -13,8 +13,14 @@ from tests.wandb_offline import read_offline_run
 from trainers.config.sections import LoggingConfig
 from trainers.io.run_logger import RunLogger, resolve_mode
 
-KEYS = ("meta_loss", "imitation_loss", "inner_loss", "meta_grad_norm", "skipped_steps",
-        "inner_steps_per_second")
+KEYS = (
+    "meta_loss",
+    "imitation_loss",
+    "inner_loss",
+    "meta_grad_norm",
+    "skipped_steps",
+    "inner_steps_per_second",
+)
 CONFIG = {"seed": 3, "task": {"name": "quadratic", "dims": [4, 2]}, "trainer": {"lr": 1e-3}}
 
 
@@ -57,7 +63,9 @@ def test_resolve_mode_auto_with_key_is_online(monkeypatch, tmp_path):
 
 
 def test_resolve_mode_auto_with_netrc_key_is_online(tmp_path):
-    (tmp_path / "home" / ".netrc").write_text(f"machine api.wandb.ai\n  login user\n  password {'b' * 40}\n")
+    (tmp_path / "home" / ".netrc").write_text(
+        f"machine api.wandb.ai\n  login user\n  password {'b' * 40}\n"
+    )
     assert resolve_mode("auto") == "online"
 
 
@@ -71,7 +79,11 @@ def test_offline_run_is_read_back_and_resumed(tmp_path):
         logger.log_summary({"final_meta_loss": 2.5})
         first_folder = logger.run_path
     run_id = RunLogger.stored_run_id(run_dir)
-    assert run_id and first_folder.name.startswith("offline-run-") and first_folder.name.endswith(run_id)
+    assert (
+        run_id
+        and first_folder.name.startswith("offline-run-")
+        and first_folder.name.endswith(run_id)
+    )
 
     written = read_offline_run(first_folder)
     assert written["run_id"] == run_id and written["exit_code"] == 0
@@ -87,13 +99,18 @@ def test_offline_run_is_read_back_and_resumed(tmp_path):
     lines = _read_jsonl(run_dir)
     assert [line["step"] for line in lines] == [0, 1, 2]
     for line in lines:
-        assert line == {"step": line["step"], **{k: float(v) for k, v in _metrics(line["step"]).items()}}
+        assert line == {
+            "step": line["step"],
+            **{k: float(v) for k, v in _metrics(line["step"]).items()},
+        }
 
     with RunLogger(run_dir, CONFIG, logging, resume_id=RunLogger.stored_run_id(run_dir)) as logger:
         for step in (3, 4):
             logger.log(step, _metrics(step))
         second_folder = logger.run_path
-    assert second_folder != first_folder and f"-{run_id}" in second_folder.name  # "-1" suffix if same second.
+    assert (
+        second_folder != first_folder and f"-{run_id}" in second_folder.name
+    )  # "-1" suffix if same second.
     assert RunLogger.stored_run_id(run_dir) == run_id
     resumed = read_offline_run(second_folder)
     assert resumed["run_id"] == run_id
@@ -109,7 +126,9 @@ def test_disabled_mode_writes_jsonl_only_and_nonfinite_as_null(tmp_path):
         assert logger.run_path is None
     assert not (run_dir / "wandb").exists()
     assert RunLogger.stored_run_id(run_dir) is None
-    assert _read_jsonl(run_dir) == [{"step": 0, "meta_loss": None, "inner_loss": None, "skipped_steps": 1.0}]
+    assert _read_jsonl(run_dir) == [
+        {"step": 0, "meta_loss": None, "inner_loss": None, "skipped_steps": 1.0}
+    ]
 
 
 def test_exception_inside_with_still_finishes_the_run(tmp_path):

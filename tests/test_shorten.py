@@ -28,7 +28,10 @@ def disk_loss(params):
 
 def in_plane(radius, degrees):
     angle = math.radians(degrees)
-    return {"w": ROTATION @ jnp.zeros(DIM).at[0].set(radius * math.cos(angle)).at[1].set(radius * math.sin(angle))}
+    return {
+        "w": ROTATION
+        @ jnp.zeros(DIM).at[0].set(radius * math.cos(angle)).at[1].set(radius * math.sin(angle))
+    }
 
 
 def around_the_disk(distance, radius, degrees):
@@ -54,7 +57,9 @@ def test_shortened_path_around_a_disk_has_the_closed_form_length(optimizer):
     distance, degrees = 1.2 * RADIUS, 150
     a, b = in_plane(distance, 0), in_plane(distance, degrees)
     raw = connect(disk_loss, a, b, LEVEL, key=KEY, optimizer=optimizer, max_steps=3000)
-    short = connect(disk_loss, a, b, LEVEL, key=KEY, optimizer=optimizer, max_steps=3000, shorten=True)
+    short = connect(
+        disk_loss, a, b, LEVEL, key=KEY, optimizer=optimizer, max_steps=3000, shorten=True
+    )
     assert raw.connected and short.connected, (raw.reason, short.reason)
     expected = around_the_disk(distance, RADIUS, degrees)
     np.testing.assert_allclose(short.normalized_length, expected, rtol=0.03)
@@ -77,16 +82,22 @@ def test_shortening_a_zigzag_in_a_convex_set_gives_the_chord():
 
 def test_an_uncertified_input_is_reported_not_hidden():
     quadratic = lambda p: jnp.sum(p["w"] ** 2)
-    straight = interpolate_stack({"w": jnp.array([2.0, 0.0])}, {"w": jnp.array([0.0, 0.1])}, jnp.linspace(0, 1, 3))
-    result = shorten(quadratic, straight, 1.0)  # an end lies above the level: nothing can certify it
+    straight = interpolate_stack(
+        {"w": jnp.array([2.0, 0.0])}, {"w": jnp.array([0.0, 0.1])}, jnp.linspace(0, 1, 3)
+    )
+    result = shorten(
+        quadratic, straight, 1.0
+    )  # an end lies above the level: nothing can certify it
     assert not result.connected and "not certified" in result.reason
 
 
 def test_constant_and_linear_schedules_take_the_chord_in_a_convex_bowl():
     quadratic = lambda p: jnp.sum(p["w"] ** 2)
     a, b = {"w": jnp.array([1.0, 0.2])}, {"w": jnp.array([0.1, 0.4])}
-    for schedule in (LevelSchedule.constant(float(quadratic(a))),
-                     LevelSchedule.linear(float(quadratic(a)), float(quadratic(b)))):
+    for schedule in (
+        LevelSchedule.constant(float(quadratic(a))),
+        LevelSchedule.linear(float(quadratic(a)), float(quadratic(b))),
+    ):
         result = connect(quadratic, a, b, schedule.start, key=KEY, level_schedule=schedule)
         assert result.connected and result.num_beads == 2, (schedule, result.reason)
 
@@ -102,12 +113,24 @@ def test_a_schedule_the_chord_breaks_gives_a_longer_path_that_keeps_it():
     schedule = LevelSchedule(tuple(float(x) for x in levels))
     chord = interpolated_losses(loss, a, b, jnp.linspace(0, 1, 65))
     assert np.any(np.asarray(chord) > levels + 1e-3)  # the chord breaks it in its middle
-    result = connect(loss, a, b, 1.0, key=KEY, level_schedule=schedule, optimizer=optax.sgd(0.1),
-                     max_steps=2000, max_depth=8, shorten=True)
+    result = connect(
+        loss,
+        a,
+        b,
+        1.0,
+        key=KEY,
+        level_schedule=schedule,
+        optimizer=optax.sgd(0.1),
+        max_steps=2000,
+        max_depth=8,
+        shorten=True,
+    )
     assert result.connected, result.reason
     losses, fine_levels = fine_schedule_check(loss, result, schedule)
     assert np.all(losses <= fine_levels + 2e-3), float(np.max(losses - fine_levels))
-    assert float(path_length(result.beads)) > float(jnp.linalg.norm(b["w"] - a["w"])) * 1.001  # not the chord
+    assert (
+        float(path_length(result.beads)) > float(jnp.linalg.norm(b["w"] - a["w"])) * 1.001
+    )  # not the chord
 
 
 def test_a_schedule_by_index_keeps_each_point_below_its_own_level():

@@ -32,9 +32,15 @@ def bowl_teacher(horizon: int, seed: int = 0) -> np.ndarray:
     normal /= np.linalg.norm(normal)
     angle = np.arccos(end_direction @ start) * s**0.7
     radius = np.sqrt(0.3) + (1 - np.sqrt(0.3)) * np.exp(-6 * s)
-    wiggle = (0.25 * np.sin(3 * np.pi * s)[:, None] * rotation[:, 2] + 0.15 * np.sin(7 * np.pi * s)[:, None]
-              * rotation[:, 3] + 0.1 * np.sin(13 * np.pi * s)[:, None] * rotation[:, 4]) * np.sqrt(s * (1 - s))[:, None]
-    path = radius[:, None] * (np.cos(angle)[:, None] * start + np.sin(angle)[:, None] * normal) + wiggle
+    wiggle = (
+        0.25 * np.sin(3 * np.pi * s)[:, None] * rotation[:, 2]
+        + 0.15 * np.sin(7 * np.pi * s)[:, None] * rotation[:, 3]
+        + 0.1 * np.sin(13 * np.pi * s)[:, None] * rotation[:, 4]
+    ) * np.sqrt(s * (1 - s))[:, None]
+    path = (
+        radius[:, None] * (np.cos(angle)[:, None] * start + np.sin(angle)[:, None] * normal)
+        + wiggle
+    )
     path[0], path[-1] = start, np.sqrt(0.3) * end_direction
     return path
 
@@ -44,7 +50,9 @@ def floored_levels(path: np.ndarray) -> np.ndarray:
     return np.maximum(np.minimum.accumulate(losses), losses[-1]) * (1 + 1e-5)
 
 
-def reference_minimizer(path: np.ndarray, levels: np.ndarray, max_iterations: int = 400_000) -> np.ndarray:
+def reference_minimizer(
+    path: np.ndarray, levels: np.ndarray, max_iterations: int = 400_000
+) -> np.ndarray:
     """min 1/2 sum |p_{i+1} - p_i|^2 with |p_i|^2 <= levels_i (ends fixed): FISTA, exact projections."""
     radii = np.sqrt(levels[1:-1])
 
@@ -85,7 +93,12 @@ def test_shortening_converges_to_the_reference_minimizer_of_a_convex_problem(hor
     chord = np.linalg.norm(teacher[-1] - teacher[0])
     assert length_of(teacher) > 2 * chord  # the teacher wanders: twice the chord's length
     reference = length_of(reference_minimizer(teacher, levels))
-    result = shorten(bowl_loss, {"w": jnp.asarray(teacher, jnp.float32)}, LevelSchedule.by_index(levels), alpha=0.999)
+    result = shorten(
+        bowl_loss,
+        {"w": jnp.asarray(teacher, jnp.float32)},
+        LevelSchedule.by_index(levels),
+        alpha=0.999,
+    )
     assert result.connected and result.converged, result.reason
     assert result.rounds < 40 and result.criterion <= 1e-5
     point_losses = np.sum(np.asarray(result.beads["w"], np.float64) ** 2, axis=1)
@@ -99,7 +112,12 @@ def test_with_alpha_the_result_is_the_reference_for_alpha_times_the_levels():
     teacher = bowl_teacher(100)
     levels = floored_levels(teacher)
     reference = length_of(reference_minimizer(teacher, 0.97 * levels))
-    result = shorten(bowl_loss, {"w": jnp.asarray(teacher, jnp.float32)}, LevelSchedule.by_index(levels), alpha=0.97)
+    result = shorten(
+        bowl_loss,
+        {"w": jnp.asarray(teacher, jnp.float32)},
+        LevelSchedule.by_index(levels),
+        alpha=0.97,
+    )
     assert result.converged
     np.testing.assert_allclose(result.path_length, reference, rtol=1e-3)
 
@@ -108,9 +126,16 @@ def test_the_former_fixed_rounds_smoother_fails_the_known_answer_at_t_100():
     teacher = bowl_teacher(100)
     levels = floored_levels(teacher)
     reference = length_of(reference_minimizer(teacher, levels))
-    smoothed = midpoint_relaxation(bowl_loss, {"w": jnp.asarray(teacher, jnp.float32)}, jnp.asarray(levels), rounds=200,
-                                   alpha=0.999)
-    assert float(path_length(smoothed)) > 1.05 * reference  # 200 Jacobi rounds: a smoothed path, not a shortest one
+    smoothed = midpoint_relaxation(
+        bowl_loss,
+        {"w": jnp.asarray(teacher, jnp.float32)},
+        jnp.asarray(levels),
+        rounds=200,
+        alpha=0.999,
+    )
+    assert (
+        float(path_length(smoothed)) > 1.05 * reference
+    )  # 200 Jacobi rounds: a smoothed path, not a shortest one
 
 
 def test_green_matrix_inverts_the_discrete_laplacian():
@@ -133,7 +158,9 @@ def test_energy_step_with_a_linear_loss_is_the_exact_constrained_minimizer():
     interior, mu = energy_step(path, values, grads, targets)
     np.testing.assert_allclose(interior[binding - 1] @ w, targets[binding - 1], atol=1e-9)
     kernel = green_matrix(n - 2)
-    expected = chord[1:-1] - np.outer(kernel[:, binding - 1], w) * 0.7 / (kernel[binding - 1, binding - 1] * w @ w)
+    expected = chord[1:-1] - np.outer(kernel[:, binding - 1], w) * 0.7 / (
+        kernel[binding - 1, binding - 1] * w @ w
+    )
     np.testing.assert_allclose(interior, expected, atol=1e-9)
     assert np.count_nonzero(mu > 1e-12) == 1
 

@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from geodesic_targets.spectrum import (dense_hessian, density_on_grid, exact_index,
-                                       hessian_extremes, hessian_index, histogram_mass, lanczos,
-                                       spectra_at, spectral_density, tridiagonal_eigen)
+from geodesic_targets.spectrum import (
+    dense_hessian,
+    density_on_grid,
+    exact_index,
+    hessian_extremes,
+    hessian_index,
+    histogram_mass,
+    lanczos,
+    spectra_at,
+    spectral_density,
+    tridiagonal_eigen,
+)
 
 N = 50
 # Known spectrum: 10 negative eigenvalues in [-2, -0.5], 40 positive in [0.5, 10].
@@ -69,8 +78,9 @@ def test_slq_index_with_few_iterations():
 
 
 def test_slq_histogram_and_density_match_the_known_spectrum():
-    density = jax.jit(functools.partial(spectral_density, QUADRATIC, num_iterations=20,
-                                        num_probes=32))
+    density = jax.jit(
+        functools.partial(spectral_density, QUADRATIC, num_iterations=20, num_probes=32)
+    )
     nodes, weights = density(POINT, key=jax.random.PRNGKey(3))
     assert nodes.shape == weights.shape == (32, 20)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
@@ -129,7 +139,8 @@ def test_vmapped_spectra_over_scaled_points():
     scales = np.array([0.5, 1.0, 3.0])
     loss, points = saddle_family(scales)
     summary = jax.jit(functools.partial(spectra_at, loss, num_iterations=N, num_probes=2))(
-        points, key=KEY)
+        points, key=KEY
+    )
     np.testing.assert_allclose(summary["smallest"], scales * D.min(), rtol=1e-2)
     np.testing.assert_allclose(summary["largest"], scales * D.max(), rtol=1e-2)
     np.testing.assert_allclose(summary["index"], NEGATIVE_FRACTION, atol=1e-6)
@@ -152,16 +163,18 @@ def test_breakdown_gives_finite_values_and_the_right_extremes():
     np.testing.assert_allclose([values[0], values[-1]], [-1.0, 5.0], rtol=1e-4)
     np.testing.assert_allclose(float(jnp.sum(first**2)), 1.0, atol=1e-5)
 
-    zero_hessian = lanczos(lambda theta: jnp.sum(flatten(theta)), POINT, key=KEY,
-                           num_iterations=4)
+    zero_hessian = lanczos(lambda theta: jnp.sum(flatten(theta)), POINT, key=KEY, num_iterations=4)
     assert all(np.isfinite(np.asarray(x)).all() for x in zero_hessian)
     np.testing.assert_array_equal(zero_hessian.alphas, 0.0)
 
 
 def test_extremes_of_a_tanh_mlp_match_the_dense_hessian():
     keys = jax.random.split(jax.random.PRNGKey(7), 5)
-    params = {"w1": jax.random.normal(keys[0], (4, 6)), "b1": jax.random.normal(keys[1], (6,)),
-              "w2": jax.random.normal(keys[2], (6, 1))}
+    params = {
+        "w1": jax.random.normal(keys[0], (4, 6)),
+        "b1": jax.random.normal(keys[1], (6,)),
+        "w2": jax.random.normal(keys[2], (6, 1)),
+    }
     inputs, targets = jax.random.normal(keys[3], (16, 4)), jax.random.normal(keys[4], (16, 1))
 
     def loss(p):
@@ -180,9 +193,17 @@ def test_extremes_of_a_tanh_mlp_match_the_dense_hessian():
 def test_a_relative_threshold_makes_the_index_independent_of_the_loss_scale():
     # threshold 0.095 x 10 = 0.95 times the scale: only the 7 eigenvalues -2 ... -1 count, at every scale
     points = jax.tree_util.tree_map(lambda x: x[None], POINT)
-    index = lambda scale, relative, epsilon: float(spectra_at(
-        lambda theta: scale * QUADRATIC(theta), points, key=KEY, num_iterations=N, num_probes=1,
-        epsilon=epsilon, relative=relative)["index"][0])
+    index = lambda scale, relative, epsilon: float(
+        spectra_at(
+            lambda theta: scale * QUADRATIC(theta),
+            points,
+            key=KEY,
+            num_iterations=N,
+            num_probes=1,
+            epsilon=epsilon,
+            relative=relative,
+        )["index"][0]
+    )
     below = np.count_nonzero(D < -0.095 * D.max()) / N
     assert 0 < below < NEGATIVE_FRACTION
     for scale in (0.01, 1.0, 100.0):

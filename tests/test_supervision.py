@@ -12,7 +12,7 @@ import pytest
 
 import tasks
 from geodesic_targets.options import ConnectOptions, ShortenOptions, TargetOptions
-from geodesic_targets.targets import TargetSet, generate_targets
+from geodesic_targets.targets import generate_targets
 from geodesic_targets.teacher import run_teacher
 from trainers.config import ConfigError, ExperimentConfig, MetaTrainConfig, load_experiment
 from trainers.config.supervision import endpoint_only, with_supervision
@@ -20,7 +20,9 @@ from trainers.core.imitation import endpoint_weights, path_mismatch
 
 KEY = jax.random.PRNGKey(3)
 OPTIONS = dict(num_instances=2, num_steps=12, horizon=4)
-FAST = ConnectOptions(max_steps=300, shortening=ShortenOptions(num_points=9, rounds=40, check_every=20))
+FAST = ConnectOptions(
+    max_steps=300, shortening=ShortenOptions(num_points=9, rounds=40, check_every=20)
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,9 @@ def leaf(tree):
 
 
 def make(family, path):
-    return generate_targets(family, TargetOptions(**OPTIONS, path=path), FAST, key=KEY,
-                            baseline=optax.adam(0.05))
+    return generate_targets(
+        family, TargetOptions(**OPTIONS, path=path), FAST, key=KEY, baseline=optax.adam(0.05)
+    )
 
 
 def pair_of(runs, target_set, pair):
@@ -52,11 +55,19 @@ def pair_of(runs, target_set, pair):
 
 def test_teacher_targets_are_the_teachers_iterates(family, runs):
     target_set = make(family, "teacher")
-    assert target_set.path == "teacher" and len(target_set.levels) > 0 and target_set.num_uncertified == 0
-    assert len(target_set.levels) + target_set.num_not_descending == 6  # every descending pair is kept
+    assert (
+        target_set.path == "teacher"
+        and len(target_set.levels) > 0
+        and target_set.num_uncertified == 0
+    )
+    assert (
+        len(target_set.levels) + target_set.num_not_descending == 6
+    )  # every descending pair is kept
     for pair in range(len(target_set.levels)):
         path, losses = pair_of(runs, target_set, pair)
-        np.testing.assert_allclose(leaf(target_set.targets)[pair], leaf(path)[1:], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            leaf(target_set.targets)[pair], leaf(path)[1:], rtol=1e-6, atol=1e-7
+        )
         np.testing.assert_allclose(leaf(target_set.start_params)[pair], leaf(path)[0], rtol=1e-6)
         steps = np.linalg.norm(np.diff(leaf(path), axis=0), axis=1).sum()
         chord = np.linalg.norm(leaf(path)[-1] - leaf(path)[0])
@@ -65,7 +76,9 @@ def test_teacher_targets_are_the_teachers_iterates(family, runs):
 
 def test_chord_targets_lie_evenly_on_the_segment(family, runs):
     target_set = make(family, "chord")
-    assert target_set.path == "chord" and np.all(target_set.normalized_lengths == pytest.approx(1.0))
+    assert target_set.path == "chord" and np.all(
+        target_set.normalized_lengths == pytest.approx(1.0)
+    )
     for pair in range(len(target_set.levels)):
         path, _ = pair_of(runs, target_set, pair)
         start, end = leaf(path)[0], leaf(path)[-1]
@@ -91,18 +104,32 @@ def test_endpoint_weights_score_only_the_last_point():
     expected = np.sum((trajectory["x"][-1] - end) ** 2) / np.sum((end - start["x"]) ** 2)
     assert float(got) == pytest.approx(float(expected), rel=1e-5)
     moved = {"x": targets["x"].at[:3].add(5.0)}  # the intermediate points do not matter
-    assert float(path_mismatch(trajectory, moved, start, weights)) == pytest.approx(float(got), rel=1e-6)
+    assert float(path_mismatch(trajectory, moved, start, weights)) == pytest.approx(
+        float(got), rel=1e-6
+    )
     # equal weights are the plain mean of the original loss
-    plain = np.mean(np.sum((trajectory["x"] - targets["x"]) ** 2, axis=1)) / np.sum((end - start["x"]) ** 2)
-    assert float(path_mismatch(trajectory, targets, start, jnp.ones(4))) == pytest.approx(float(plain), rel=1e-5)
+    plain = np.mean(np.sum((trajectory["x"] - targets["x"]) ** 2, axis=1)) / np.sum(
+        (end - start["x"]) ** 2
+    )
+    assert float(path_mismatch(trajectory, targets, start, jnp.ones(4))) == pytest.approx(
+        float(plain), rel=1e-5
+    )
 
 
-@pytest.mark.parametrize("arm, path, schedule, shorten", [
-    ("teacher", "teacher", "constant", False), ("endpoint", "teacher", "constant", False),
-    ("chord", "chord", "constant", False), ("geodesic", "level_set", "constant", True),
-    ("geodesic_schedule", "level_set", "teacher", True)])
+@pytest.mark.parametrize(
+    "arm, path, schedule, shorten",
+    [
+        ("teacher", "teacher", "constant", False),
+        ("endpoint", "teacher", "constant", False),
+        ("chord", "chord", "constant", False),
+        ("geodesic", "level_set", "constant", True),
+        ("geodesic_schedule", "level_set", "teacher", True),
+    ],
+)
 def test_each_arm_sets_the_target_section(arm, path, schedule, shorten):
-    config = ExperimentConfig(name="x", meta_train=MetaTrainConfig(imitation_weight=1.0, supervision=arm))
+    config = ExperimentConfig(
+        name="x", meta_train=MetaTrainConfig(imitation_weight=1.0, supervision=arm)
+    )
     resolved = with_supervision(config)
     targets, connect = resolved.geodesics.targets, resolved.geodesics.connect
     assert (targets.path, targets.schedule, connect.shorten) == (path, schedule, shorten)
@@ -113,13 +140,17 @@ def test_each_arm_sets_the_target_section(arm, path, schedule, shorten):
 def test_no_arm_and_the_none_arm_leave_the_config_as_it_is():
     plain = ExperimentConfig(name="x", meta_train=MetaTrainConfig(imitation_weight=1.0))
     assert with_supervision(plain) is plain
-    none = ExperimentConfig(name="x", meta_train=MetaTrainConfig(imitation_weight=0.0, supervision="none"))
+    none = ExperimentConfig(
+        name="x", meta_train=MetaTrainConfig(imitation_weight=0.0, supervision="none")
+    )
     assert with_supervision(none) is none
 
 
 def test_an_arm_that_contradicts_the_imitation_weight_is_a_config_error(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("name: x\nmeta_train:\n  supervision: chord\n")  # imitation_weight defaults to 0
+    path.write_text(
+        "name: x\nmeta_train:\n  supervision: chord\n"
+    )  # imitation_weight defaults to 0
     with pytest.raises(ConfigError, match="imitation_weight"):
         load_experiment(path)
     with pytest.raises(ConfigError, match="supervision"):
@@ -134,12 +165,18 @@ def test_training_refuses_a_target_set_made_for_another_arm(family, tmp_path):
     from trainers.pipelines.train import load_targets
 
     make(family, "teacher").save(tmp_path / "teacher.npz")
-    train = MetaTrainConfig(imitation_weight=1.0, supervision="chord", targets=str(tmp_path / "teacher.npz"))
+    train = MetaTrainConfig(
+        imitation_weight=1.0, supervision="chord", targets=str(tmp_path / "teacher.npz")
+    )
     config = ExperimentConfig(name="x", task=TaskConfig("quadratic", {"dim": 5}), meta_train=train)
     with pytest.raises(RunError, match="needs targets on a chord path"):
         load_targets(config, family, tmp_path)
-    endpoint = dataclasses.replace(config, meta_train=dataclasses.replace(train, supervision="endpoint"))
+    endpoint = dataclasses.replace(
+        config, meta_train=dataclasses.replace(train, supervision="endpoint")
+    )
     targets = load_targets(endpoint, family, tmp_path)  # a teacher set serves the endpoint arm
     np.testing.assert_array_equal(targets.weights, [0, 0, 0, 1])
-    teacher = dataclasses.replace(config, meta_train=dataclasses.replace(train, supervision="teacher"))
+    teacher = dataclasses.replace(
+        config, meta_train=dataclasses.replace(train, supervision="teacher")
+    )
     np.testing.assert_array_equal(load_targets(teacher, family, tmp_path).weights, [1, 1, 1, 1])

@@ -9,21 +9,26 @@ import optax
 import pytest
 
 import tasks
-from geodesic_targets.sampler import ConnectOptions
 from geodesic_targets.paths import bead, endpoint_distance, path_length
 from geodesic_targets.reference import load_reference
+from geodesic_targets.sampler import ConnectOptions
 from geodesic_targets.sweep import SweepOptions, energy_sweep
+from geodesic_targets.targets import TargetOptions, TargetSet, generate_targets, target_point
 from tests.markdown import table_rows
 from trainers.reporting.tables import CONVERGED_COLUMN, sweep_table
-from geodesic_targets.targets import TargetOptions, TargetSet, generate_targets, target_point
 
 KEY = jax.random.PRNGKey(0)
 
 
 def test_sweep_on_a_convex_task_is_straight_at_every_level():
     task = tasks.get_task("quadratic", seed=0)  # convex: every level set is a convex set
-    results = energy_sweep(task, SweepOptions(levels=(20.0, 5.0), num_pairs=3, max_train_steps=4000),
-                           ConnectOptions(max_depth=2), key=KEY, train_optimizer=optax.adam(0.05))
+    results = energy_sweep(
+        task,
+        SweepOptions(levels=(20.0, 5.0), num_pairs=3, max_train_steps=4000),
+        ConnectOptions(max_depth=2),
+        key=KEY,
+        train_optimizer=optax.adam(0.05),
+    )
     assert [r.level for r in results] == [20.0, 5.0]
     for r in results:
         assert r.pairs_connected == 3 and r.pairs_unreached == 0
@@ -36,27 +41,43 @@ def test_sweep_on_a_convex_task_is_straight_at_every_level():
 
 def test_a_sweep_with_shortening_counts_converged_pairs():
     task = tasks.get_task("quadratic", seed=0)
-    results = energy_sweep(task, SweepOptions(levels=(20.0,), num_pairs=2, max_train_steps=4000),
-                           ConnectOptions(max_depth=2, shorten=True), key=KEY, train_optimizer=optax.adam(0.05))
+    results = energy_sweep(
+        task,
+        SweepOptions(levels=(20.0,), num_pairs=2, max_train_steps=4000),
+        ConnectOptions(max_depth=2, shorten=True),
+        key=KEY,
+        train_optimizer=optax.adam(0.05),
+    )
     (r,) = results
-    assert r.pairs_connected == r.pairs_shortened == r.pairs_converged == 2  # the chord: converged at once
+    assert (
+        r.pairs_connected == r.pairs_shortened == r.pairs_converged == 2
+    )  # the chord: converged at once
     header, row = table_rows(sweep_table(results))
     assert row[header.index(CONVERGED_COLUMN)] == "2 / 2"
 
 
 def test_sweep_counts_pairs_that_cannot_reach_a_level():
     task = tasks.get_task("quadratic", seed=0)
-    results = energy_sweep(task, SweepOptions(levels=(1e-9,), num_pairs=2, max_train_steps=5),
-                           ConnectOptions(), key=KEY, train_optimizer=optax.sgd(1e-4))
+    results = energy_sweep(
+        task,
+        SweepOptions(levels=(1e-9,), num_pairs=2, max_train_steps=5),
+        ConnectOptions(),
+        key=KEY,
+        train_optimizer=optax.sgd(1e-4),
+    )
     assert results[0].pairs_unreached == 2 and results[0].pairs_connected == 0
 
 
 @pytest.mark.slow
 def test_digits_sweep_reports_test_error_and_connects():
     task = tasks.get_task("digits_mlp", seed=0)
-    results = energy_sweep(task, SweepOptions(levels=(1.0,), num_pairs=2, max_train_steps=500),
-                           ConnectOptions(max_depth=4, max_steps=300), key=KEY,
-                           train_optimizer=optax.adam(1e-2))
+    results = energy_sweep(
+        task,
+        SweepOptions(levels=(1.0,), num_pairs=2, max_train_steps=500),
+        ConnectOptions(max_depth=4, max_steps=300),
+        key=KEY,
+        train_optimizer=optax.adam(1e-2),
+    )
     assert results[0].pairs_connected == 2
     assert 0.0 < results[0].test_error_mean < 90.0 and results[0].normalized_length_mean >= 1.0
 
@@ -65,8 +86,13 @@ def test_digits_sweep_reports_test_error_and_connects():
 def digits_targets():
     family = tasks.get_family("digits_mlp", input_scale_range=(0.5, 2.0))
     options = TargetOptions(num_instances=2, num_steps=30, horizon=10)
-    return family, generate_targets(family, options, ConnectOptions(max_depth=4, max_steps=300),
-                                    key=KEY, baseline=optax.adam(1e-2))
+    return family, generate_targets(
+        family,
+        options,
+        ConnectOptions(max_depth=4, max_steps=300),
+        key=KEY,
+        baseline=optax.adam(1e-2),
+    )
 
 
 @pytest.mark.slow
@@ -82,12 +108,18 @@ def test_targets_lie_inside_the_level_set_and_end_at_the_later_point(digits_targ
         last = target_point(targets, pair, 10)
         np.testing.assert_allclose(task.eval_loss(last), targets.end_losses[pair], rtol=1e-5)
         for k in range(1, 11):
-            assert float(task.eval_loss(target_point(targets, pair, k))) <= targets.levels[pair] * (1 + 1e-5)
-        chain = jax.tree_util.tree_map(lambda s, t: jnp.concatenate([s[None], t]), start,
-                                       bead(targets.targets, pair))
+            assert float(task.eval_loss(target_point(targets, pair, k))) <= targets.levels[pair] * (
+                1 + 1e-5
+            )
+        chain = jax.tree_util.tree_map(
+            lambda s, t: jnp.concatenate([s[None], t]), start, bead(targets.targets, pair)
+        )
         # Equal arc length: each step covers 1/T of the resampled chain.
-        np.testing.assert_allclose(float(path_length(chain)) / float(endpoint_distance(chain)),
-                                   targets.normalized_lengths[pair], rtol=0.05)
+        np.testing.assert_allclose(
+            float(path_length(chain)) / float(endpoint_distance(chain)),
+            targets.normalized_lengths[pair],
+            rtol=0.05,
+        )
     assert np.all(targets.end_losses <= targets.levels * (1 + 1e-5))
     assert len(set(map(tuple, targets.instance_keys))) == 2  # two distinct instances
 
@@ -107,7 +139,11 @@ def test_target_set_round_trips_through_npz(digits_targets, tmp_path):
 
 def test_reference_file_parses_published_points(tmp_path):
     path = tmp_path / "ref.txt"
-    path.write_text("normlengthcubics.pdf xlog False\nM1 (0.01,1.872) (0.02,1.688)\n"
-                    "numbeadsMNIST.pdf xlog False\nM1 (0.7,7.122)\n")
-    assert load_reference(path) == {"normlengthcubics": [(0.01, 1.872), (0.02, 1.688)],
-                                    "numbeadsMNIST": [(0.7, 7.122)]}
+    path.write_text(
+        "normlengthcubics.pdf xlog False\nM1 (0.01,1.872) (0.02,1.688)\n"
+        "numbeadsMNIST.pdf xlog False\nM1 (0.7,7.122)\n"
+    )
+    assert load_reference(path) == {
+        "normlengthcubics": [(0.01, 1.872), (0.02, 1.688)],
+        "numbeadsMNIST": [(0.7, 7.122)],
+    }

@@ -18,7 +18,9 @@ from geodesic_targets.targets import TargetSet, generate_targets
 
 pytestmark = pytest.mark.slow  # each test runs a teacher and builds a target set
 KEY = jax.random.PRNGKey(0)
-FAST = ConnectOptions(max_steps=300, shortening=ShortenOptions(num_points=9, rounds=60, check_every=20))
+FAST = ConnectOptions(
+    max_steps=300, shortening=ShortenOptions(num_points=9, rounds=60, check_every=20)
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,9 @@ def losses_of(family, target_set, pair):
     return np.asarray(jax.vmap(task.eval_loss)(points))
 
 
-NON_MONOTONE = 0.3  # Adam at this rate overshoots on the quadratics: the teacher's losses rise again
+NON_MONOTONE = (
+    0.3  # Adam at this rate overshoots on the quadratics: the teacher's losses rise again
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +50,15 @@ def pair_losses(runs, target_set, pair, horizon=4):
     return runs.pair(i, int(target_set.start_steps[pair]), horizon)[1]
 
 
-def test_floored_teacher_schedule_certifies_every_descending_pair_of_a_convex_task(family, teacher_set):
+def test_floored_teacher_schedule_certifies_every_descending_pair_of_a_convex_task(
+    family, teacher_set
+):
     runs = geodesic_runs(family, NON_MONOTONE)
-    windows = [runs.losses[i, t:t + 5] for i in range(2) for t in (0, 4, 8)]
+    windows = [runs.losses[i, t : t + 5] for i in range(2) for t in (0, 4, 8)]
     descending = [w for w in windows if w[-1] <= w[0]]
-    assert any(w[-1] > np.min(w) for w in descending)  # a pair the unfloored best-so-far could never certify
+    assert any(
+        w[-1] > np.min(w) for w in descending
+    )  # a pair the unfloored best-so-far could never certify
     assert teacher_set.schedule == "teacher" and teacher_set.timing == "index"
     assert teacher_set.num_uncertified == 0 and len(teacher_set.levels) == len(descending)
     assert teacher_set.num_not_descending == len(windows) - len(descending)
@@ -60,7 +68,9 @@ def test_floored_teacher_schedule_certifies_every_descending_pair_of_a_convex_ta
 
 
 def test_teacher_schedule_targets_keep_their_floored_levels(family, teacher_set):
-    runs = geodesic_runs(family, NON_MONOTONE)  # an independent teacher run: the same key, the same runs
+    runs = geodesic_runs(
+        family, NON_MONOTONE
+    )  # an independent teacher run: the same key, the same runs
     for pair in range(len(teacher_set.levels)):
         losses = pair_losses(runs, teacher_set, pair)
         floored = np.maximum(np.minimum.accumulate(losses), losses[-1]) * (1 + 1e-5)
@@ -73,14 +83,19 @@ def test_teacher_schedule_targets_keep_their_floored_levels(family, teacher_set)
 
 @pytest.mark.parametrize("schedule,timing", [("constant", "arc_length"), ("linear", "schedule")])
 def test_every_target_of_a_fraction_schedule_is_at_or_below_its_level(family, schedule, timing):
-    options = TargetOptions(num_instances=2, num_steps=12, horizon=4, schedule=schedule, timing=timing)
-    target_set = generate_targets(family, options, dataclasses.replace(FAST, shorten=True), key=KEY,
-                                  baseline=optax.adam(0.05))
+    options = TargetOptions(
+        num_instances=2, num_steps=12, horizon=4, schedule=schedule, timing=timing
+    )
+    target_set = generate_targets(
+        family, options, dataclasses.replace(FAST, shorten=True), key=KEY, baseline=optax.adam(0.05)
+    )
     runs = geodesic_runs(family)
     for pair in range(len(target_set.levels)):
         losses = pair_losses(runs, target_set, pair)
         levels = target_set.target_levels[pair]
-        assert levels[-1] == pytest.approx(losses[0 if schedule == "constant" else -1] * (1 + 1e-5), rel=1e-6)
+        assert levels[-1] == pytest.approx(
+            losses[0 if schedule == "constant" else -1] * (1 + 1e-5), rel=1e-6
+        )
         assert np.all(np.diff(levels) <= 1e-6 * levels[0])  # never rising along the path
         assert np.all(losses_of(family, target_set, pair) <= levels * (1 + 1e-5))
     assert target_set.largest_target_excess() <= 1e-5
@@ -95,23 +110,30 @@ def geodesic_runs(family, learning_rate=0.05):
 
 
 def test_timing_by_schedule_puts_target_k_where_the_path_reaches_the_teachers_loss(family):
-    options = TargetOptions(num_instances=2, num_steps=12, horizon=4, schedule="constant", timing="schedule")
+    options = TargetOptions(
+        num_instances=2, num_steps=12, horizon=4, schedule="constant", timing="schedule"
+    )
     target_set = generate_targets(family, options, FAST, key=KEY, baseline=optax.adam(0.05))
     runs = geodesic_runs(family)
-    assert target_set.timing == "schedule" and np.all(np.isnan(target_set.converged))  # not shortened
+    assert target_set.timing == "schedule" and np.all(
+        np.isnan(target_set.converged)
+    )  # not shortened
     for pair in range(len(target_set.levels)):
         i = int(np.flatnonzero((runs.instance_keys == target_set.instance_keys[pair]).all(1))[0])
         _, teacher_losses = runs.pair(i, int(target_set.start_steps[pair]), 4)
         best = geometry.teacher_levels(teacher_losses)
         reached = losses_of(family, target_set, pair)
-        assert np.all(reached[:-1] <= best[1:-1] * (1 + 1e-5) + 1e-7)  # on the chord of a bowl: always reached
+        assert np.all(
+            reached[:-1] <= best[1:-1] * (1 + 1e-5) + 1e-7
+        )  # on the chord of a bowl: always reached
         np.testing.assert_allclose(reached[-1], target_set.end_losses[pair], rtol=1e-5)
 
 
 def test_linear_schedule_with_shortening_records_lengths_before_and_after(family):
     options = TargetOptions(num_instances=1, num_steps=8, horizon=4, schedule="linear")
-    target_set = generate_targets(family, options, dataclasses.replace(FAST, shorten=True), key=KEY,
-                                  baseline=optax.adam(0.05))
+    target_set = generate_targets(
+        family, options, dataclasses.replace(FAST, shorten=True), key=KEY, baseline=optax.adam(0.05)
+    )
     assert target_set.schedule == "linear" and np.all(np.isfinite(target_set.unshortened_lengths))
     assert np.all(target_set.normalized_lengths <= target_set.unshortened_lengths + 1e-6)
 
@@ -125,7 +147,9 @@ def test_chord_deviation_and_break_fraction_against_hand_computed_values():
     teacher = np.array([4.0, 2.0, 1.5, 0.2, 0.0])
     assert geometry.chord_break_fraction(loss, start, end, teacher) == pytest.approx(2 / 3)
     np.testing.assert_array_equal(geometry.best_so_far([3.0, 1.0, 2.0, 0.5]), [3.0, 1.0, 1.0, 0.5])
-    np.testing.assert_array_equal(geometry.teacher_levels([3.0, 1.0, 2.0, 0.5, 1.5]), [3.0, 1.5, 1.5, 1.5, 1.5])
+    np.testing.assert_array_equal(
+        geometry.teacher_levels([3.0, 1.0, 2.0, 0.5, 1.5]), [3.0, 1.5, 1.5, 1.5, 1.5]
+    )
 
 
 def test_the_chord_keeps_pace_unevenly_where_its_loss_falls_and_not_over_a_bump():
@@ -135,7 +159,9 @@ def test_the_chord_keeps_pace_unevenly_where_its_loss_falls_and_not_over_a_bump(
     levels = np.array([4.0, 0.5, 0.3, 0.1, 0.0]) + 1e-6
     assert geometry.chord_break_fraction(bowl, start, end, levels) > 0
     assert geometry.chord_keeps_pace(bowl, start, end, levels)
-    bump = lambda p: bowl(p) + 5.0 * jnp.exp(-20 * (p["w"][0] - 1.0) ** 2)  # a ridge across the chord's middle
+    bump = lambda p: (
+        bowl(p) + 5.0 * jnp.exp(-20 * (p["w"][0] - 1.0) ** 2)
+    )  # a ridge across the chord's middle
     assert not geometry.chord_keeps_pace(bump, start, end, levels)
 
 
@@ -147,10 +173,25 @@ def test_target_sets_round_trip_and_old_files_load_with_their_defaults(teacher_s
     np.testing.assert_array_equal(loaded.converged, teacher_set.converged)
     np.testing.assert_array_equal(loaded.num_beads, teacher_set.num_beads)
     np.testing.assert_array_equal(loaded.chord_break_fractions, teacher_set.chord_break_fractions)
-    old_fields = ("levels", "end_losses", "normalized_lengths", "instance_keys", "start_steps",
-                  "num_uncertified", "num_not_descending", "task")
-    save_path(tmp_path / "old.npz", {"start": teacher_set.start_params, "targets": teacher_set.targets},
-              **{name: getattr(teacher_set, name) for name in old_fields})
+    old_fields = (
+        "levels",
+        "end_losses",
+        "normalized_lengths",
+        "instance_keys",
+        "start_steps",
+        "num_uncertified",
+        "num_not_descending",
+        "task",
+    )
+    save_path(
+        tmp_path / "old.npz",
+        {"start": teacher_set.start_params, "targets": teacher_set.targets},
+        **{name: getattr(teacher_set, name) for name in old_fields},
+    )
     old = TargetSet.load(tmp_path / "old.npz")
-    assert old.schedule == "constant" and old.timing == "arc_length" and np.all(np.isnan(old.chord_deviations))
+    assert (
+        old.schedule == "constant"
+        and old.timing == "arc_length"
+        and np.all(np.isnan(old.chord_deviations))
+    )
     assert old.target_levels.shape == (len(old.levels), 4) and np.isnan(old.largest_target_excess())

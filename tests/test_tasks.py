@@ -32,10 +32,19 @@ SMALL = {
 }
 NEEDS_DATA_DIR = {"mnist_mlp", "mnist_cnn", "cifar10_cnn", "mnist_autoencoder"}
 # Plain gradient-descent step sizes under which each task's full loss must fall.
-LEARNING_RATE = {"quadratic": 1e-3, "poly_cubic": 0.1, "deep_linear": 0.05, "digits_mlp": 1.0,
-                 "mnist_mlp": 0.5, "mnist_cnn": 0.1, "cifar10_cnn": 0.05,
-                 "digits_autoencoder": 0.01, "mnist_autoencoder": 0.01, "wine_mlp": 0.5,
-                 "breast_cancer_mlp": 0.5}
+LEARNING_RATE = {
+    "quadratic": 1e-3,
+    "poly_cubic": 0.1,
+    "deep_linear": 0.05,
+    "digits_mlp": 1.0,
+    "mnist_mlp": 0.5,
+    "mnist_cnn": 0.1,
+    "cifar10_cnn": 0.05,
+    "digits_autoencoder": 0.01,
+    "mnist_autoencoder": 0.01,
+    "wine_mlp": 0.5,
+    "breast_cancer_mlp": 0.5,
+}
 
 
 def small_family(name: str, data_dir) -> tasks.TaskFamily:
@@ -54,8 +63,13 @@ def test_every_default_meta_training_variation_is_valid_and_only_classifiers_rel
         variation = tasks.meta_training_variation(name)
         tasks.validate_options(name, variation)  # options of that family, in range
         relabels = variation.get("permute_labels", False)
-        assert relabels == ("permute_labels" in {f.name for f in dataclasses.fields(tasks.options_type(name))}), name
-    assert tasks.meta_training_variation("digits_mlp") == {"input_scale_range": (0.5, 2.0), "permute_labels": True}
+        assert relabels == (
+            "permute_labels" in {f.name for f in dataclasses.fields(tasks.options_type(name))}
+        ), name
+    assert tasks.meta_training_variation("digits_mlp") == {
+        "input_scale_range": (0.5, 2.0),
+        "permute_labels": True,
+    }
     assert tasks.meta_training_variation("quadratic") == {}
 
 
@@ -169,15 +183,24 @@ def test_family_variation_permutes_labels_and_scales_inputs():
     batch_key = jax.random.PRNGKey(9)
     a, b = family.instance(jax.random.PRNGKey(1)), family.instance(jax.random.PRNGKey(2))
     params = a.init(KEY)
-    assert float(a.loss(params, a.sample_batch(batch_key))) != float(b.loss(params, b.sample_batch(batch_key)))
+    assert float(a.loss(params, a.sample_batch(batch_key))) != float(
+        b.loss(params, b.sample_batch(batch_key))
+    )
     plain = tasks.get_family("digits_mlp")
-    same = [plain.instance(jax.random.PRNGKey(i)).loss(params, plain.instance(KEY).sample_batch(batch_key))
-            for i in range(2)]
+    same = [
+        plain.instance(jax.random.PRNGKey(i)).loss(
+            params, plain.instance(KEY).sample_batch(batch_key)
+        )
+        for i in range(2)
+    ]
     np.testing.assert_allclose(same[0], same[1], rtol=1e-6)
 
 
 def test_parameter_rescaling_poses_the_same_problem_in_scaled_coordinates():
-    plain, scaled = tasks.get_family("digits_mlp"), tasks.get_family("digits_mlp", param_scale_range=(0.25, 4.0))
+    plain, scaled = (
+        tasks.get_family("digits_mlp"),
+        tasks.get_family("digits_mlp", param_scale_range=(0.25, 4.0)),
+    )
     a, b = plain.instance(jax.random.PRNGKey(3)), scaled.instance(jax.random.PRNGKey(3))
     theta, phi = a.init(KEY), b.init(KEY)
     batch = a.sample_batch(jax.random.PRNGKey(4))
@@ -191,7 +214,9 @@ def test_parameter_rescaling_poses_the_same_problem_in_scaled_coordinates():
         big = np.abs(gt) > 1e-4 * np.abs(gt).max()
         s = float(np.median(gp[big] / gt[big]))
         np.testing.assert_allclose(gp, s * gt, rtol=1e-4, atol=1e-7 * np.abs(gt).max())
-        np.testing.assert_allclose(np.asarray(t), s * np.asarray(p), rtol=1e-5, atol=1e-7)  # init theta_0 / s
+        np.testing.assert_allclose(
+            np.asarray(t), s * np.asarray(p), rtol=1e-5, atol=1e-7
+        )  # init theta_0 / s
         assert 0.25 <= s <= 4.0
         found.append(s)
     assert np.ptp(found) > 0.1  # tensors get different scales
@@ -199,19 +224,25 @@ def test_parameter_rescaling_poses_the_same_problem_in_scaled_coordinates():
         tasks.validate_options("digits_mlp", {"param_scale_range": (2.0, 1.0)})
 
 
-@pytest.mark.parametrize("name,classes,features", [("wine_mlp", 3, 13), ("breast_cancer_mlp", 2, 30)])
+@pytest.mark.parametrize(
+    "name,classes,features", [("wine_mlp", 3, 13), ("breast_cancer_mlp", 2, 30)]
+)
 def test_tabular_families_start_at_chance_on_standardized_features(name, classes, features):
     from tasks.data.tabular import load_tabular_splits
 
     splits = load_tabular_splits(name.removesuffix("_mlp"))
-    assert splits.x_train.shape[1] == features and set(np.unique(splits.y_train)) == set(range(classes))
+    assert splits.x_train.shape[1] == features and set(np.unique(splits.y_train)) == set(
+        range(classes)
+    )
     np.testing.assert_allclose(splits.x_train.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(splits.x_train.std(axis=0), 1.0, atol=1e-3)
     task = tasks.get_family(name).instance(KEY)
     params = task.init(KEY)
     zeroed = jax.tree_util.tree_map(jnp.zeros_like, params)  # all-zero logits: uniform prediction
     np.testing.assert_allclose(task.eval_loss(zeroed), np.log(classes), rtol=1e-5)
-    relabelled = tasks.get_family(name, permute_labels=True)  # some instances swap classes (2 classes: half)
+    relabelled = tasks.get_family(
+        name, permute_labels=True
+    )  # some instances swap classes (2 classes: half)
     losses = [float(relabelled.instance(jax.random.PRNGKey(i)).eval_loss(params)) for i in range(6)]
     assert any(loss != pytest.approx(float(task.eval_loss(params))) for loss in losses)
     with pytest.raises(ValueError, match="unknown tabular"):

@@ -14,7 +14,8 @@ import json
 import os
 import pathlib
 import struct
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _BLOCK, _HEADER, _FULL, _LAST = 32768, 7, 1, 4
 
@@ -22,6 +23,7 @@ _BLOCK, _HEADER, _FULL, _LAST = 32768, 7, 1, 4
 def _records(path: pathlib.Path) -> Iterator[Any]:
     """Yields the `Record` protos of a `.wandb` transaction log (format: module docstring)."""
     from wandb.proto import wandb_internal_pb2  # pylint: disable=import-outside-toplevel
+
     data = path.read_bytes()
     if data[:4] != b":W&B":
         raise ValueError(f"{path} is not a W&B transaction log")
@@ -33,7 +35,7 @@ def _records(path: pathlib.Path) -> Iterator[Any]:
         _, length, kind = struct.unpack_from("<IHB", data, pos)
         if kind == 0:  # Unwritten tail.
             break
-        chunks.append(data[pos + _HEADER:pos + _HEADER + length])
+        chunks.append(data[pos + _HEADER : pos + _HEADER + length])
         pos += _HEADER + length
         if kind in (_FULL, _LAST):
             yield wandb_internal_pb2.Record.FromString(b"".join(chunks))
@@ -62,7 +64,13 @@ def read_offline_run(run_folder: str | os.PathLike) -> dict[str, Any]:
         "summary": {...}, "exit_code": int or None}`; "_wandb" internal keys dropped.
     """
     (log_path,) = pathlib.Path(run_folder).glob("run-*.wandb")
-    out: dict[str, Any] = {"run_id": None, "history": [], "config": {}, "summary": {}, "exit_code": None}
+    out: dict[str, Any] = {
+        "run_id": None,
+        "history": [],
+        "config": {},
+        "summary": {},
+        "exit_code": None,
+    }
     for record in _records(log_path):
         kind = record.WhichOneof("record_type")
         if kind == "run":

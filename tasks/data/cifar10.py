@@ -20,9 +20,11 @@ BIN_DIR, PY_DIR = "cifar-10-batches-bin", "cifar-10-batches-py"
 NUM_TRAIN_BATCHES = 5
 RECORD_BYTES = 1 + 3 * 32 * 32
 FORMATS = ("auto", "bin", "py")
-_HINT = ("To obtain it, run `meta-opt data download cifar10 --data-dir {root}`, or extract "
-         "cifar-10-binary.tar.gz or cifar-10-python.tar.gz from "
-         "https://www.cs.toronto.edu/~kriz/cifar.html into that folder, or set META_OPT_DATA.")
+_HINT = (
+    "To obtain it, run `meta-opt data download cifar10 --data-dir {root}`, or extract "
+    "cifar-10-binary.tar.gz or cifar-10-python.tar.gz from "
+    "https://www.cs.toronto.edu/~kriz/cifar.html into that folder, or set META_OPT_DATA."
+)
 
 
 def batch_names(split: str, fmt: str, max_batches: int | None = None) -> list[str]:
@@ -42,9 +44,11 @@ def read_bin_batch(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     """Reads one binary batch: records of a label byte and 3,072 pixel bytes."""
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0 or raw.size % RECORD_BYTES:
-        raise DataFileError(f"{path} has {raw.size} bytes, not a positive multiple of the "
-                            f"{RECORD_BYTES}-byte CIFAR-10 record; it is truncated or not a "
-                            f"CIFAR-10 batch. Delete it and extract the archive again.")
+        raise DataFileError(
+            f"{path} has {raw.size} bytes, not a positive multiple of the "
+            f"{RECORD_BYTES}-byte CIFAR-10 record; it is truncated or not a "
+            f"CIFAR-10 batch. Delete it and extract the archive again."
+        )
     records = raw.reshape(-1, RECORD_BYTES)
     return _chw_to_hwc(records[:, 1:]), records[:, 0].astype(np.int32)
 
@@ -56,18 +60,33 @@ def read_py_batch(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
             batch = RestrictedUnpickler(f, encoding="bytes", source=path).load()
     except DataFileError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,
-            IndexError, OverflowError, MemoryError) as error:
-        raise DataFileError(f"{path} is not a readable CIFAR-10 python batch ({error}). "
-                            f"Delete it and extract the archive again.") from error
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        MemoryError,
+    ) as error:
+        raise DataFileError(
+            f"{path} is not a readable CIFAR-10 python batch ({error}). "
+            f"Delete it and extract the archive again."
+        ) from error
     if not isinstance(batch, dict):
         raise DataFileError(f"{path} holds a {type(batch).__name__}, not a batch dict.")
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
         raise DataFileError(f"{path} lacks the 'data' or 'labels' entry of a CIFAR-10 batch.")
     data = batch["data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3072:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+    ):
         raise DataFileError(f"{path}: 'data' must be a uint8 array [N, 3072].")
     try:
         labels = np.asarray(batch["labels"], dtype=np.int64)
@@ -78,8 +97,9 @@ def read_py_batch(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     return _chw_to_hwc(data), labels.astype(np.int32)
 
 
-def find_batches(split: str, root: pathlib.Path, fmt: str = "auto",
-                 max_batches: int | None = None) -> tuple[str, list[pathlib.Path]]:
+def find_batches(
+    split: str, root: pathlib.Path, fmt: str = "auto", max_batches: int | None = None
+) -> tuple[str, list[pathlib.Path]]:
     """Returns `(format, batch paths)` of `split` under `root` or `root/cifar10`.
 
     "auto" prefers the binary distribution when both are complete.
@@ -88,7 +108,7 @@ def find_batches(split: str, root: pathlib.Path, fmt: str = "auto",
       DataFileError: no complete set, naming the files looked for.
     """
     looked: list[str] = []
-    for form in (("bin", "py") if fmt == "auto" else (fmt,)):
+    for form in ("bin", "py") if fmt == "auto" else (fmt,):
         for base in (root, root / "cifar10"):
             folder = base / (BIN_DIR if form == "bin" else PY_DIR)
             paths = [folder / name for name in batch_names(split, form, max_batches)]
@@ -96,12 +116,17 @@ def find_batches(split: str, root: pathlib.Path, fmt: str = "auto",
             if not missing:
                 return form, paths
             looked.append(", ".join(missing) if folder.is_dir() else f"{folder}/")
-    raise DataFileError(f"CIFAR-10 {split} files not found; missing {'; '.join(looked)}. "
-                        + _HINT.format(root=root))
+    raise DataFileError(
+        f"CIFAR-10 {split} files not found; missing {'; '.join(looked)}. " + _HINT.format(root=root)
+    )
 
 
-def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, fmt: str = "auto",
-                 max_batches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    fmt: str = "auto",
+    max_batches: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Reads one CIFAR-10 split.
 
     Args:
@@ -136,8 +161,9 @@ def load_cifar10(split: str, data_dir: str | os.PathLike | None = None, fmt: str
     return np.concatenate(images), np.concatenate(labels)
 
 
-def load_cifar10_splits(data_dir: str | os.PathLike | None = None,
-                        fmt: str = "auto") -> LabeledSplits:
+def load_cifar10_splits(
+    data_dir: str | os.PathLike | None = None, fmt: str = "auto"
+) -> LabeledSplits:
     """Loads the standard CIFAR-10 split (all five training batches / test batch).
 
     Returns:
@@ -148,16 +174,19 @@ def load_cifar10_splits(data_dir: str | os.PathLike | None = None,
     x_train, y_train = load_cifar10("train", root, fmt)
     x_test, y_test = load_cifar10("test", root, fmt)
     form, paths = find_batches("test", root, fmt)
-    description = (f"CIFAR-10 ({form} distribution, {paths[0].parent}): {len(x_train)} train / "
-                   f"{len(x_test)} test")
+    description = (
+        f"CIFAR-10 ({form} distribution, {paths[0].parent}): {len(x_train)} train / "
+        f"{len(x_test)} test"
+    )
     return LabeledSplits(x_train, y_train, x_test, y_test, description)
 
 
 def _records(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     images, labels = np.asarray(images, np.uint8), np.asarray(labels)
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or labels.shape != images.shape[:1]:
-        raise ValueError(f"need images [N, 32, 32, 3] and labels [N], got {images.shape} and "
-                         f"{labels.shape}.")
+        raise ValueError(
+            f"need images [N, 32, 32, 3] and labels [N], got {images.shape} and {labels.shape}."
+        )
     return images.transpose(0, 3, 1, 2).reshape(len(images), 3072), labels.astype(np.uint8)
 
 
@@ -170,7 +199,11 @@ def write_cifar10_bin(path: str | os.PathLike, images: np.ndarray, labels: np.nd
 def write_cifar10_py(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray) -> None:
     """Writes a python batch like the real ones: a protocol-2 pickle with bytes keys."""
     planes, labels = _records(images, labels)
-    batch = {b"batch_label": b"written by tasks.data.cifar10", b"labels": labels.tolist(),
-             b"data": planes, b"filenames": [b"image_%d.png" % i for i in range(len(labels))]}
+    batch = {
+        b"batch_label": b"written by tasks.data.cifar10",
+        b"labels": labels.tolist(),
+        b"data": planes,
+        b"filenames": [b"image_%d.png" % i for i in range(len(labels))],
+    }
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)

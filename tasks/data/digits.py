@@ -33,7 +33,10 @@ def load_digits_splits(test_fraction: float = 0.2) -> LabeledSplits:
     x = (np.asarray(digits.data, np.float32) / 16.0).astype(np.float32)
     y = np.asarray(digits.target, np.int32)
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_fraction, stratify=y, random_state=SPLIT_SEED)
-    description = (f"scikit-learn digits (8x8, /16): {len(x_train)} train / {len(x_test)} test, "
-                   f"stratified split with random_state={SPLIT_SEED}")
+        x, y, test_size=test_fraction, stratify=y, random_state=SPLIT_SEED
+    )
+    description = (
+        f"scikit-learn digits (8x8, /16): {len(x_train)} train / {len(x_test)} test, "
+        f"stratified split with random_state={SPLIT_SEED}"
+    )
     return LabeledSplits(x_train, y_train, x_test, y_test, description)

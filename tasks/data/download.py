@@ -32,8 +32,10 @@ CIFAR10_SHA256 = {
     "cifar-10-binary.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
     "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
 }
-CIFAR10_ARCHIVES = {"bin": ("cifar-10-binary.tar.gz", BIN_DIR),
-                    "py": ("cifar-10-python.tar.gz", PY_DIR)}
+CIFAR10_ARCHIVES = {
+    "bin": ("cifar-10-binary.tar.gz", BIN_DIR),
+    "py": ("cifar-10-python.tar.gz", PY_DIR),
+}
 _CHUNK = 1 << 20
 
 
@@ -66,8 +68,9 @@ def fetch_verified(url: str, dest: pathlib.Path, sha256: str, progress: bool = T
         try:
             with urllib.request.urlopen(url, timeout=60) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with progress_bar(total, dest.name, unit="B", unit_scale=True,
-                                  enabled=progress) as bar:
+                with progress_bar(
+                    total, dest.name, unit="B", unit_scale=True, enabled=progress
+                ) as bar:
                     for chunk in iter(lambda: response.read(_CHUNK), b""):
                         out.write(chunk)
                         digest.update(chunk)
@@ -76,12 +79,14 @@ def fetch_verified(url: str, dest: pathlib.Path, sha256: str, progress: bool = T
             raise DataFileError(
                 f"could not download {dest.name} from {url} ({error}): no network (or no "
                 f"such file on the mirror) was reachable. Put {dest.name} in {dest.parent} "
-                f"by hand, or pass another base URL.") from error
+                f"by hand, or pass another base URL."
+            ) from error
         actual = digest.hexdigest()
         if actual != sha256:
             raise DataFileError(
                 f"checksum mismatch for {dest.name} from {url}: expected sha256 {sha256}, got "
-                f"{actual}. The download was deleted; try again or use another mirror.")
+                f"{actual}. The download was deleted; try again or use another mirror."
+            )
     return True
 
 
@@ -102,24 +107,35 @@ def safe_extract(archive: pathlib.Path, dest: pathlib.Path) -> None:
             for member in members:
                 parts = pathlib.PurePosixPath(member.name).parts
                 target = (root / member.name).resolve()
-                if (member.name.startswith(("/", "\\")) or ".." in parts
-                        or not (member.isfile() or member.isdir())
-                        or (target != root and root not in target.parents)):
+                if (
+                    member.name.startswith(("/", "\\"))
+                    or ".." in parts
+                    or not (member.isfile() or member.isdir())
+                    or (target != root and root not in target.parents)
+                ):
                     raise DataFileError(
                         f"refusing to extract {archive}: member {member.name!r} is not a plain "
-                        f"file or folder inside {dest}. The archive is not genuine; delete it.")
+                        f"file or folder inside {dest}. The archive is not genuine; delete it."
+                    )
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(root, members, filter="data")
             else:  # pragma: no cover - Python without extraction filters
                 tar.extractall(root, members)
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise DataFileError(f"cannot extract {archive} ({error}); delete it and download "
-                            f"it again.") from error
+        raise DataFileError(
+            f"cannot extract {archive} ({error}); delete it and download it again."
+        ) from error
 
 
-def download(dataset: str, data_dir: str | os.PathLike | None = None, *,
-             base_url: str | None = None, checksums: dict[str, str] | None = None,
-             progress: bool = True, cifar_format: str = "bin") -> pathlib.Path:
+def download(
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    base_url: str | None = None,
+    checksums: dict[str, str] | None = None,
+    progress: bool = True,
+    cifar_format: str = "bin",
+) -> pathlib.Path:
     """Fetches a data set into the data folder, verifying every file's sha256.
 
     Args:
@@ -160,6 +176,8 @@ def download(dataset: str, data_dir: str | os.PathLike | None = None, *,
         return folder
     safe_extract(root / archive, root)
     if not (root / extracted).is_dir():
-        raise DataFileError(f"{root / archive} did not contain {extracted}/; it is not the "
-                            f"CIFAR-10 {cifar_format} archive.")
+        raise DataFileError(
+            f"{root / archive} did not contain {extracted}/; it is not the "
+            f"CIFAR-10 {cifar_format} archive."
+        )
     return root / extracted

@@ -42,8 +42,8 @@ def _read_bytes(path: pathlib.Path) -> bytes:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as error:
         raise DataFileError(
-            f"{path} is a corrupt or truncated gzip file ({error}); delete it and obtain "
-            f"it again.") from error
+            f"{path} is a corrupt or truncated gzip file ({error}); delete it and obtain it again."
+        ) from error
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -65,12 +65,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     data = _read_bytes(path)
     fix = "The file is damaged or not IDX; delete it and obtain it again."
     if len(data) < 4:
-        raise DataFileError(f"{path} is truncated: {len(data)} bytes, shorter than an IDX "
-                            f"header. {fix}")
+        raise DataFileError(
+            f"{path} is truncated: {len(data)} bytes, shorter than an IDX header. {fix}"
+        )
     zeros, code, ndim = struct.unpack(">HBB", data[:4])
     if zeros != 0:
-        raise DataFileError(f"{path} has a bad IDX magic number 0x{data[:4].hex()} (the first "
-                            f"two bytes must be zero). {fix}")
+        raise DataFileError(
+            f"{path} has a bad IDX magic number 0x{data[:4].hex()} (the first "
+            f"two bytes must be zero). {fix}"
+        )
     if code not in IDX_TYPES:
         raise DataFileError(f"{path} has an unknown IDX type code 0x{code:02x}. {fix}")
     if ndim == 0:
@@ -83,11 +86,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(data) - header
     if found < expected:
-        raise DataFileError(f"{path} is truncated: shape {shape} needs {expected} data bytes, "
-                            f"found {found}. {fix}")
+        raise DataFileError(
+            f"{path} is truncated: shape {shape} needs {expected} data bytes, found {found}. {fix}"
+        )
     if found > expected:
-        raise DataFileError(f"{path} has {found - expected} trailing bytes after the "
-                            f"{expected} data bytes of shape {shape}. {fix}")
+        raise DataFileError(
+            f"{path} has {found - expected} trailing bytes after the "
+            f"{expected} data bytes of shape {shape}. {fix}"
+        )
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 
@@ -108,13 +114,13 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     array = np.asarray(array)
     codes = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
     if array.dtype not in codes:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}; use one of "
-                         f"{sorted(str(d) for d in codes)}.")
+        raise ValueError(
+            f"IDX cannot store dtype {array.dtype}; use one of {sorted(str(d) for d in codes)}."
+        )
     if not 1 <= array.ndim <= 255 or any(n >= 2**32 for n in array.shape):
         raise ValueError(f"IDX cannot store an array of shape {array.shape}.")
     code = codes[array.dtype]
-    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I",
-                                                                    *array.shape)
+    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     content = header + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()
     path = pathlib.Path(path)
     if path.suffix == ".gz":

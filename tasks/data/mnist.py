@@ -42,12 +42,15 @@ def find_file(name: str, data_dir: pathlib.Path) -> pathlib.Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise DataFileError(f"MNIST file {name} not found; looked for "
-                        f"{', '.join(map(str, candidates))}. {how_to_obtain('mnist', data_dir)}")
+    raise DataFileError(
+        f"MNIST file {name} not found; looked for "
+        f"{', '.join(map(str, candidates))}. {how_to_obtain('mnist', data_dir)}"
+    )
 
 
-def load_mnist(split: str, data_dir: str | os.PathLike | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def load_mnist(
+    split: str, data_dir: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Reads one MNIST split from its IDX files.
 
     Args:
@@ -69,14 +72,19 @@ def load_mnist(split: str, data_dir: str | os.PathLike | None = None
     images, labels = read_idx(images_path), read_idx(labels_path)
     remedy = "Replace it with the standard MNIST file."
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataFileError(f"{images_path} holds {images.dtype} {images.shape}, not uint8 "
-                            f"images [N, 28, 28]. {remedy}")
+        raise DataFileError(
+            f"{images_path} holds {images.dtype} {images.shape}, not uint8 "
+            f"images [N, 28, 28]. {remedy}"
+        )
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise DataFileError(f"{labels_path} holds {labels.dtype} {labels.shape}, not uint8 "
-                            f"labels [N]. {remedy}")
+        raise DataFileError(
+            f"{labels_path} holds {labels.dtype} {labels.shape}, not uint8 labels [N]. {remedy}"
+        )
     if len(labels) != len(images):
-        raise DataFileError(f"{labels_path} has {len(labels)} labels but {images_path} has "
-                            f"{len(images)} images. {remedy}")
+        raise DataFileError(
+            f"{labels_path} has {len(labels)} labels but {images_path} has "
+            f"{len(images)} images. {remedy}"
+        )
     if labels.size and labels.max() > 9:
         raise DataFileError(f"{labels_path} has label {labels.max()}, outside 0..9. {remedy}")
     return images, labels
@@ -86,8 +94,11 @@ def _has_train_files(root: pathlib.Path) -> bool:
     return all(any(p.is_file() for p in candidate_paths(name, root)) for name in FILES["train"])
 
 
-def load_mnist_splits(data_dir: str | os.PathLike | None = None, source: str = "auto",
-                      test_only_train_size: int = 8000) -> LabeledSplits:
+def load_mnist_splits(
+    data_dir: str | os.PathLike | None = None,
+    source: str = "auto",
+    test_only_train_size: int = 8000,
+) -> LabeledSplits:
     """Loads MNIST as training and held-out parts.
 
     Args:
@@ -113,26 +124,41 @@ def load_mnist_splits(data_dir: str | os.PathLike | None = None, source: str = "
     if source == "auto":
         source = "full" if _has_train_files(root) else "test_only"
         if source == "test_only":
-            warnings.warn(f"MNIST training files are not in {root}; using source='test_only': "
-                          f"the t10k test images split into {test_only_train_size} training "
-                          f"and the rest held out.", stacklevel=2)
+            warnings.warn(
+                f"MNIST training files are not in {root}; using source='test_only': "
+                f"the t10k test images split into {test_only_train_size} training "
+                f"and the rest held out.",
+                stacklevel=2,
+            )
     if source == "full":
         x_train, y_train = load_mnist("train", root)
         x_test, y_test = load_mnist("test", root)
-        description = (f"MNIST full: {len(x_train)} train ({TRAIN_IMAGES}) / {len(x_test)} test "
-                       f"({TEST_IMAGES}) from {find_file(TEST_IMAGES, root).parent}")
-        return LabeledSplits(x_train, y_train.astype(np.int32), x_test,
-                             y_test.astype(np.int32), description)
+        description = (
+            f"MNIST full: {len(x_train)} train ({TRAIN_IMAGES}) / {len(x_test)} test "
+            f"({TEST_IMAGES}) from {find_file(TEST_IMAGES, root).parent}"
+        )
+        return LabeledSplits(
+            x_train, y_train.astype(np.int32), x_test, y_test.astype(np.int32), description
+        )
     images, labels = load_mnist("test", root)
     if not 0 < test_only_train_size < len(images):
-        raise ValueError(f"test_only_train_size must be in 1..{len(images) - 1} for "
-                         f"{len(images)} test images, got {test_only_train_size}.")
+        raise ValueError(
+            f"test_only_train_size must be in 1..{len(images) - 1} for "
+            f"{len(images)} test images, got {test_only_train_size}."
+        )
     # The legacy RandomState stream is frozen across numpy versions, so the split is too.
     order = np.random.RandomState(SPLIT_SEED).permutation(len(images))
     train, held_out = order[:test_only_train_size], order[test_only_train_size:]
-    description = (f"MNIST test_only: the {len(images)} images of {TEST_IMAGES} in "
-                   f"{find_file(TEST_IMAGES, root).parent} split by "
-                   f"numpy.random.RandomState({SPLIT_SEED}).permutation into {len(train)} "
-                   f"train / {len(held_out)} held-out (no MNIST training files used)")
-    return LabeledSplits(images[train], labels[train].astype(np.int32), images[held_out],
-                         labels[held_out].astype(np.int32), description)
+    description = (
+        f"MNIST test_only: the {len(images)} images of {TEST_IMAGES} in "
+        f"{find_file(TEST_IMAGES, root).parent} split by "
+        f"numpy.random.RandomState({SPLIT_SEED}).permutation into {len(train)} "
+        f"train / {len(held_out)} held-out (no MNIST training files used)"
+    )
+    return LabeledSplits(
+        images[train],
+        labels[train].astype(np.int32),
+        images[held_out],
+        labels[held_out].astype(np.int32),
+        description,
+    )

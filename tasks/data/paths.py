@@ -52,6 +52,8 @@ def how_to_obtain(dataset: str, data_dir: pathlib.Path) -> str:
       A sentence naming the download command, the manual alternative and the
       environment variable.
     """
-    return (f"To obtain it, run `meta-opt data download {dataset} --data-dir {data_dir}`, "
-            f"or put the standard {dataset} files there by hand, or set {ENV_VAR} "
-            f"(or the task option data_dir) to a folder that holds them.")
+    return (
+        f"To obtain it, run `meta-opt data download {dataset} --data-dir {data_dir}`, "
+        f"or put the standard {dataset} files there by hand, or set {ENV_VAR} "
+        f"(or the task option data_dir) to a folder that holds them."
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -22,8 +23,22 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import multiarray as _multiarray
 
 # Builtins whose calls only build plain values (protocol 2 names some by GLOBAL).
-_SAFE_BUILTINS = frozenset({"list", "dict", "tuple", "set", "frozenset", "bytearray", "bytes",
-                            "str", "int", "float", "complex", "bool"})
+_SAFE_BUILTINS = frozenset(
+    {
+        "list",
+        "dict",
+        "tuple",
+        "set",
+        "frozenset",
+        "bytearray",
+        "bytes",
+        "str",
+        "int",
+        "float",
+        "complex",
+        "bool",
+    }
+)
 
 
 def _plain_dtype(*args: Any) -> np.dtype:
@@ -60,8 +75,9 @@ class RestrictedUnpickler(pickle.Unpickler):
     the file's path so a refusal names it.
     """
 
-    def __init__(self, file: BinaryIO, *, source: str | os.PathLike = "<stream>",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, file: BinaryIO, *, source: str | os.PathLike = "<stream>", **kwargs: Any
+    ) -> None:
         super().__init__(file, **kwargs)
         self.source = source
 
@@ -73,4 +89,5 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise DataFileError(
                 f"refusing to unpickle {module}.{name} from {self.source}: only numpy arrays, "
                 f"plain containers and numbers are allowed. The file is not a genuine data "
-                f"batch; delete it and obtain the data set again.") from None
+                f"batch; delete it and obtain the data set again."
+            ) from None

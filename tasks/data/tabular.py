@@ -16,7 +16,10 @@ SPLIT_SEED = 0
 # name -> (scikit-learn loader, what it is)
 DATASETS = {
     "wine": ("load_wine", "wine cultivars: 178 samples, 13 chemical features, 3 classes"),
-    "breast_cancer": ("load_breast_cancer", "Wisconsin breast cancer: 569 samples, 30 features, 2 classes"),
+    "breast_cancer": (
+        "load_breast_cancer",
+        "Wisconsin breast cancer: 569 samples, 30 features, 2 classes",
+    ),
 }
 
 
@@ -37,9 +40,12 @@ def load_tabular_splits(name: str, test_fraction: float = 0.25) -> LabeledSplits
     data = getattr(sklearn.datasets, loader)()
     x, y = np.asarray(data.data, np.float32), np.asarray(data.target, np.int32)
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_fraction, stratify=y, random_state=SPLIT_SEED)
+        x, y, test_size=test_fraction, stratify=y, random_state=SPLIT_SEED
+    )
     mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
     standardize = lambda a: ((a - mean) / std).astype(np.float32)
-    description = (f"scikit-learn {what}; {len(x_train)} train / {len(x_test)} test, standardized, "
-                   f"stratified split with random_state={SPLIT_SEED}")
+    description = (
+        f"scikit-learn {what}; {len(x_train)} train / {len(x_test)} test, standardized, "
+        f"stratified split with random_state={SPLIT_SEED}"
+    )
     return LabeledSplits(standardize(x_train), y_train, standardize(x_test), y_test, description)

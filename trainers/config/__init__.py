@@ -5,18 +5,60 @@ machinery (`load_config`, `save_config`, `replace_path`, overrides) is in
 `trainers.config.loader`, the schema in `experiment` and `sections`.
 """
 
-from trainers.config.experiment import (ExperimentConfig, GeodesicsConfig, OptimizerConfig,
-                                        TaskConfig, build_family, family_for, load_experiment,
-                                        task_variation)
-from trainers.config.loader import (ConfigError, apply_overrides, attribute_override, from_dict,
-                                    load_config, parse_override, replace_path, save_config, to_dict)
-from trainers.config.sections import (EstimatorOptions, EvalTaskConfig, EvaluationConfig, LoggingConfig,
-                                      MetaTrainConfig, OuterOptimizerConfig, UnrollOptions)
+from trainers.config.experiment import (
+    ExperimentConfig,
+    GeodesicsConfig,
+    OptimizerConfig,
+    TaskConfig,
+    build_family,
+    family_for,
+    load_experiment,
+    task_variation,
+)
+from trainers.config.loader import (
+    ConfigError,
+    apply_overrides,
+    attribute_override,
+    from_dict,
+    load_config,
+    parse_override,
+    replace_path,
+    save_config,
+    to_dict,
+)
+from trainers.config.sections import (
+    EstimatorOptions,
+    EvalTaskConfig,
+    EvaluationConfig,
+    LoggingConfig,
+    MetaTrainConfig,
+    OuterOptimizerConfig,
+    UnrollOptions,
+)
 
 __all__ = [
-    "ConfigError", "EstimatorOptions", "EvalTaskConfig", "EvaluationConfig", "ExperimentConfig", "GeodesicsConfig",
-    "LoggingConfig", "MetaTrainConfig", "OptimizerConfig", "OuterOptimizerConfig", "TaskConfig",
-    "UnrollOptions", "apply_overrides", "attribute_override", "build_family", "family_for",
-    "from_dict", "load_config", "load_experiment", "parse_override", "replace_path",
-    "save_config", "task_variation", "to_dict",
+    "ConfigError",
+    "EstimatorOptions",
+    "EvalTaskConfig",
+    "EvaluationConfig",
+    "ExperimentConfig",
+    "GeodesicsConfig",
+    "LoggingConfig",
+    "MetaTrainConfig",
+    "OptimizerConfig",
+    "OuterOptimizerConfig",
+    "TaskConfig",
+    "UnrollOptions",
+    "apply_overrides",
+    "attribute_override",
+    "build_family",
+    "family_for",
+    "from_dict",
+    "load_config",
+    "load_experiment",
+    "parse_override",
+    "replace_path",
+    "save_config",
+    "task_variation",
+    "to_dict",
 ]

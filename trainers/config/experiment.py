@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import tasks.registry
-
 from geodesic_targets.options import ConnectOptions, SpectrumOptions, SweepOptions, TargetOptions
 from meta_opt.options import check_hparams
 from trainers.config.loader import ConfigError, attribute_override, from_dict, load_config
-from trainers.config.sections import (SUPERVISION_ARMS, EvaluationConfig, LoggingConfig, MetaTrainConfig,
-                                      TaskConfig)
+from trainers.config.sections import (
+    SUPERVISION_ARMS,
+    EvaluationConfig,
+    LoggingConfig,
+    MetaTrainConfig,
+    TaskConfig,
+)
+
 
 def _adam(learning_rate: float) -> Callable[[], dict[str, Any]]:
     return lambda: {"learning_rate": learning_rate}
@@ -81,32 +87,57 @@ class AblationConfig:
       comparisons: paired comparisons "a:b" of the report (arms absent from `arms` are skipped).
     """
 
-    arms: tuple[str, ...] = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy")
+    arms: tuple[str, ...] = (
+        "none",
+        "teacher",
+        "chord",
+        "endpoint",
+        "geodesic",
+        "geodesic_schedule",
+        "on_policy",
+    )
     meta_seeds: int = 5
     inner_step_budget: int = 0
     imitation_weight: float = 1.0
     extra_teachers: tuple[OptimizerConfig, ...] = ()
     extra_teacher_arms: tuple[str, ...] = ("teacher", "geodesic_schedule")
     curve_points: int = 10
-    comparisons: tuple[str, ...] = ("geodesic:chord", "geodesic:teacher", "geodesic:none",
-                                    "geodesic_schedule:chord", "geodesic_schedule:teacher",
-                                    "geodesic_schedule:none", "chord:none", "teacher:none", "endpoint:chord",
-                                    "endpoint:teacher", "endpoint:none", "on_policy:teacher", "on_policy:none")
+    comparisons: tuple[str, ...] = (
+        "geodesic:chord",
+        "geodesic:teacher",
+        "geodesic:none",
+        "geodesic_schedule:chord",
+        "geodesic_schedule:teacher",
+        "geodesic_schedule:none",
+        "chord:none",
+        "teacher:none",
+        "endpoint:chord",
+        "endpoint:teacher",
+        "endpoint:none",
+        "on_policy:teacher",
+        "on_policy:none",
+    )
 
     def __post_init__(self):
         unknown = sorted(set(self.arms + self.extra_teacher_arms) - set(SUPERVISION_ARMS))
         if unknown or not self.arms:
-            raise ValueError(f"unknown or no arm(s) {unknown}; known: {', '.join(SUPERVISION_ARMS)}")
+            raise ValueError(
+                f"unknown or no arm(s) {unknown}; known: {', '.join(SUPERVISION_ARMS)}"
+            )
         if "none" in self.extra_teacher_arms:
             raise ValueError("extra_teacher_arms: the 'none' arm has no teacher")
         if self.meta_seeds < 2 or self.inner_step_budget < 0 or self.curve_points < 1:
-            raise ValueError(f"need meta_seeds >= 2 (for a standard error), inner_step_budget >= 0 "
-                             f"and curve_points >= 1: {self}")
+            raise ValueError(
+                f"need meta_seeds >= 2 (for a standard error), inner_step_budget >= 0 "
+                f"and curve_points >= 1: {self}"
+            )
         if self.imitation_weight <= 0:
             raise ValueError(f"imitation_weight must be > 0, got {self.imitation_weight}")
         for pair in self.comparisons:
             if pair.count(":") != 1 or any(a not in SUPERVISION_ARMS for a in pair.split(":")):
-                raise ValueError(f"comparison {pair!r} is not 'arm:arm' with arms from {SUPERVISION_ARMS}")
+                raise ValueError(
+                    f"comparison {pair!r} is not 'arm:arm' with arms from {SUPERVISION_ARMS}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +161,7 @@ class ExperimentConfig:
     name: str
     seed: int = 0
     out_dir: str = "runs"
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
     task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
     geodesics: GeodesicsConfig = dataclasses.field(default_factory=GeodesicsConfig)
     meta_train: MetaTrainConfig = dataclasses.field(default_factory=MetaTrainConfig)
@@ -139,9 +170,7 @@ class ExperimentConfig:
     ablation: AblationConfig = dataclasses.field(default_factory=AblationConfig)
 
 
-def load_experiment(
-    path: str | os.PathLike, overrides: Sequence[str] = ()
-) -> ExperimentConfig:
+def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Loads an experiment config and checks its task section against the task registry.
 
     Args:
@@ -158,27 +187,47 @@ def load_experiment(
     config = load_config(ExperimentConfig, path, overrides)
     check_task(config.task, source=str(path), overrides=overrides)
     if task_variation(config):
-        varied = dataclasses.replace(config.task, options={**config.task.options, **task_variation(config)})
-        check_task(varied, source=f"{path} (task.options with meta_train.task_variation)", overrides=overrides)
+        varied = dataclasses.replace(
+            config.task, options={**config.task.options, **task_variation(config)}
+        )
+        check_task(
+            varied,
+            source=f"{path} (task.options with meta_train.task_variation)",
+            overrides=overrides,
+        )
     for i, extra in enumerate(config.meta_train.extra_tasks):
         at = f"meta_train.extra_tasks[{i}]"
         check_task(extra, source=str(path), overrides=overrides, at=at)  # its name first
-        varied = dataclasses.replace(extra, options={**extra.options, **task_variation(config, extra)})
+        varied = dataclasses.replace(
+            extra, options={**extra.options, **task_variation(config, extra)}
+        )
         check_task(varied, source=str(path), overrides=overrides, at=at)
     for section in ("bead_optimizer", "train_optimizer", "baseline"):
-        check_optimizer(getattr(config.geodesics, section), f"geodesics.{section}",
-                        source=str(path), overrides=overrides)
+        check_optimizer(
+            getattr(config.geodesics, section),
+            f"geodesics.{section}",
+            source=str(path),
+            overrides=overrides,
+        )
     for i, optimizer in enumerate(config.geodesics.spectrum_optimizers):
-        check_optimizer(optimizer, f"geodesics.spectrum_optimizers[{i}]", source=str(path), overrides=overrides)
-    if config.meta_train.unroll.score_on == "validation" and not config.task.options.get("validation_size"):
-        located = ConfigError("scoring on the validation split needs task.options.validation_size > 0",
-                              key="meta_train.unroll.score_on", source=str(path))
+        check_optimizer(
+            optimizer, f"geodesics.spectrum_optimizers[{i}]", source=str(path), overrides=overrides
+        )
+    if config.meta_train.unroll.score_on == "validation" and not config.task.options.get(
+        "validation_size"
+    ):
+        located = ConfigError(
+            "scoring on the validation split needs task.options.validation_size > 0",
+            key="meta_train.unroll.score_on",
+            source=str(path),
+        )
         raise attribute_override(located, overrides)
     return config
 
 
-def check_optimizer(optimizer: OptimizerConfig, key: str, *, source: str = "",
-                    overrides: Sequence[str] = ()) -> None:
+def check_optimizer(
+    optimizer: OptimizerConfig, key: str, *, source: str = "", overrides: Sequence[str] = ()
+) -> None:
     """Checks an optimizer section's name and hyperparameter names at load time (no JAX).
 
     Raises:
@@ -194,7 +243,9 @@ def check_optimizer(optimizer: OptimizerConfig, key: str, *, source: str = "",
         raise attribute_override(located, overrides) from err
 
 
-def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] = (), at: str = "task") -> None:
+def check_task(
+    task: TaskConfig, *, source: str = "", overrides: Sequence[str] = (), at: str = "task"
+) -> None:
     """Type-checks a task section against its family's options dataclass.
 
     Args:
@@ -219,7 +270,7 @@ def check_task(task: TaskConfig, *, source: str = "", overrides: Sequence[str] =
         raise attribute_override(err, overrides) from err
 
 
-def task_variation(config: ExperimentConfig, task: Optional[TaskConfig] = None) -> dict[str, Any]:
+def task_variation(config: ExperimentConfig, task: TaskConfig | None = None) -> dict[str, Any]:
     """The task options meta-training sets on top of `task.options` (default: the config's task):
     `meta_train.task_variation`, or where that is null the task family's default
     (`tasks.meta_training_variation`). For an extra task, only the options its family has."""
@@ -235,8 +286,10 @@ def task_variation(config: ExperimentConfig, task: Optional[TaskConfig] = None) 
 
 def extra_families(config: ExperimentConfig) -> list:
     """The meta-training families of `meta_train.extra_tasks`, each with its task variation."""
-    return [family_for(t.name, {**t.options, **task_variation(config, t)}, config.data_dir)
-            for t in config.meta_train.extra_tasks]
+    return [
+        family_for(t.name, {**t.options, **task_variation(config, t)}, config.data_dir)
+        for t in config.meta_train.extra_tasks
+    ]
 
 
 def build_family(config: ExperimentConfig, *, training: bool = False):
@@ -249,7 +302,7 @@ def build_family(config: ExperimentConfig, *, training: bool = False):
     return family_for(config.task.name, options, config.data_dir)
 
 
-def family_for(name: str, options: Mapping[str, Any], data_dir: Optional[str] = None):
+def family_for(name: str, options: Mapping[str, Any], data_dir: str | None = None):
     """`tasks.get_family(name, **options)`, giving data-backed families `data_dir` unless set."""
     options = dict(options)
     fields = {f.name for f in dataclasses.fields(tasks.registry.options_type(name))}

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -25,8 +26,15 @@ from common.atomic import write_text
 from trainers.config.typed import ConfigError, describe_value, from_dict, to_dict, to_plain
 
 __all__ = [
-    "ConfigError", "apply_overrides", "attribute_override", "from_dict", "load_config",
-    "parse_override", "replace_path", "save_config", "to_dict",
+    "ConfigError",
+    "apply_overrides",
+    "attribute_override",
+    "from_dict",
+    "load_config",
+    "parse_override",
+    "replace_path",
+    "save_config",
+    "to_dict",
 ]
 
 T = TypeVar("T")
@@ -35,18 +43,22 @@ _SCI_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 def _read_yaml(text: str, **where: str) -> Any:
     """`yaml.safe_load`, reading "1e-3"-like strings as floats; syntax errors name `where`."""
+
     def sci(v: Any) -> Any:
         if isinstance(v, dict):
             return {k: sci(x) for k, x in v.items()}
         if isinstance(v, list):
             return [sci(x) for x in v]
         return float(v) if isinstance(v, str) and _SCI_FLOAT.fullmatch(v) else v
+
     try:
         return sci(yaml.safe_load(text))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"invalid YAML{at}: {getattr(err, 'problem', None) or err}", **where) from None
+        raise ConfigError(
+            f"invalid YAML{at}: {getattr(err, 'problem', None) or err}", **where
+        ) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -79,8 +91,11 @@ def _set_path(data: dict[str, Any], parts: Sequence[str], value: Any, override: 
     for i, name in enumerate(parts[:-1]):
         data = data.setdefault(name, {})
         if not isinstance(data, dict):
-            raise ConfigError(f"cannot set a key below {describe_value(data)}: not a mapping",
-                              key=".".join(parts[: i + 1]), override=override)
+            raise ConfigError(
+                f"cannot set a key below {describe_value(data)}: not a mapping",
+                key=".".join(parts[: i + 1]),
+                override=override,
+            )
     data[parts[-1]] = value
 
 
@@ -99,7 +114,9 @@ def _read_composed(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     try:
         data = _read_yaml(path.read_text(encoding="utf-8"), source=str(path))
     except OSError as err:
-        raise ConfigError(f"cannot read config file ({err.strerror or err})", source=str(path)) from None
+        raise ConfigError(
+            f"cannot read config file ({err.strerror or err})", source=str(path)
+        ) from None
     if not isinstance(data, Mapping | None):
         problem = f"the top level must be a mapping of keys, got {describe_value(data)}"
         raise ConfigError(problem, source=str(path))
@@ -108,7 +125,9 @@ def _read_composed(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base is None:
         return data
     if not isinstance(base, str) or not base:
-        raise ConfigError(f"expected a file path, got {describe_value(base)}", key="base", source=str(path))
+        raise ConfigError(
+            f"expected a file path, got {describe_value(base)}", key="base", source=str(path)
+        )
     if (path.parent / base).resolve() in chain:
         files = " -> ".join(str(p) for p in (*chain, (path.parent / base).resolve()))
         raise ConfigError(f"base files form a cycle: {files}", key="base", source=str(path))

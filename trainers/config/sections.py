@@ -7,13 +7,24 @@ checking a config stays light (`meta-opt config`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from meta_opt.options import LSTMOptimizer
 
 LossKind = Literal["mean", "log", "normalized"]
-Supervision = Literal["none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy"]
-SUPERVISION_ARMS = ("none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy")
+Supervision = Literal[
+    "none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy"
+]
+SUPERVISION_ARMS = (
+    "none",
+    "teacher",
+    "chord",
+    "endpoint",
+    "geodesic",
+    "geodesic_schedule",
+    "on_policy",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,19 +67,25 @@ class UnrollOptions:
     second_order: bool = False
     loss_kind: LossKind = "mean"
     score_on: Literal["train", "validation"] = "train"
-    min_horizon: Optional[int] = None
+    min_horizon: int | None = None
 
     def __post_init__(self):
         if not 1 <= self.unroll_length <= self.horizon or self.horizon % self.unroll_length:
-            raise ValueError(f"need 1 <= unroll_length <= horizon with horizon a multiple of "
-                             f"unroll_length (resets happen between unrolls), got {self}")
+            raise ValueError(
+                f"need 1 <= unroll_length <= horizon with horizon a multiple of "
+                f"unroll_length (resets happen between unrolls), got {self}"
+            )
         if self.loss_kind not in ("mean", "log", "normalized"):
             raise ValueError(f"loss_kind must be mean, log or normalized, got {self.loss_kind!r}")
         if self.score_on not in ("train", "validation"):
             raise ValueError(f"score_on must be train or validation, got {self.score_on!r}")
         if self.min_horizon is not None and not (
-                self.unroll_length <= self.min_horizon <= self.horizon and self.min_horizon % self.unroll_length == 0):
-            raise ValueError(f"min_horizon must be a multiple of unroll_length between it and horizon, got {self}")
+            self.unroll_length <= self.min_horizon <= self.horizon
+            and self.min_horizon % self.unroll_length == 0
+        ):
+            raise ValueError(
+                f"min_horizon must be a multiple of unroll_length between it and horizon, got {self}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,13 +179,13 @@ class MetaTrainConfig:
     loss_weight: float = 1.0
     imitation_weight: float = 0.0
     imitation_batch: int = 4
-    supervision: Optional[Supervision] = None
-    targets: Optional[str] = None
+    supervision: Supervision | None = None
+    targets: str | None = None
     checkpoint_every: int = 10
     distributed: bool = False
     validate_every: int = 0
     validation_seeds: int = 8
-    task_variation: Optional[Mapping[str, Any]] = None
+    task_variation: Mapping[str, Any] | None = None
     estimator: EstimatorOptions = dataclasses.field(default_factory=EstimatorOptions)
     extra_tasks: tuple[TaskConfig, ...] = ()
 
@@ -178,11 +195,17 @@ class MetaTrainConfig:
         if self.validate_every < 0 or self.validation_seeds < 1:
             raise ValueError("validate_every must be >= 0 and validation_seeds >= 1")
         if self.supervision is not None and self.supervision not in SUPERVISION_ARMS:
-            raise ValueError(f"supervision must be one of {', '.join(SUPERVISION_ARMS)}, "
-                             f"got {self.supervision!r}")
-        if (self.supervision == "none") != (self.imitation_weight == 0) and self.supervision is not None:
-            raise ValueError(f"supervision {self.supervision!r} with imitation_weight "
-                             f"{self.imitation_weight}: 'none' needs imitation_weight 0, every other arm > 0")
+            raise ValueError(
+                f"supervision must be one of {', '.join(SUPERVISION_ARMS)}, "
+                f"got {self.supervision!r}"
+            )
+        if (self.supervision == "none") != (
+            self.imitation_weight == 0
+        ) and self.supervision is not None:
+            raise ValueError(
+                f"supervision {self.supervision!r} with imitation_weight "
+                f"{self.imitation_weight}: 'none' needs imitation_weight 0, every other arm > 0"
+            )
 
 
 BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd", "rmsprop_bc", "adam_cosine")
@@ -190,8 +213,12 @@ BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd", "rmsprop_bc
 
 def _log_grid(low_exponent: int, high_exponent: int) -> tuple[float, ...]:
     """1, 3 per decade: 10^low, 3 10^low, ..., 10^high."""
-    return tuple(m * 10.0**e for e in range(low_exponent, high_exponent + 1) for m in (1.0, 3.0)
-                 if m * 10.0**e <= 10.0**high_exponent)
+    return tuple(
+        m * 10.0**e
+        for e in range(low_exponent, high_exponent + 1)
+        for m in (1.0, 3.0)
+        if m * 10.0**e <= 10.0**high_exponent
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +235,7 @@ class EvalTaskConfig:
 
     name: str = "digits_mlp"
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    steps: Optional[int] = None
+    steps: int | None = None
     label: str = ""
 
 
@@ -237,24 +264,28 @@ class EvaluationConfig:
     """
 
     tasks: tuple[EvalTaskConfig, ...] = ()
-    steps: Optional[int] = None
+    steps: int | None = None
     seeds: int = 16
     tuning_seeds: int = 4
-    seed: Optional[int] = None
+    seed: int | None = None
     baselines: tuple[str, ...] = ("adam", "rmsprop", "momentum", "esgd")
     learning_rates: tuple[float, ...] = _log_grid(-4, 1)
     dampings: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
     generalization: bool = False
     record_points: int = 50
-    target_loss: Optional[float] = None
+    target_loss: float | None = None
     parallel_runs: int = 0
 
     def __post_init__(self):
         if self.parallel_runs < 0:
-            raise ValueError(f"parallel_runs must be >= 0 (0: all at once), got {self.parallel_runs}")
+            raise ValueError(
+                f"parallel_runs must be >= 0 (0: all at once), got {self.parallel_runs}"
+            )
         if self.seeds < 2 or self.tuning_seeds < 1:
-            raise ValueError(f"need seeds >= 2 (for a standard error) and tuning_seeds >= 1, "
-                             f"got {self.seeds}, {self.tuning_seeds}")
+            raise ValueError(
+                f"need seeds >= 2 (for a standard error) and tuning_seeds >= 1, "
+                f"got {self.seeds}, {self.tuning_seeds}"
+            )
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         unknown = sorted(set(self.baselines) - set(BASELINES))
@@ -271,7 +302,7 @@ class LoggingConfig:
     """Where a run is logged; `mode`: "auto" (`resolve_mode`), "online", "offline", "disabled" (jsonl only)."""
 
     project: str = "geodesic-meta-opt"
-    entity: Optional[str] = None
-    run_name: Optional[str] = None
+    entity: str | None = None
+    run_name: str | None = None
     tags: tuple[str, ...] = ()
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"

@@ -27,9 +27,13 @@ import dataclasses
 from trainers.config.experiment import ExperimentConfig
 
 # arm -> (TargetOptions.path, TargetOptions.schedule, ConnectOptions.shorten)
-_TARGETS = {"teacher": ("teacher", "constant", False), "endpoint": ("teacher", "constant", False),
-            "chord": ("chord", "constant", False), "geodesic": ("level_set", "constant", True),
-            "geodesic_schedule": ("level_set", "teacher", True)}
+_TARGETS = {
+    "teacher": ("teacher", "constant", False),
+    "endpoint": ("teacher", "constant", False),
+    "chord": ("chord", "constant", False),
+    "geodesic": ("level_set", "constant", True),
+    "geodesic_schedule": ("level_set", "teacher", True),
+}
 
 
 def with_supervision(config: ExperimentConfig) -> ExperimentConfig:
@@ -44,7 +48,9 @@ def with_supervision(config: ExperimentConfig) -> ExperimentConfig:
     geo = config.geodesics
     targets = dataclasses.replace(geo.targets, path=path, schedule=schedule)
     connect = dataclasses.replace(geo.connect, shorten=shorten)
-    return dataclasses.replace(config, geodesics=dataclasses.replace(geo, targets=targets, connect=connect))
+    return dataclasses.replace(
+        config, geodesics=dataclasses.replace(geo, targets=targets, connect=connect)
+    )
 
 
 def endpoint_only(config: ExperimentConfig) -> bool:

@@ -16,10 +16,17 @@ import dataclasses
 import functools
 import types
 import typing
-from typing import Any, Literal, Mapping, TypeVar, Union, get_args, get_origin
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import dacite
-from dacite import DaciteError, DaciteFieldError, MissingValueError, UnexpectedDataError, WrongTypeError
+from dacite import (
+    DaciteError,
+    DaciteFieldError,
+    MissingValueError,
+    UnexpectedDataError,
+    WrongTypeError,
+)
 
 T = TypeVar("T")
 _HOOKS: dict[Any, Any] = {}  # memo of `_register`: type -> its dacite type hook
@@ -37,7 +44,9 @@ class ConfigError(ValueError):
     def __str__(self) -> str:
         where = [self.source] if self.source else []
         if self.key:
-            where.append(self.key + (f" (from override {self.override!r})" if self.override else ""))
+            where.append(
+                self.key + (f" (from override {self.override!r})" if self.override else "")
+            )
         elif self.override:
             where.append(f"override {self.override!r}")
         return ": ".join([*where, self.problem])
@@ -70,7 +79,7 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "").replace("collections.abc.", "")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(tp: Any) -> type:
     return dataclasses.make_dataclass("_Probe", [("v", tp)])
 
@@ -126,7 +135,9 @@ def _sequence_hook(tp: Any, value: Any) -> Any:
     args = get_args(tp)
     if get_origin(tp) is tuple and args and args[-1] is not Ellipsis:
         if len(value) != len(args):
-            raise _Problem(f"expected {_type_name(tp)} ({len(args)} items), got {describe_value(value)}")
+            raise _Problem(
+                f"expected {_type_name(tp)} ({len(args)} items), got {describe_value(value)}"
+            )
     else:
         args = (args[0] if args else Any,) * len(value)
     items = tuple(_build(t, v, f"[{i}]") for i, (t, v) in enumerate(zip(args, value)))
@@ -137,7 +148,9 @@ def _mapping_hook(tp: Any, value: Any) -> Any:
     if not isinstance(value, Mapping):
         raise WrongTypeError(tp, value)
     key_tp, value_tp = get_args(tp) or (Any, Any)
-    return {_build(key_tp, k, f" (key {k!r})"): _build(value_tp, v, str(k)) for k, v in value.items()}
+    return {
+        _build(key_tp, k, f" (key {k!r})"): _build(value_tp, v, str(k)) for k, v in value.items()
+    }
 
 
 def _register(tp: Any) -> None:
@@ -162,10 +175,14 @@ def _register(tp: Any) -> None:
             _register(arg)
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<dict>", path: str = "") -> T:
+def from_dict(
+    cls: type[T], data: Mapping[str, Any], *, source: str = "<dict>", path: str = ""
+) -> T:
     """Builds a (frozen) dataclass from plain data, checking it against the type hints."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"expected {_type_name(cls)}, got {describe_value(data)}", key=path, source=source)
+        raise ConfigError(
+            f"expected {_type_name(cls)}, got {describe_value(data)}", key=path, source=source
+        )
     _register(cls)
     try:
         return _HOOKS[cls](data)
@@ -174,9 +191,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<dict>", 
         if isinstance(err, WrongTypeError):  # UnionMatchError included
             problem = f"expected {_type_name(err.field_type)}, got {describe_value(err.value)}"
         else:  # hooks find unknown and missing keys before dacite does
-            problem = {_Problem: getattr(err, "problem", ""), MissingValueError: "missing required key",
-                       UnexpectedDataError: f"unknown key(s): {getattr(err, 'keys', '')}"}.get(type(err), str(err))
-        raise ConfigError(problem, key=key.replace(".[", "[").replace(". (", " ("), source=source) from None
+            problem = {
+                _Problem: getattr(err, "problem", ""),
+                MissingValueError: "missing required key",
+                UnexpectedDataError: f"unknown key(s): {getattr(err, 'keys', '')}",
+            }.get(type(err), str(err))
+        raise ConfigError(
+            problem, key=key.replace(".[", "[").replace(". (", " ("), source=source
+        ) from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -41,7 +41,8 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -85,7 +86,9 @@ def init_particles(inner_states: PyTree, meta_params: PyTree) -> PESState:
     """
     n = _num_instances(inner_states)
     chex.assert_tree_shape_prefix(inner_states, (n,))
-    zeros = jax.tree_util.tree_map(lambda p: jnp.zeros((n,) + jnp.shape(p), jnp.result_type(p)), meta_params)
+    zeros = jax.tree_util.tree_map(
+        lambda p: jnp.zeros((n,) + jnp.shape(p), jnp.result_type(p)), meta_params
+    )
     return PESState(inner_states, inner_states, zeros)
 
 
@@ -93,12 +96,15 @@ def _perturbation(meta_params: PyTree, key: jax.Array, sigma: float) -> PyTree:
     """One epsilon ~ N(0, sigma^2 I) shaped like the meta-parameters (a key per leaf)."""
     leaves, treedef = jax.tree_util.tree_flatten(meta_params)
     keys = jax.random.split(key, len(leaves))
-    noise = [sigma * jax.random.normal(k, jnp.shape(p), jnp.result_type(p)) for k, p in zip(keys, leaves)]
+    noise = [
+        sigma * jax.random.normal(k, jnp.shape(p), jnp.result_type(p)) for k, p in zip(keys, leaves)
+    ]
     return jax.tree_util.tree_unflatten(treedef, noise)
 
 
-def _pair_unroll(unroll_fn: UnrollFn, meta_params: PyTree, epsilon: PyTree, positive: PyTree,
-                 negative: PyTree) -> tuple[PyTree, PyTree, jax.Array, jax.Array]:
+def _pair_unroll(
+    unroll_fn: UnrollFn, meta_params: PyTree, epsilon: PyTree, positive: PyTree, negative: PyTree
+) -> tuple[PyTree, PyTree, jax.Array, jax.Array]:
     """One instance's antithetic pair: unrolls at theta + epsilon and theta - epsilon."""
     plus = jax.tree_util.tree_map(lambda t, e: t + e, meta_params, epsilon)
     minus = jax.tree_util.tree_map(lambda t, e: t - e, meta_params, epsilon)
@@ -114,38 +120,55 @@ def _accumulate(keep: jax.Array, accumulated: PyTree, epsilon: PyTree) -> PyTree
 
 def _estimate(delta: jax.Array, directions: PyTree, sigma: float) -> PyTree:
     """mean_i delta_i * direction_i / (2 sigma^2), with delta [N] and directions [N, ...]."""
-    scale = delta / (2.0 * sigma ** 2)
+    scale = delta / (2.0 * sigma**2)
     weighted = lambda d: scale.reshape((-1,) + (1,) * (d.ndim - 1)).astype(d.dtype) * d
     return jax.tree_util.tree_map(lambda d: jnp.mean(weighted(d), axis=0), directions)
 
 
-def _antithetic_step(unroll_fn: UnrollFn, starts_fresh_fn: StartsFreshFn, meta_params: PyTree,
-                     state: PESState, key: jax.Array, sigma: float, persistent: bool):
+def _antithetic_step(
+    unroll_fn: UnrollFn,
+    starts_fresh_fn: StartsFreshFn,
+    meta_params: PyTree,
+    state: PESState,
+    key: jax.Array,
+    sigma: float,
+    persistent: bool,
+):
     """One unroll of every pair and the estimate; PES if `persistent`, else truncated ES."""
     n = _num_instances(state.accumulated)
     chex.assert_tree_shape_prefix((state.positive, state.negative, state.accumulated), (n,))
-    epsilon = jax.vmap(_perturbation, in_axes=(None, 0, None))(meta_params, jax.random.split(key, n), sigma)
+    epsilon = jax.vmap(_perturbation, in_axes=(None, 0, None))(
+        meta_params, jax.random.split(key, n), sigma
+    )
     fresh = jax.vmap(starts_fresh_fn, in_axes=0)(state.positive)
     chex.assert_shape(fresh, (n,))
     keep = jnp.logical_not(fresh) if persistent else jnp.zeros((n,), bool)
     accumulated = jax.vmap(_accumulate, in_axes=(0, 0, 0))(keep, state.accumulated, epsilon)
     positive, negative, loss_plus, loss_minus = jax.vmap(
-        functools.partial(_pair_unroll, unroll_fn), in_axes=(None, 0, 0, 0))(
-        meta_params, epsilon, state.positive, state.negative)
+        functools.partial(_pair_unroll, unroll_fn), in_axes=(None, 0, 0, 0)
+    )(meta_params, epsilon, state.positive, state.negative)
     chex.assert_shape((loss_plus, loss_minus), (n,))
     delta = loss_plus - loss_minus
     gradient = _estimate(delta, accumulated, sigma)
     if not persistent:  # both particles go on from one state, as learned_optimization's TruncatedES
         negative = positive
-    metrics = {"loss": jnp.mean((loss_plus + loss_minus) / 2.0),
-               "delta_loss": jnp.mean(jnp.abs(delta)),
-               "resets": jnp.sum(fresh.astype(jnp.int32))}
+    metrics = {
+        "loss": jnp.mean((loss_plus + loss_minus) / 2.0),
+        "delta_loss": jnp.mean(jnp.abs(delta)),
+        "resets": jnp.sum(fresh.astype(jnp.int32)),
+    }
     return gradient, PESState(positive, negative, accumulated), metrics
 
 
-def pes_gradient(unroll_fn: UnrollFn, starts_fresh_fn: StartsFreshFn, meta_params: PyTree,
-                 state: PESState, key: jax.Array, *, sigma: float
-                 ) -> tuple[PyTree, PESState, dict[str, jax.Array]]:
+def pes_gradient(
+    unroll_fn: UnrollFn,
+    starts_fresh_fn: StartsFreshFn,
+    meta_params: PyTree,
+    state: PESState,
+    key: jax.Array,
+    *,
+    sigma: float,
+) -> tuple[PyTree, PESState, dict[str, jax.Array]]:
     """Antithetic Persistent Evolution Strategies: one unroll of N pairs, one estimate.
 
     Each pair draws epsilon_i; its +particle unrolls with theta + epsilon_i and its
@@ -171,12 +194,20 @@ def pes_gradient(unroll_fn: UnrollFn, starts_fresh_fn: StartsFreshFn, meta_param
       `(gradient like meta_params, new PESState, metrics)`; metrics hold "loss",
       the mean of (L+ + L-)/2, "delta_loss", the mean |L+ - L-|, and "resets".
     """
-    return _antithetic_step(unroll_fn, starts_fresh_fn, meta_params, state, key, sigma, persistent=True)
+    return _antithetic_step(
+        unroll_fn, starts_fresh_fn, meta_params, state, key, sigma, persistent=True
+    )
 
 
-def es_gradient(unroll_fn: UnrollFn, starts_fresh_fn: StartsFreshFn, meta_params: PyTree,
-                state: PESState, key: jax.Array, *, sigma: float
-                ) -> tuple[PyTree, PESState, dict[str, jax.Array]]:
+def es_gradient(
+    unroll_fn: UnrollFn,
+    starts_fresh_fn: StartsFreshFn,
+    meta_params: PyTree,
+    state: PESState,
+    key: jax.Array,
+    *,
+    sigma: float,
+) -> tuple[PyTree, PESState, dict[str, jax.Array]]:
     """Antithetic truncated ES: as `pes_gradient`, but only this unroll's perturbation counts.
 
     The accumulation restarts every unroll (`accumulated` becomes epsilon_i) and,
@@ -187,4 +218,6 @@ def es_gradient(unroll_fn: UnrollFn, starts_fresh_fn: StartsFreshFn, meta_params
 
     Args and Returns: as `pes_gradient`.
     """
-    return _antithetic_step(unroll_fn, starts_fresh_fn, meta_params, state, key, sigma, persistent=False)
+    return _antithetic_step(
+        unroll_fn, starts_fresh_fn, meta_params, state, key, sigma, persistent=False
+    )

@@ -7,12 +7,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from meta_opt.inner_step import inner_step, init_carry, task_objective
+from meta_opt.inner_step import init_carry, inner_step, task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 
@@ -24,8 +24,9 @@ def squared_norm(tree: PyTree) -> jax.Array:
     return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree))
 
 
-def path_mismatch(trajectory: PyTree, targets: PyTree, start: PyTree,
-                  weights: Optional[jax.Array] = None) -> jax.Array:
+def path_mismatch(
+    trajectory: PyTree, targets: PyTree, start: PyTree, weights: jax.Array | None = None
+) -> jax.Array:
     """Mean over k of ||trajectory_k - target_k||^2, over ||target_T - start||^2.
 
     Args:
@@ -53,9 +54,17 @@ def endpoint_weights(num_points: int) -> jax.Array:
     return jnp.zeros(num_points).at[-1].set(1.0)
 
 
-def imitation_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
-                   start: PyTree, targets: PyTree, instance_key: jax.Array, key: jax.Array,
-                   second_order: bool = False, weights: Optional[jax.Array] = None) -> jax.Array:
+def imitation_loss(
+    family: TaskFamily,
+    learned: LSTMOptimizer,
+    meta_params: PyTree,
+    start: PyTree,
+    targets: PyTree,
+    instance_key: jax.Array,
+    key: jax.Array,
+    second_order: bool = False,
+    weights: jax.Array | None = None,
+) -> jax.Array:
     """`path_mismatch` of T learned steps from `start` (fresh optimizer state) against `targets`.
 
     T is the targets' leading axis; step k draws its minibatch from `key`; `weights`

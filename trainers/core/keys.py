@@ -13,15 +13,17 @@ import types
 
 import jax
 
-TAGS = types.MappingProxyType({
-    "meta_train": 0x3E7A,        # meta-parameters, instances in flight, imitation batches
-    "targets": 0x7A46E7,         # teacher trajectories and bead training of geodesic targets
-    "validation": 0x7A11D,       # the held-out instances of the validation meta-loss
-    "evaluation": 0x5EED_E7A1,   # tuning and held-out seeds of `meta-opt evaluate`
-    "connect": 0xC0EC7,          # `geodesics connect`: the two models and their beads
-    "sweep": 0x5EE9,             # `geodesics sweep`: pairs, training and beads
-    "spectrum": 0x5BEC7,         # `geodesics spectrum`: trajectories, pairs, beads and Lanczos probes
-})
+TAGS = types.MappingProxyType(
+    {
+        "meta_train": 0x3E7A,  # meta-parameters, instances in flight, imitation batches
+        "targets": 0x7A46E7,  # teacher trajectories and bead training of geodesic targets
+        "validation": 0x7A11D,  # the held-out instances of the validation meta-loss
+        "evaluation": 0x5EED_E7A1,  # tuning and held-out seeds of `meta-opt evaluate`
+        "connect": 0xC0EC7,  # `geodesics connect`: the two models and their beads
+        "sweep": 0x5EE9,  # `geodesics sweep`: pairs, training and beads
+        "spectrum": 0x5BEC7,  # `geodesics spectrum`: trajectories, pairs, beads and Lanczos probes
+    }
+)
 
 
 def derive(seed: int, tag: str) -> jax.Array:

@@ -10,7 +10,8 @@ few hundred parameters) are dominated by per-call overhead, which K seeds then s
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,8 +36,9 @@ def seeds_step(meta_step: Callable[[MetaState], tuple[MetaState, dict]]) -> Call
     return jax.vmap(meta_step)
 
 
-def inner_steps_per_meta_step(unroll_steps: int, imitation_batch: int, steps_per_pair: int,
-                              imitation: bool) -> int:
+def inner_steps_per_meta_step(
+    unroll_steps: int, imitation_batch: int, steps_per_pair: int, imitation: bool
+) -> int:
     """Inner (optimizee) steps one meta-step computes: the unrolls, plus the imitation unrolls.
 
     The loss term unrolls `unroll_steps` inner steps (N instances x U steps per task, twice

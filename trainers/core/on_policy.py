@@ -61,8 +61,11 @@ class Segment(NamedTuple):
     warmup: jax.Array
 
 
-def _teacher_iterates(objective, teacher: optax.GradientTransformation, params: PyTree, keys: jax.Array) -> PyTree:
+def _teacher_iterates(
+    objective, teacher: optax.GradientTransformation, params: PyTree, keys: jax.Array
+) -> PyTree:
     """The teacher's iterates theta_1 ... theta_T from `params` (fresh teacher state), leaves [T, ...]."""
+
     def step(carry, step_key):
         carry, _ = inner_step(objective, teacher, carry, step_key, differentiate_gradient=False)
         return carry, carry.params
@@ -70,8 +73,14 @@ def _teacher_iterates(objective, teacher: optax.GradientTransformation, params: 
     return jax.lax.scan(step, init_carry(teacher, params), keys)[1]
 
 
-def make_segment(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree, options: OnPolicy,
-                 instance_key: jax.Array, key: jax.Array) -> Segment:
+def make_segment(
+    family: TaskFamily,
+    learned: LSTMOptimizer,
+    meta_params: PyTree,
+    options: OnPolicy,
+    instance_key: jax.Array,
+    key: jax.Array,
+) -> Segment:
     """The learner's state after its warm-up on a fresh instance, and the teacher's T steps from there.
 
     No gradient flows through the segment (it is data for the imitation loss).
@@ -86,24 +95,40 @@ def make_segment(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree
     def warm(carry, step_and_key):
         index, step_key = step_and_key
         moved, _ = inner_step(objective, tx, carry, step_key, differentiate_gradient=False)
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(index < warmup, a, b), moved, carry), None
+        return jax.tree_util.tree_map(
+            lambda a, b: jnp.where(index < warmup, a, b), moved, carry
+        ), None
 
     carry = init_carry(tx, task.init(init_key))
     if options.max_warmup:
-        carry, _ = jax.lax.scan(warm, carry, (jnp.arange(options.max_warmup),
-                                              jax.random.split(warm_key, options.max_warmup)))
-    iterates = _teacher_iterates(objective, options.teacher, carry.params,
-                                 jax.random.split(teacher_key, options.horizon))
+        carry, _ = jax.lax.scan(
+            warm,
+            carry,
+            (jnp.arange(options.max_warmup), jax.random.split(warm_key, options.max_warmup)),
+        )
+    iterates = _teacher_iterates(
+        objective, options.teacher, carry.params, jax.random.split(teacher_key, options.horizon)
+    )
     if options.path == "chord":
         end = jax.tree_util.tree_map(lambda x: x[-1], iterates)
         fractions = jnp.arange(1, options.horizon + 1) / options.horizon
         iterates = jax.tree_util.tree_map(
-            lambda a, b: a[None] + fractions.reshape((-1,) + (1,) * a.ndim) * (b - a)[None], carry.params, end)
+            lambda a, b: a[None] + fractions.reshape((-1,) + (1,) * a.ndim) * (b - a)[None],
+            carry.params,
+            end,
+        )
     return jax.lax.stop_gradient(Segment(carry.params, carry.opt_state, iterates, warmup))
 
 
-def on_policy_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree, options: OnPolicy,
-                   instance_key: jax.Array, key: jax.Array, second_order: bool = False) -> jax.Array:
+def on_policy_loss(
+    family: TaskFamily,
+    learned: LSTMOptimizer,
+    meta_params: PyTree,
+    options: OnPolicy,
+    instance_key: jax.Array,
+    key: jax.Array,
+    second_order: bool = False,
+) -> jax.Array:
     """`path_mismatch` of the learner's T steps, continuing from its own state, against the segment."""
     segment_key, run_key = jax.random.split(key)
     segment = make_segment(family, learned, meta_params, options, instance_key, segment_key)
@@ -114,6 +139,9 @@ def on_policy_loss(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTr
         carry, _ = inner_step(objective, tx, carry, batch_key, differentiate_gradient=second_order)
         return carry, carry.params
 
-    _, trajectory = jax.lax.scan(step, InnerCarry(segment.start, segment.opt_state),
-                                 jax.random.split(run_key, options.horizon))
+    _, trajectory = jax.lax.scan(
+        step,
+        InnerCarry(segment.start, segment.opt_state),
+        jax.random.split(run_key, options.horizon),
+    )
     return path_mismatch(trajectory, segment.targets, segment.start)

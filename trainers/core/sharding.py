@@ -13,7 +13,8 @@ the same host values from the seed (or reads the same checkpoint) and `shard_tas
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -49,11 +50,15 @@ def maybe_initialize_distributed(enabled: bool) -> None:
     if _distributed_is_initialized():
         return
     try:
-        settings = {"coordinator_address": env.get(COORDINATOR_ENV) or None,
-                    "num_processes": int(env[NUM_PROCESSES_ENV]) if env.get(NUM_PROCESSES_ENV) else None,
-                    "process_id": int(env[PROCESS_ID_ENV]) if env.get(PROCESS_ID_ENV) else None}
+        settings = {
+            "coordinator_address": env.get(COORDINATOR_ENV) or None,
+            "num_processes": int(env[NUM_PROCESSES_ENV]) if env.get(NUM_PROCESSES_ENV) else None,
+            "process_id": int(env[PROCESS_ID_ENV]) if env.get(PROCESS_ID_ENV) else None,
+        }
     except ValueError as err:
-        raise RunError(f"{NUM_PROCESSES_ENV} and {PROCESS_ID_ENV} must be integers: {err}") from None
+        raise RunError(
+            f"{NUM_PROCESSES_ENV} and {PROCESS_ID_ENV} must be integers: {err}"
+        ) from None
     jax.distributed.initialize(**{k: v for k, v in settings.items() if v is not None})
 
 
@@ -63,6 +68,7 @@ def _distributed_is_initialized() -> bool:
     if probe is not None:
         return probe()
     from jax._src import distributed  # pylint: disable=g-import-not-at-top
+
     return distributed.global_state.client is not None
 
 
@@ -71,7 +77,7 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
-def task_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+def task_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A 1-D mesh over `devices` (default: all devices of all processes)."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), (AXIS,))
 
@@ -79,8 +85,10 @@ def task_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
 def check_divisible(num_instances: int, mesh: Mesh) -> None:
     """Raises RunError unless the instances split evenly over the mesh's devices."""
     if num_instances % mesh.size:
-        raise RunError(f"num_instances ({num_instances}) must be a multiple of the number of "
-                         f"devices ({mesh.size}) so that each device holds the same share")
+        raise RunError(
+            f"num_instances ({num_instances}) must be a multiple of the number of "
+            f"devices ({mesh.size}) so that each device holds the same share"
+        )
 
 
 def _is_key(x: Any) -> bool:
@@ -92,8 +100,9 @@ def _put(x: Any, sharding: NamedSharding) -> jax.Array:
     if jax.process_count() == 1:
         return jax.device_put(x, sharding)
     if _is_key(x):  # typed keys travel as their key data
-        return jax.random.wrap_key_data(_put(jax.random.key_data(x), sharding),
-                                        impl=jax.random.key_impl(x))
+        return jax.random.wrap_key_data(
+            _put(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x)
+        )
     host = np.asarray(jax.device_get(x))
     # Each process supplies only the shards of its own devices (cut from the full value).
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
@@ -120,13 +129,16 @@ def to_host(tree: PyTree) -> PyTree:
     A replicated array of a multi-process job is not fully addressable, so
     `jax.device_get` refuses it; its local copy is the whole value.
     """
+
     def one(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             if not x.is_fully_replicated:
-                raise ValueError(f"to_host: an array sharded over processes ({x.sharding}); "
-                                 "use gather_to_host")
+                raise ValueError(
+                    f"to_host: an array sharded over processes ({x.sharding}); use gather_to_host"
+                )
             return np.asarray(x.addressable_data(0))
         return np.asarray(jax.device_get(x))
+
     return jax.tree_util.tree_map(one, tree)
 
 
@@ -141,8 +153,11 @@ def gather_to_host(tree: PyTree) -> PyTree:
 
     def one(x):
         if _is_key(x):
-            return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+            return jax.random.wrap_key_data(
+                one(jax.random.key_data(x)), impl=jax.random.key_impl(x)
+            )
         if isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated:
             return np.asarray(multihost_utils.process_allgather(x, tiled=True))
         return to_host(x)
+
     return jax.tree_util.tree_map(one, tree)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,9 @@ class Trajectories:
 def record_schedule(num_steps: int, record_points: int) -> tuple[int, int, int]:
     """`(every, chunks, remainder)`: record every `every` steps, `chunks` times, then `remainder` more."""
     if num_steps < 1 or record_points < 1:
-        raise ValueError(f"need num_steps >= 1 and record_points >= 1, got {num_steps}, {record_points}")
+        raise ValueError(
+            f"need num_steps >= 1 and record_points >= 1, got {num_steps}, {record_points}"
+        )
     every = math.ceil(num_steps / record_points)
     return every, num_steps // every, num_steps % every
 
@@ -64,8 +67,9 @@ def recorded_steps(num_steps: int, record_points: int) -> np.ndarray:
     return np.asarray(steps + ([num_steps] if remainder else []))
 
 
-def make_run(family: TaskFamily, build: BuildOptimizer, num_steps: int,
-             record_points: int = 50) -> Callable[[Hparams, jax.Array], dict[str, jax.Array]]:
+def make_run(
+    family: TaskFamily, build: BuildOptimizer, num_steps: int, record_points: int = 50
+) -> Callable[[Hparams, jax.Array], dict[str, jax.Array]]:
     """`run(hparams, key)`: one fresh instance trained for `num_steps` by `build(hparams)`.
 
     The key selects the task instance, the initial parameters and the minibatches.
@@ -91,21 +95,32 @@ def make_run(family: TaskFamily, build: BuildOptimizer, num_steps: int,
         carry = init_carry(tx, task.init(init_key))
         curve = [task.eval_loss(carry.params)[None]]
         carry, (chunk_losses, batch_losses) = jax.lax.scan(
-            chunk, carry, step_keys[:chunks * every].reshape(chunks, every, *step_keys.shape[1:]))
+            chunk, carry, step_keys[: chunks * every].reshape(chunks, every, *step_keys.shape[1:])
+        )
         curve.append(chunk_losses)
         batch_losses = [batch_losses.reshape(-1)]
         if remainder:
-            carry, tail = jax.lax.scan(step, carry, step_keys[chunks * every:])
+            carry, tail = jax.lax.scan(step, carry, step_keys[chunks * every :])
             curve.append(task.eval_loss(carry.params)[None])
             batch_losses.append(tail)
-        return {"curve": jnp.concatenate(curve), "batch_losses": jnp.concatenate(batch_losses),
-                "metrics": dict(task.metrics(carry.params))}
+        return {
+            "curve": jnp.concatenate(curve),
+            "batch_losses": jnp.concatenate(batch_losses),
+            "metrics": dict(task.metrics(carry.params)),
+        }
 
     return run
 
 
-def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax.Array,
-             num_steps: int, record_points: int = 50, parallel_runs: int = 0) -> Trajectories:
+def run_grid(
+    family: TaskFamily,
+    build: BuildOptimizer,
+    grid: Hparams,
+    keys: jax.Array,
+    num_steps: int,
+    record_points: int = 50,
+    parallel_runs: int = 0,
+) -> Trajectories:
     """Runs every grid setting on every seed in one compiled, vmapped call.
 
     Args:
@@ -129,16 +144,23 @@ def run_grid(family: TaskFamily, build: BuildOptimizer, grid: Hparams, keys: jax
     # One vmap over every (setting, seed) pair rather than a vmap of vmaps: the gradient of
     # a convolution batched twice is a grouped convolution jax cannot batch again once its
     # operands carry a sharding (NotImplementedError in conv_general_dilated's batch rule).
-    flat_grid = jax.tree_util.tree_map(lambda v: jnp.repeat(jnp.asarray(v), num_seeds, axis=0), dict(grid))
+    flat_grid = jax.tree_util.tree_map(
+        lambda v: jnp.repeat(jnp.asarray(v), num_seeds, axis=0), dict(grid)
+    )
     flat_keys = keys[jnp.tile(jnp.arange(num_seeds), num_settings)]
     if (num_settings * num_seeds) % mesh.size == 0:  # runs split over all devices
         flat_grid, flat_keys = sharding.shard_tasks((flat_grid, flat_keys), mesh)
     if 0 < parallel_runs < num_settings * num_seeds:
-        flat = jax.jit(lambda xs: jax.lax.map(lambda x: run(*x), xs, batch_size=parallel_runs))((flat_grid, flat_keys))
+        flat = jax.jit(lambda xs: jax.lax.map(lambda x: run(*x), xs, batch_size=parallel_runs))(
+            (flat_grid, flat_keys)
+        )
     else:
         flat = jax.jit(jax.vmap(run))(flat_grid, flat_keys)
     out = jax.tree_util.tree_map(lambda x: x.reshape(num_settings, num_seeds, *x.shape[1:]), flat)
     out = jax.device_get(out)
-    return Trajectories(recorded_steps(num_steps, record_points), np.asarray(out["curve"]),
-                        np.asarray(out["batch_losses"]),
-                        {name: np.asarray(v) for name, v in out["metrics"].items()})
+    return Trajectories(
+        recorded_steps(num_steps, record_points),
+        np.asarray(out["curve"]),
+        np.asarray(out["batch_losses"]),
+        {name: np.asarray(v) for name, v in out["metrics"].items()},
+    )

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from meta_opt.inner_step import InnerCarry, inner_step, task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
@@ -51,8 +52,14 @@ class InnerState(NamedTuple):
     key: jax.Array
 
 
-def fresh_state(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
-                instance_key: jax.Array, key: jax.Array, step: jax.Array | int = 0) -> InnerState:
+def fresh_state(
+    family: TaskFamily,
+    learned: LSTMOptimizer,
+    meta_params: PyTree,
+    instance_key: jax.Array,
+    key: jax.Array,
+    step: jax.Array | int = 0,
+) -> InnerState:
     """A newly initialized instance (params from `key`), at inner step `step`."""
     init_key, key = jax.random.split(key)
     params = family.instance(instance_key).init(init_key)
@@ -68,20 +75,32 @@ def episode_start(key: jax.Array, options: UnrollOptions) -> jax.Array:
         return jnp.zeros([], jnp.int32)
     u = options.unroll_length
     length = log_uniform(key, options.min_horizon / u, options.horizon / u)
-    units = jnp.clip(jnp.round(length), options.min_horizon // u, options.horizon // u).astype(jnp.int32)
+    units = jnp.clip(jnp.round(length), options.min_horizon // u, options.horizon // u).astype(
+        jnp.int32
+    )
     return (options.horizon - units * u).astype(jnp.int32)
 
 
-def initial_states(family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree,
-                   key: jax.Array, num_instances: int, options: UnrollOptions) -> InnerState:
+def initial_states(
+    family: TaskFamily,
+    learned: LSTMOptimizer,
+    meta_params: PyTree,
+    key: jax.Array,
+    num_instances: int,
+    options: UnrollOptions,
+) -> InnerState:
     """N fresh instances stacked along axis 0, staggered over the horizon if asked."""
     instance_keys = jax.random.split(jax.random.fold_in(key, 0), num_instances)
     keys = jax.random.split(jax.random.fold_in(key, 1), num_instances)
-    offsets = jnp.arange(num_instances) * options.horizon // num_instances if options.stagger \
+    offsets = (
+        jnp.arange(num_instances) * options.horizon // num_instances
+        if options.stagger
         else jnp.zeros(num_instances, jnp.int32)
+    )
     offsets = offsets // options.unroll_length * options.unroll_length
     return jax.vmap(lambda i, k, s: fresh_state(family, learned, meta_params, i, k, s))(
-        instance_keys, keys, offsets)
+        instance_keys, keys, offsets
+    )
 
 
 def reduce_losses(losses: jax.Array, kind: LossKind, initial_loss: jax.Array) -> jax.Array:
@@ -101,8 +120,13 @@ def reduce_losses(losses: jax.Array, kind: LossKind, initial_loss: jax.Array) ->
     return jnp.mean(losses)
 
 
-def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, meta_params: PyTree,
-           state: InnerState) -> tuple[InnerState, tuple[jax.Array, jax.Array]]:
+def unroll(
+    family: TaskFamily,
+    learned: LSTMOptimizer,
+    options: UnrollOptions,
+    meta_params: PyTree,
+    state: InnerState,
+) -> tuple[InnerState, tuple[jax.Array, jax.Array]]:
     """U steps of the learned optimizer on one instance, resetting at the horizon.
 
     The unroll is scored on the loss after each of its updates, F(theta_1) ...
@@ -124,25 +148,47 @@ def unroll(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions, m
     # Starts and the horizon are multiples of U, so an instance can only reach the horizon
     # at an unroll boundary: one reset check per unroll (under vmap a `cond` becomes a
     # select that computes both branches, so a check inside the step would cost U inits).
-    state = jax.lax.cond(state.step >= options.horizon,
-                         lambda s: fresh_state(family, learned, meta_params, s.instance_key, s.key,
-                                               episode_start(jax.random.fold_in(s.key, HORIZON_TAG), options)),
-                         lambda s: s, state)
+    state = jax.lax.cond(
+        state.step >= options.horizon,
+        lambda s: fresh_state(
+            family,
+            learned,
+            meta_params,
+            s.instance_key,
+            s.key,
+            episode_start(jax.random.fold_in(s.key, HORIZON_TAG), options),
+        ),
+        lambda s: s,
+        state,
+    )
     task = family.instance(state.instance_key)
     objective = task_objective(task)
     validation = options.score_on == "validation"
     if validation and task.sample_validation_batch is None:
-        raise ValueError(f"unroll.score_on is 'validation' but task {task.name!r} has no validation split "
-                         "(set task.options.validation_size > 0)")
+        raise ValueError(
+            f"unroll.score_on is 'validation' but task {task.name!r} has no validation split "
+            "(set task.options.validation_size > 0)"
+        )
     validation_loss = lambda params, key: task.loss(params, task.sample_validation_batch(key))
 
     def step(state: InnerState, _):
         key, batch_key = jax.random.split(state.key)
-        carry, loss = inner_step(objective, tx, InnerCarry(state.params, state.opt_state), batch_key,
-                                 differentiate_gradient=options.second_order)
-        held_out = validation_loss(carry.params, jax.random.fold_in(batch_key, VALIDATION_TAG)) \
-            if validation else loss
-        return InnerState(carry.params, carry.opt_state, state.step + 1, state.instance_key, key), (loss, held_out)
+        carry, loss = inner_step(
+            objective,
+            tx,
+            InnerCarry(state.params, state.opt_state),
+            batch_key,
+            differentiate_gradient=options.second_order,
+        )
+        held_out = (
+            validation_loss(carry.params, jax.random.fold_in(batch_key, VALIDATION_TAG))
+            if validation
+            else loss
+        )
+        return InnerState(carry.params, carry.opt_state, state.step + 1, state.instance_key, key), (
+            loss,
+            held_out,
+        )
 
     start_params, start_key = state.params, jax.random.fold_in(state.key, VALIDATION_TAG)
     state, (before_update, held_out) = jax.lax.scan(step, state, None, length=options.unroll_length)

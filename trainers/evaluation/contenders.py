@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +42,12 @@ class Contender:
     learned: bool = False
 
 
-def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[float] = (1e-4,),
-             num_steps: int | None = None) -> Contender:
+def baseline(
+    name: str,
+    learning_rates: Sequence[float],
+    dampings: Sequence[float] = (1e-4,),
+    num_steps: int | None = None,
+) -> Contender:
     """A baseline from `meta_opt.get_optimizer` with its tuning grid.
 
     ESGD and Jacobi are tuned over learning rate x damping; the others over the learning
@@ -51,8 +56,10 @@ def baseline(name: str, learning_rates: Sequence[float], dampings: Sequence[floa
     """
     if name in ("esgd", "jacobi"):
         pairs = list(itertools.product(learning_rates, dampings))
-        grid = {"learning_rate": np.array([p[0] for p in pairs], np.float32),
-                "damping": np.array([p[1] for p in pairs], np.float32)}
+        grid = {
+            "learning_rate": np.array([p[0] for p in pairs], np.float32),
+            "damping": np.array([p[1] for p in pairs], np.float32),
+        }
     else:
         grid = {"learning_rate": np.asarray(learning_rates, np.float32)}
     fixed: dict[str, Any] = {}
@@ -88,16 +95,32 @@ class Tuning:
 
     def at_edge(self) -> list[str]:
         """The hyperparameters whose chosen value is the smallest or largest of a grid of 2+ values."""
-        return [name for name, values in self.grid.items()
-                if len(set(values.tolist())) > 1 and values[self.best] in (values.min(), values.max())]
+        return [
+            name
+            for name, values in self.grid.items()
+            if len(set(values.tolist())) > 1 and values[self.best] in (values.min(), values.max())
+        ]
 
 
-def tune(family: TaskFamily, contender: Contender, keys: jax.Array, num_steps: int,
-         record_points: int = 50, parallel_runs: int = 0) -> Tuning:
+def tune(
+    family: TaskFamily,
+    contender: Contender,
+    keys: jax.Array,
+    num_steps: int,
+    record_points: int = 50,
+    parallel_runs: int = 0,
+) -> Tuning:
     """Runs the contender's whole grid on the tuning seeds and picks the lowest mean final loss."""
-    runs = run_grid(family, contender.build, {k: jnp.asarray(v) for k, v in contender.grid.items()},
-                    keys, num_steps, record_points, parallel_runs)
+    runs = run_grid(
+        family,
+        contender.build,
+        {k: jnp.asarray(v) for k, v in contender.grid.items()},
+        keys,
+        num_steps,
+        record_points,
+        parallel_runs,
+    )
     scores = tuning_score(runs.final_losses)
-    return Tuning({k: np.asarray(v) for k, v in contender.grid.items()}, scores, int(np.argmin(scores)))
-
-
+    return Tuning(
+        {k: np.asarray(v) for k, v in contender.grid.items()}, scores, int(np.argmin(scores))
+    )

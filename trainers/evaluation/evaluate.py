@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,7 @@ class ContenderResult:
     label: str
     learned: bool
     runs: Trajectories  # leading axes [1, K]
-    tuning: Optional[Tuning] = None
+    tuning: Tuning | None = None
 
     @property
     def final_losses(self) -> np.ndarray:
@@ -56,11 +56,15 @@ class TaskResult:
     target_loss: float
 
 
-def evaluation_keys(seed: int, task_index: int, tuning_seeds: int, seeds: int) -> tuple[jax.Array, jax.Array]:
+def evaluation_keys(
+    seed: int, task_index: int, tuning_seeds: int, seeds: int
+) -> tuple[jax.Array, jax.Array]:
     """`(tuning keys [tuning_seeds], held-out keys [seeds])` of one task, disjoint streams."""
     root = jax.random.fold_in(run_keys.derive(seed, "evaluation"), task_index)
-    return (jax.random.split(jax.random.fold_in(root, TUNING), tuning_seeds),
-            jax.random.split(jax.random.fold_in(root, HELD_OUT), seeds))
+    return (
+        jax.random.split(jax.random.fold_in(root, TUNING), tuning_seeds),
+        jax.random.split(jax.random.fold_in(root, HELD_OUT), seeds),
+    )
 
 
 def default_target(results: Sequence[ContenderResult]) -> float:
@@ -71,10 +75,19 @@ def default_target(results: Sequence[ContenderResult]) -> float:
     return max(finite) if finite else math.nan
 
 
-def evaluate_task(family: TaskFamily, contenders: Sequence[Contender], num_steps: int, *,
-                  tuning_keys: jax.Array, held_out_keys: jax.Array, label: str = "",
-                  record_points: int = 50, target_loss: Optional[float] = None,
-                  on_contender=None, parallel_runs: int = 0) -> TaskResult:
+def evaluate_task(
+    family: TaskFamily,
+    contenders: Sequence[Contender],
+    num_steps: int,
+    *,
+    tuning_keys: jax.Array,
+    held_out_keys: jax.Array,
+    label: str = "",
+    record_points: int = 50,
+    target_loss: float | None = None,
+    on_contender=None,
+    parallel_runs: int = 0,
+) -> TaskResult:
     """Tunes each baseline, then runs every contender on the held-out seeds.
 
     Args:
@@ -95,11 +108,11 @@ def evaluate_task(family: TaskFamily, contenders: Sequence[Contender], num_steps
         if contender.grid:
             tuning = tune(family, contender, tuning_keys, num_steps, record_points, parallel_runs)
             hparams = {k: jnp.asarray(v)[None] for k, v in tuning.chosen.items()}
-        runs = run_grid(family, contender.build, hparams, held_out_keys, num_steps, record_points, parallel_runs)
+        runs = run_grid(
+            family, contender.build, hparams, held_out_keys, num_steps, record_points, parallel_runs
+        )
         results.append(ContenderResult(contender.label, contender.learned, runs, tuning))
         if on_contender is not None:
             on_contender(contender.label)
     target = default_target(results) if target_loss is None else float(target_loss)
     return TaskResult(label or family.name, family.name, num_steps, tuple(results), target)
-
-

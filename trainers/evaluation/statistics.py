@@ -8,7 +8,7 @@ means the difference is more than two standard errors of that paired difference.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 def tuning_score(final_losses: np.ndarray) -> np.ndarray:
     """Mean over seeds (last axis) of final losses; inf where any seed is not finite."""
     finite = np.all(np.isfinite(final_losses), axis=-1)
-    return np.where(finite, np.mean(np.where(np.isfinite(final_losses), final_losses, 0.0), axis=-1),
-                    np.inf)
-
+    return np.where(
+        finite, np.mean(np.where(np.isfinite(final_losses), final_losses, 0.0), axis=-1), np.inf
+    )
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
@@ -54,8 +54,12 @@ def summarize(task: TaskResult) -> list[dict[str, Any]]:
     for result in task.results:
         final = result.final_losses
         finite = np.isfinite(final)
-        row: dict[str, Any] = {"optimizer": result.label, "learned": result.learned,
-                               "diverged": int(np.sum(~finite)), "seeds": int(final.size)}
+        row: dict[str, Any] = {
+            "optimizer": result.label,
+            "learned": result.learned,
+            "diverged": int(np.sum(~finite)),
+            "seeds": int(final.size),
+        }
         row["final_loss"] = mean_and_se(final)
         for name in ("test_loss", "test_accuracy"):
             if name in result.runs.metrics:
@@ -63,22 +67,23 @@ def summarize(task: TaskResult) -> list[dict[str, Any]]:
         hits = steps_to_target(result.runs.steps, result.runs.curves[0], task.target_loss)
         row["reached_target"] = int(np.sum(np.isfinite(hits)))
         row["median_steps_to_target"] = censored_median(hits)
-        row["steps_to_target"] = mean_and_se(hits[np.isfinite(hits)]) if np.isfinite(hits).any() \
+        row["steps_to_target"] = (
+            mean_and_se(hits[np.isfinite(hits)])
+            if np.isfinite(hits).any()
             else (math.nan, math.nan)
+        )
         row["chosen"] = result.chosen
         row["at_edge"] = result.tuning.at_edge() if result.tuning else []
         rows.append(row)
     return rows
 
 
-def best_baseline(task: TaskResult) -> Optional[ContenderResult]:
+def best_baseline(task: TaskResult) -> ContenderResult | None:
     """The baseline with the lowest mean final training loss (None without baselines)."""
     baselines = [r for r in task.results if not r.learned]
     if not baselines:
         return None
     return min(baselines, key=lambda r: tuning_score(r.final_losses[None])[0])
-
-
 
 
 def paired_verdict(learned: np.ndarray, baseline: np.ndarray) -> tuple[float, str]:

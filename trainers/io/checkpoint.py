@@ -22,7 +22,8 @@ import pathlib
 import re
 import secrets
 import shutil
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +32,14 @@ import numpy as np
 from common import npz_tree
 from common.atomic import fsync_path
 
-__all__ = ["CheckpointError", "latest_checkpoint", "list_checkpoints", "load_checkpoint",
-           "restore_latest", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_checkpoint",
+    "restore_latest",
+    "save_checkpoint",
+]
 
 PyTree = Any
 _NAME = re.compile(r"ckpt-(\d{8,})")
@@ -66,7 +73,11 @@ def checkpoint_step(path: str | os.PathLike) -> int:
 def list_checkpoints(run_dir: str | os.PathLike) -> list[pathlib.Path]:
     """Returns the checkpoint folders of a run, oldest step first (`.tmp-*` ignored)."""
     root = pathlib.Path(run_dir) / "checkpoints"
-    found = [p for p in root.iterdir() if _NAME.fullmatch(p.name) and p.is_dir()] if root.is_dir() else []
+    found = (
+        [p for p in root.iterdir() if _NAME.fullmatch(p.name) and p.is_dir()]
+        if root.is_dir()
+        else []
+    )
     return sorted(found, key=checkpoint_step)
 
 
@@ -75,8 +86,9 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> pathlib.Path | None:
     return (list_checkpoints(run_dir) or [None])[-1]
 
 
-def save_checkpoint(run_dir: str | os.PathLike, step: int, state: PyTree,
-                    metadata: Mapping[str, Any], keep: int = 2) -> pathlib.Path:
+def save_checkpoint(
+    run_dir: str | os.PathLike, step: int, state: PyTree, metadata: Mapping[str, Any], keep: int = 2
+) -> pathlib.Path:
     """Writes `run_dir/checkpoints/ckpt-<step:08d>` atomically; keeps the newest `keep`.
 
     In a multi-process job only process 0 calls it, with the state gathered to the
@@ -98,8 +110,14 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, state: PyTree,
     flat, treedef = jax.tree_util.tree_flatten_with_path(state)
     raw = jax.tree_util.tree_map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
     arrays = npz_tree.encode(raw, allow_raw=True)
-    manifest = {"format": _FORMAT, "step": int(step), "metadata": dict(metadata), "num_leaves": len(flat),
-                "leaves": [_leaf_info(p, x) for p, x in flat], "treedef": str(treedef)}
+    manifest = {
+        "format": _FORMAT,
+        "step": int(step),
+        "metadata": dict(metadata),
+        "num_leaves": len(flat),
+        "leaves": [_leaf_info(p, x) for p, x in flat],
+        "treedef": str(treedef),
+    }
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"ckpt-{int(step):08d}"
     tmp = root / f".tmp-{secrets.token_hex(8)}"
@@ -123,7 +141,10 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, state: PyTree,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for path in [*root.glob(".tmp-*"), *(p for p in list_checkpoints(run_dir)[:-keep] if p != final)]:
+    for path in [
+        *root.glob(".tmp-*"),
+        *(p for p in list_checkpoints(run_dir)[:-keep] if p != final),
+    ]:
         shutil.rmtree(path, ignore_errors=True)
     return final
 
@@ -132,14 +153,18 @@ def _check_fits(path: pathlib.Path, manifest: dict[str, Any], like: PyTree) -> N
     """Raises unless the saved leaves have the paths, shapes and dtypes of `like`'s."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(like)
     if manifest["num_leaves"] != len(flat) or len(manifest["leaves"]) != len(flat):
-        raise CheckpointError(f"{path}: holds {manifest['num_leaves']} leaves, the expected state "
-                              f"{len(flat)}; saved {manifest.get('treedef')}, expected {treedef}")
+        raise CheckpointError(
+            f"{path}: holds {manifest['num_leaves']} leaves, the expected state "
+            f"{len(flat)}; saved {manifest.get('treedef')}, expected {treedef}"
+        )
     for saved, (leaf_path, x) in zip(manifest["leaves"], flat):
         want = _leaf_info(leaf_path, x)
         bad = [f for f in ("path", "shape", "dtype", "key_impl") if saved.get(f) != want.get(f)]
         if bad:
-            raise CheckpointError(f"{path}: leaf {want['path']} differs in {bad[0]}: saved "
-                                  f"{saved.get(bad[0])!r}, expected {want.get(bad[0])!r}")
+            raise CheckpointError(
+                f"{path}: leaf {want['path']} differs in {bad[0]}: saved "
+                f"{saved.get(bad[0])!r}, expected {want.get(bad[0])!r}"
+            )
 
 
 def load_checkpoint(path: str | os.PathLike, like: PyTree) -> tuple[PyTree, dict]:
@@ -168,29 +193,47 @@ def load_checkpoint(path: str | os.PathLike, like: PyTree) -> tuple[PyTree, dict
     try:
         manifest = json.loads(manifest_file.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{manifest_file}: not valid JSON, truncated or corrupt ({err})") from None
+        raise CheckpointError(
+            f"{manifest_file}: not valid JSON, truncated or corrupt ({err})"
+        ) from None
     needed = ("format", "step", "metadata", "num_leaves", "leaves", "sha256")
     if not isinstance(manifest, dict) or not all(k in manifest for k in needed):
-        raise CheckpointError(f"{manifest_file}: not a checkpoint manifest (keys {', '.join(needed)})")
+        raise CheckpointError(
+            f"{manifest_file}: not a checkpoint manifest (keys {', '.join(needed)})"
+        )
     _check_fits(path, manifest, like)
     if hashlib.sha256(state_file.read_bytes()).hexdigest() != manifest["sha256"]:
-        raise CheckpointError(f"{state_file}: checksum mismatch with manifest.json (truncated or corrupt)")
+        raise CheckpointError(
+            f"{state_file}: checksum mismatch with manifest.json (truncated or corrupt)"
+        )
     try:
         stored = npz_tree.read_npz(state_file)
     except ValueError as err:
-        raise CheckpointError(f"{state_file}: cannot be read as a pickle-free npz ({err})") from None
+        raise CheckpointError(
+            f"{state_file}: cannot be read as a pickle-free npz ({err})"
+        ) from None
     flat = jax.tree_util.tree_flatten_with_path(like)[0]
-    names = ([f"leaf_{i:05d}" for i in range(len(flat))] if manifest["format"] == 1
-             else [npz_tree.leaf_name(path) for path, _ in flat])
+    names = (
+        [f"leaf_{i:05d}" for i in range(len(flat))]
+        if manifest["format"] == 1
+        else [npz_tree.leaf_name(path) for path, _ in flat]
+    )
     missing = [name for name in names if name not in stored]
     if missing:
-        raise CheckpointError(f"{state_file}: has no leaf {missing[0]!r} (truncated or not this state)")
+        raise CheckpointError(
+            f"{state_file}: has no leaf {missing[0]!r} (truncated or not this state)"
+        )
     arrays = [stored[name] for name in names]
-    leaves = [jax.random.wrap_key_data(jnp.asarray(arr), impl=info["key_impl"]) if "key_impl" in info
-              # dtypes numpy does not know (bfloat16) come back as raw bytes: view them
-              else jnp.asarray(arr.view(jnp.dtype(info["dtype"])) if arr.dtype.kind == "V" else arr)
-              for info, arr in zip(manifest["leaves"], arrays)]
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), leaves), manifest["metadata"]
+    leaves = [
+        jax.random.wrap_key_data(jnp.asarray(arr), impl=info["key_impl"])
+        if "key_impl" in info
+        # dtypes numpy does not know (bfloat16) come back as raw bytes: view them
+        else jnp.asarray(arr.view(jnp.dtype(info["dtype"])) if arr.dtype.kind == "V" else arr)
+        for info, arr in zip(manifest["leaves"], arrays)
+    ]
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(like), leaves), manifest[
+        "metadata"
+    ]
 
 
 def restore_latest(run_dir: str | os.PathLike, like: PyTree) -> tuple[PyTree, dict, pathlib.Path]:
@@ -212,6 +255,8 @@ def restore_latest(run_dir: str | os.PathLike, like: PyTree) -> tuple[PyTree, di
                 load_checkpoint(previous, like)
             except CheckpointError:
                 continue
-            raise CheckpointError(f"{err}\nThe previous checkpoint {previous} is still usable: delete "
-                                  f"or move {found[-1]} to resume from {previous}") from None
+            raise CheckpointError(
+                f"{err}\nThe previous checkpoint {previous} is still usable: delete "
+                f"or move {found[-1]} to resume from {previous}"
+            ) from None
         raise CheckpointError(f"{err}\nNo earlier checkpoint in {run_dir} loads either") from None

@@ -15,7 +15,8 @@ import os
 import pathlib
 import secrets
 import string
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import wandb
@@ -27,7 +28,11 @@ _RUN_ID_FILE = "wandb_run_id.txt"
 
 def _netrc_has_key() -> bool:
     """Whether a netrc file holds a password for the W&B API host; reads files only."""
-    hosts = {"api.wandb.ai", "api.forge.coreweave.com", urlsplit(os.environ.get("WANDB_BASE_URL", "")).netloc}
+    hosts = {
+        "api.wandb.ai",
+        "api.forge.coreweave.com",
+        urlsplit(os.environ.get("WANDB_BASE_URL", "")).netloc,
+    }
     paths = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
     for path in (pathlib.Path(p).expanduser() for p in paths):
         try:
@@ -60,8 +65,16 @@ class RunLogger:
     `run_path` is the local W&B run folder (`run_dir/wandb/offline-run-...`); None if disabled.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, config: Mapping[str, Any], logging: LoggingConfig, *,
-                 job_type: str = "train", resume_id: Optional[str] = None, primary: bool = True):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        config: Mapping[str, Any],
+        logging: LoggingConfig,
+        *,
+        job_type: str = "train",
+        resume_id: str | None = None,
+        primary: bool = True,
+    ):
         """Creates `run_dir`, opens `metrics.jsonl` for appending and starts the W&B run.
 
         Args:
@@ -74,7 +87,11 @@ class RunLogger:
                 method is a no-op, so a job has one record. The caller logs values that are
                 the same on every process (e.g. global means computed under jit).
         """
-        self.run_dir, self.mode, self.run_path = pathlib.Path(run_dir), resolve_mode(logging.mode), None
+        self.run_dir, self.mode, self.run_path = (
+            pathlib.Path(run_dir),
+            resolve_mode(logging.mode),
+            None,
+        )
         self._run, self._jsonl, self.primary = None, None, primary
         if not primary:
             self.mode = "disabled"
@@ -84,22 +101,38 @@ class RunLogger:
         if self.mode == "disabled":  # wandb.init is never called, so no W&B files appear.
             return
         # Same alphabet and length as wandb/sdk/lib/runid.py:generate_id.
-        run_id = resume_id or "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        run_id = resume_id or "".join(
+            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)
+        )
         # Mode always explicit (never a login prompt); no console capture, stats, git or code; bounded wait.
-        self._run = wandb.init(project=logging.project, entity=logging.entity, name=logging.run_name,
-                               tags=list(logging.tags), config=dict(config), mode=self.mode,
-                               dir=str(self.run_dir), job_type=job_type, id=run_id, resume="allow",
-                               settings=wandb.Settings(
-                                   console="off", quiet=True, init_timeout=120.0, x_disable_stats=True,
-                                   disable_git=True, save_code=False,
-                                   # Offline, tables are plain media files: with artifact references
-                                   # wandb 0.19 asks the server for its version and retries forever.
-                                   allow_offline_artifacts=self.mode != "offline"))
+        self._run = wandb.init(
+            project=logging.project,
+            entity=logging.entity,
+            name=logging.run_name,
+            tags=list(logging.tags),
+            config=dict(config),
+            mode=self.mode,
+            dir=str(self.run_dir),
+            job_type=job_type,
+            id=run_id,
+            resume="allow",
+            settings=wandb.Settings(
+                console="off",
+                quiet=True,
+                init_timeout=120.0,
+                x_disable_stats=True,
+                disable_git=True,
+                save_code=False,
+                # Offline, tables are plain media files: with artifact references
+                # wandb 0.19 asks the server for its version and retries forever.
+                allow_offline_artifacts=self.mode != "offline",
+            ),
+        )
         self.run_path = pathlib.Path(self._run.settings.sync_dir)
         (self.run_dir / _RUN_ID_FILE).write_text(run_id + "\n", encoding="utf-8")
 
     @staticmethod
-    def stored_run_id(run_dir: str | os.PathLike) -> Optional[str]:
+    def stored_run_id(run_dir: str | os.PathLike) -> str | None:
         """The W&B run id an earlier logger stored in `run_dir`, or None."""
         path = pathlib.Path(run_dir) / _RUN_ID_FILE
         return (path.read_text(encoding="utf-8").strip() or None) if path.exists() else None
@@ -119,21 +152,31 @@ class RunLogger:
         if not self.primary:
             return
         path = self.run_dir / "summary.json"
-        summary = {**(json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}), **values}
+        summary = {
+            **(json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}),
+            **values,
+        }
         path.write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
         if self._run is not None:
             self._run.summary.update(dict(values))
 
-    def log_image(self, key: str, png_path: str | os.PathLike, step: Optional[int] = None) -> None:
+    def log_image(self, key: str, png_path: str | os.PathLike, step: int | None = None) -> None:
         """Logs a PNG (e.g. an evaluation plot) to W&B as a `wandb.Image`."""
         if self._run is not None:
             self._run.log({key: wandb.Image(str(png_path))}, step=step)
 
-    def log_table(self, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                  step: Optional[int] = None) -> None:
+    def log_table(
+        self,
+        key: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        step: int | None = None,
+    ) -> None:
         """Logs a `wandb.Table` (e.g. final losses per optimizer) to W&B."""
         if self._run is not None:
-            self._run.log({key: wandb.Table(columns=list(columns), data=[list(r) for r in rows])}, step=step)
+            self._run.log(
+                {key: wandb.Table(columns=list(columns), data=[list(r) for r in rows])}, step=step
+            )
 
     def finish(self, exit_code: int = 0) -> None:
         """Finishes the W&B run (with `exit_code`) and closes the files; idempotent."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from common.atomic import write_text
 from geodesic_targets.targets import NoCertifiedPairs, TargetSet
@@ -28,8 +29,13 @@ GENERATED = "targets_generated.npz"
 NO_TARGETS = "no_targets.txt"
 
 
-def common_pair_targets(arms: Sequence[tuple[str, ExperimentConfig, pathlib.Path]], folder: pathlib.Path,
-                        family, *, progress: bool = True) -> dict[str, Any]:
+def common_pair_targets(
+    arms: Sequence[tuple[str, ExperimentConfig, pathlib.Path]],
+    folder: pathlib.Path,
+    family,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Writes each stored-targets arm's `targets.npz` restricted to the pairs every such arm certified.
 
     Args:
@@ -55,19 +61,33 @@ def common_pair_targets(arms: Sequence[tuple[str, ExperimentConfig, pathlib.Path
             except NoCertifiedPairs as err:
                 write_text(arm_folder / NO_TARGETS, f"{err}\n")
         if (arm_folder / NO_TARGETS).exists():
-            summary["arms"][label] = {"why_none": (arm_folder / NO_TARGETS).read_text(encoding="utf-8").strip()}
+            summary["arms"][label] = {
+                "why_none": (arm_folder / NO_TARGETS).read_text(encoding="utf-8").strip()
+            }
         else:
             generated[label] = TargetSet.load(arm_folder / GENERATED)
-    certified_by_all = set.intersection(*[set(t.pair_keys()) for t in generated.values()]) if generated else set()
-    common = [key for key in next(iter(generated.values())).pair_keys() if key in certified_by_all] if generated else []
+    certified_by_all = (
+        set.intersection(*[set(t.pair_keys()) for t in generated.values()]) if generated else set()
+    )
+    common = (
+        [key for key in next(iter(generated.values())).pair_keys() if key in certified_by_all]
+        if generated
+        else []
+    )
     for label, target_set in generated.items():
         arm_folder = next(f for name, _, f in arms if name == label)
-        summary["arms"][label] = {"certified": len(target_set.levels), "dropped": len(target_set.levels) - len(common),
-                                  "uncertified": int(target_set.num_uncertified),
-                                  "not_descending": int(target_set.num_not_descending)}
+        summary["arms"][label] = {
+            "certified": len(target_set.levels),
+            "dropped": len(target_set.levels) - len(common),
+            "uncertified": int(target_set.num_uncertified),
+            "not_descending": int(target_set.num_not_descending),
+        }
         if not common:
-            write_text(arm_folder / NO_TARGETS, "no pair was certified for every arm with stored targets "
-                                                f"({', '.join(generated)})\n")
+            write_text(
+                arm_folder / NO_TARGETS,
+                "no pair was certified for every arm with stored targets "
+                f"({', '.join(generated)})\n",
+            )
         elif not (arm_folder / "targets.npz").exists():
             target_set.subset(common).save(arm_folder / "targets.npz")
     summary["common_pairs"] = len(common)
@@ -80,9 +100,13 @@ def pair_notes(summary: dict[str, Any]) -> list[str]:
     arms = {label: row for label, row in summary["arms"].items() if "certified" in row}
     if not arms:
         return []
-    lines = [f"Imitation pairs: every arm with stored targets imitates the same {summary['common_pairs']} pairs, "
-             "those certified for all of them; a pair one arm could not certify is dropped for all."]
+    lines = [
+        f"Imitation pairs: every arm with stored targets imitates the same {summary['common_pairs']} pairs, "
+        "those certified for all of them; a pair one arm could not certify is dropped for all."
+    ]
     for label, row in arms.items():
-        lines.append(f"- `{label}`: {row['certified']} certified ({row['uncertified']} uncertified, "
-                     f"{row['not_descending']} not descending), {row['dropped']} dropped for another arm")
+        lines.append(
+            f"- `{label}`: {row['certified']} certified ({row['uncertified']} uncertified, "
+            f"{row['not_descending']} not descending), {row['dropped']} dropped for another arm"
+        )
     return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any, Optional
+from typing import Any
 
 from common.atomic import write_text
 from trainers.config import to_dict
@@ -18,16 +18,22 @@ from trainers.config.experiment import ExperimentConfig, task_variation
 from trainers.config.supervision import uses_stored_targets
 from trainers.errors import RunError
 
-PAIRS_MARK = "common to every arm with stored targets"  # arm.json of arms trained on the common pairs
+PAIRS_MARK = (
+    "common to every arm with stored targets"  # arm.json of arms trained on the common pairs
+)
 
 
 def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
     """The parts of an arm's config that decide its trained optimizers (task variation resolved)."""
     settings = to_dict(config)
     meta_train = {**settings["meta_train"], "task_variation": task_variation(config)}
-    recorded = {"seed": settings["seed"], "task": settings["task"], "geodesics": settings["geodesics"],
-                "meta_train": meta_train,
-                "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")}}
+    recorded = {
+        "seed": settings["seed"],
+        "task": settings["task"],
+        "geodesics": settings["geodesics"],
+        "meta_train": meta_train,
+        "ablation": {k: settings["ablation"][k] for k in ("meta_seeds", "curve_points")},
+    }
     return {**recorded, "pairs": PAIRS_MARK} if uses_stored_targets(config) else recorded
 
 
@@ -57,17 +63,21 @@ def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
     record, wanted = folder / "arm.json", as_json(_training_settings(config))
     if record.exists():
         defaults = as_json(_training_settings(ExperimentConfig(name=config.name, task=config.task)))
-        defaults["meta_train"]["task_variation"] = {}  # what arms recorded before the setting existed had
+        defaults["meta_train"][
+            "task_variation"
+        ] = {}  # what arms recorded before the setting existed had
         changed = _differences(json.loads(record.read_text(encoding="utf-8")), wanted, defaults)
         if changed:
-            raise RunError(f"{folder} holds arm {config.meta_train.supervision!r} trained with other settings "
-                           f"({', '.join(changed)} differ): choose another --out, or delete that arm folder")
+            raise RunError(
+                f"{folder} holds arm {config.meta_train.supervision!r} trained with other settings "
+                f"({', '.join(changed)} differ): choose another --out, or delete that arm folder"
+            )
         return
     folder.mkdir(parents=True, exist_ok=True)
     write_text(record, json.dumps(wanted, indent=2) + "\n")
 
 
-def supersede_old_arm(config: ExperimentConfig, arm_folder: pathlib.Path) -> Optional[pathlib.Path]:
+def supersede_old_arm(config: ExperimentConfig, arm_folder: pathlib.Path) -> pathlib.Path | None:
     """Moves aside an arm folder trained before every arm imitated the same pairs; returns where to.
 
     Such an arm imitated its own certified pairs, which other arms may not have had, so

@@ -11,7 +11,7 @@ import datetime
 import json
 import pathlib
 import re
-from typing import Any, Optional
+from typing import Any
 
 from meta_opt.pretrained_bundles import PRETRAINED_DIR, list_pretrained, save_pretrained
 from trainers.config import to_dict
@@ -31,17 +31,26 @@ def training_summary(config: ExperimentConfig, meta_steps: int) -> list[str]:
     train = config.meta_train
     variation = task_variation(config)
     families = (config.task, *train.extra_tasks)
-    tasks = "; ".join(f"`{task.name}` with options `{json.dumps(dict(task.options), sort_keys=True)}`"
-                      for task in families)
+    tasks = "; ".join(
+        f"`{task.name}` with options `{json.dumps(dict(task.options), sort_keys=True)}`"
+        for task in families
+    )
     unroll = train.unroll
-    horizon = (f"horizons drawn log-uniformly from [{unroll.min_horizon}, {unroll.horizon}]"
-               if unroll.min_horizon is not None else f"horizon {unroll.horizon}")
-    instances = (f"{train.num_instances} instances of each of the {len(families)} task families"
-                 if train.extra_tasks else f"{train.num_instances} instances")
+    horizon = (
+        f"horizons drawn log-uniformly from [{unroll.min_horizon}, {unroll.horizon}]"
+        if unroll.min_horizon is not None
+        else f"horizon {unroll.horizon}"
+    )
+    instances = (
+        f"{train.num_instances} instances of each of the {len(families)} task families"
+        if train.extra_tasks
+        else f"{train.num_instances} instances"
+    )
     return [
         f"- task{'s' if train.extra_tasks else ''}: {tasks}",
         f"- meta-training instances vary by: `{json.dumps(variation, sort_keys=True)}`"
-        + (" (each family takes the options it has)" if train.extra_tasks else "") if variation
+        + (" (each family takes the options it has)" if train.extra_tasks else "")
+        if variation
         else "- meta-training instances vary by: nothing beyond their seeds",
         f"- {meta_steps} meta-steps of {instances}, unrolls of {unroll.unroll_length} steps, {horizon}, "
         f"meta-loss `{unroll.loss_kind}` scored on `{unroll.score_on}`",
@@ -51,21 +60,44 @@ def training_summary(config: ExperimentConfig, meta_steps: int) -> list[str]:
     ]
 
 
-def card_markdown(name: str, config: ExperimentConfig, meta_steps: int, source: str,
-                  evaluation: Optional[str], notes: str) -> str:
+def card_markdown(
+    name: str,
+    config: ExperimentConfig,
+    meta_steps: int,
+    source: str,
+    evaluation: str | None,
+    notes: str,
+) -> str:
     """The bundle's README.md: what it is, how to use it, how it was trained and evaluated."""
     lstm = config.meta_train.lstm
-    inputs = f"inputs {', '.join(lstm.inputs)}" if lstm.inputs else f"v1 features {', '.join(lstm.features)}"
-    lines = [f"# Pretrained optimizer `{name}`", "",
-             f"A coordinatewise LSTM optimizer (hidden sizes {list(lstm.hidden_sizes)}; {inputs}; output scale "
-             f"{lstm.output_scale}), exported from `{source}` on {datetime.date.today().isoformat()}.", "",
-             "## Use", "", "```python", "import meta_opt, optax",
-             f"tx = meta_opt.pretrained({name!r})  # an optax.GradientTransformation",
-             "state = tx.init(params)",
-             "updates, state = tx.update(grads, state, params)",
-             "params = optax.apply_updates(params, updates)", "```", "",
-             f"Evaluate it: `meta-opt evaluate --checkpoint pretrained:{name}`.", "",
-             "## Meta-training", "", *training_summary(config, meta_steps), ""]
+    inputs = (
+        f"inputs {', '.join(lstm.inputs)}"
+        if lstm.inputs
+        else f"v1 features {', '.join(lstm.features)}"
+    )
+    lines = [
+        f"# Pretrained optimizer `{name}`",
+        "",
+        f"A coordinatewise LSTM optimizer (hidden sizes {list(lstm.hidden_sizes)}; {inputs}; output scale "
+        f"{lstm.output_scale}), exported from `{source}` on {datetime.date.today().isoformat()}.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import meta_opt, optax",
+        f"tx = meta_opt.pretrained({name!r})  # an optax.GradientTransformation",
+        "state = tx.init(params)",
+        "updates, state = tx.update(grads, state, params)",
+        "params = optax.apply_updates(params, updates)",
+        "```",
+        "",
+        f"Evaluate it: `meta-opt evaluate --checkpoint pretrained:{name}`.",
+        "",
+        "## Meta-training",
+        "",
+        *training_summary(config, meta_steps),
+        "",
+    ]
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
     lines += ["## Evaluation", ""]
@@ -73,21 +105,34 @@ def card_markdown(name: str, config: ExperimentConfig, meta_steps: int, source: 
     return "\n".join(lines)
 
 
-def _evaluation(folder: Optional[str]) -> tuple[Optional[str], Optional[Any]]:
+def _evaluation(folder: str | None) -> tuple[str | None, Any | None]:
     """The report.md text and results.json data of a `meta-opt evaluate` run folder."""
     if folder is None:
         return None, None
     report, results = pathlib.Path(folder) / "report.md", pathlib.Path(folder) / "results.json"
     if not report.is_file() or not results.is_file():
-        raise RunError(f"--evaluation {folder}: not a `meta-opt evaluate` run folder "
-                       "(needs report.md and results.json)")
+        raise RunError(
+            f"--evaluation {folder}: not a `meta-opt evaluate` run folder "
+            "(needs report.md and results.json)"
+        )
     text = report.read_text(encoding="utf-8")
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("!["))  # plots stay in the run
-    return text.split("\n", 1)[1] if text.startswith("# ") else text, json.loads(results.read_text(encoding="utf-8"))
+    text = "\n".join(
+        line for line in text.splitlines() if not line.startswith("![")
+    )  # plots stay in the run
+    return text.split("\n", 1)[1] if text.startswith("# ") else text, json.loads(
+        results.read_text(encoding="utf-8")
+    )
 
 
-def export_command(checkpoint: str, name: str, *, directory: Optional[str] = None,
-                   evaluation: Optional[str] = None, notes: str = "", force: bool = False) -> pathlib.Path:
+def export_command(
+    checkpoint: str,
+    name: str,
+    *,
+    directory: str | None = None,
+    evaluation: str | None = None,
+    notes: str = "",
+    force: bool = False,
+) -> pathlib.Path:
     """Writes the optimizer of `checkpoint` (a run or ckpt folder) as bundle `name`; returns its folder.
 
     Raises:
@@ -96,14 +141,24 @@ def export_command(checkpoint: str, name: str, *, directory: Optional[str] = Non
       CheckpointError: as `meta-opt evaluate` for an unusable checkpoint.
     """
     if not _NAME.fullmatch(name):
-        raise RunError(f"pretrained name {name!r}: use lower-case letters, digits, '-', '_' or '.' (up to 64)")
+        raise RunError(
+            f"pretrained name {name!r}: use lower-case letters, digits, '-', '_' or '.' (up to 64)"
+        )
     if name in list_pretrained(directory) and not force:
-        raise RunError(f"a pretrained optimizer {name!r} exists in {directory or PRETRAINED_DIR}: "
-                       "choose another name or pass --force")
+        raise RunError(
+            f"a pretrained optimizer {name!r} exists in {directory or PRETRAINED_DIR}: "
+            "choose another name or pass --force"
+        )
     learned = load_learned(checkpoint)
     report, results = _evaluation(evaluation)
-    card = {"config": to_dict(learned.config), "meta_steps": learned.step, "source": str(learned.path),
-            "exported": datetime.date.today().isoformat(), "notes": notes, "evaluation": results}
+    card = {
+        "config": to_dict(learned.config),
+        "meta_steps": learned.step,
+        "source": str(learned.path),
+        "exported": datetime.date.today().isoformat(),
+        "notes": notes,
+        "evaluation": results,
+    }
     readme = card_markdown(name, learned.config, learned.step, str(learned.path), report, notes)
     lstm = learned.config.meta_train.lstm
     return save_pretrained(name, lstm, learned.meta_params, card, readme, directory)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -17,9 +18,9 @@ from common.atomic import write_text
 from common.progress import progress_bar
 from geodesic_targets.beads import descend_until
 from geodesic_targets.landscape import measure_points, record_trajectory, segment_high_points
-from geodesic_targets.sampler import StringSampler
 from geodesic_targets.paths import save_path
 from geodesic_targets.reference import load_reference
+from geodesic_targets.sampler import StringSampler
 from geodesic_targets.sweep import energy_sweep
 from geodesic_targets.targets import TargetSet, generate_targets
 from meta_opt.inner_step import task_objective
@@ -28,24 +29,46 @@ from trainers.config.experiment import ExperimentConfig, build_family
 from trainers.config.supervision import with_supervision
 from trainers.core import keys as run_keys
 from trainers.errors import RunError
+from trainers.reporting.plots import (
+    path_profile_data,
+    plot_path_profile,
+    plot_sweep,
+    plot_target_lengths,
+)
 from trainers.reporting.spectrum_report import group_summary, plot_index_vs_loss, spectrum_markdown
-from trainers.reporting.plots import path_profile_data, plot_path_profile, plot_sweep, plot_target_lengths
 from trainers.reporting.tables import sweep_table
-from trainers.reporting.target_report import (PAIR_COLUMNS, pair_rows, plot_targets, target_markdown,
-                                              target_summary)
+from trainers.reporting.target_report import (
+    PAIR_COLUMNS,
+    pair_rows,
+    plot_targets,
+    target_markdown,
+    target_summary,
+)
 
 # The published values ship with the project's shared folder (beside the repository);
 # where it is absent the sweep plot simply has no reference curve.
-REFERENCE = pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference" / "freeman_bruna_figures.txt"
+REFERENCE = (
+    pathlib.Path(__file__).resolve().parents[3]
+    / "shared"
+    / "reference"
+    / "freeman_bruna_figures.txt"
+)
 # Published figure per task, and what its x-axis measures: the cubic's is the loss, the
 # MNIST figure's is % test error (digits is compared with MNIST's figure, as the nearest).
-REFERENCE_FIGURES = {"poly_cubic": ("cubics", "level"), "mnist_mlp": ("MNIST", "test_error"),
-                     "digits_mlp": ("MNIST", "test_error")}
+REFERENCE_FIGURES = {
+    "poly_cubic": ("cubics", "level"),
+    "mnist_mlp": ("MNIST", "test_error"),
+    "digits_mlp": ("MNIST", "test_error"),
+}
 
 
 def run_folder(config: ExperimentConfig, out: str | None, command: str) -> pathlib.Path:
     """Creates the run folder (`--out`, else `<out_dir>/<name>/geodesics-<command>`) with config.yaml."""
-    folder = pathlib.Path(out) if out else pathlib.Path(config.out_dir) / config.name / f"geodesics-{command}"
+    folder = (
+        pathlib.Path(out)
+        if out
+        else pathlib.Path(config.out_dir) / config.name / f"geodesics-{command}"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     save_config(config, folder / "config.yaml")
     return folder
@@ -62,66 +85,109 @@ def _trainer_to_level(config: ExperimentConfig, task) -> Callable[[jax.Array, ja
     `geodesics.sweep.max_train_steps` is a clear error naming `what` and the settings to change.
     """
     geo = config.geodesics
-    descend = jax.jit(lambda start, k: descend_until(task_objective(task), task.eval_loss,
-                                                     geo.train_optimizer.build(), start, geo.level,
-                                                     geo.sweep.max_train_steps, k))
+    descend = jax.jit(
+        lambda start, k: descend_until(
+            task_objective(task),
+            task.eval_loss,
+            geo.train_optimizer.build(),
+            start,
+            geo.level,
+            geo.sweep.max_train_steps,
+            k,
+        )
+    )
 
     def train(init_key: jax.Array, step_key: jax.Array, what: str) -> Any:
         params, loss, _ = descend(task.init(init_key), step_key)
         if float(loss) > geo.level:
-            raise RunError(f"{what} did not reach level {geo.level} (eval loss {float(loss):.4g}) in "
-                           f"{geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
-                           "or geodesics.level")
+            raise RunError(
+                f"{what} did not reach level {geo.level} (eval loss {float(loss):.4g}) in "
+                f"{geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
+                "or geodesics.level"
+            )
         return params
 
     return train
 
 
-def connect_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> dict[str, Any]:
+def connect_command(
+    config: ExperimentConfig, folder: pathlib.Path, progress: bool = True
+) -> dict[str, Any]:
     """Trains two models of the task to `geodesics.level` and connects them."""
     geo = config.geodesics
     key = run_keys.derive(config.seed, "connect")
     task = build_family(config).instance(jax.random.fold_in(key, 1000))
     train = _trainer_to_level(config, task)
-    ends = [train(jax.random.fold_in(key, i), jax.random.fold_in(key, 10 + i), f"model {i}") for i in range(2)]
+    ends = [
+        train(jax.random.fold_in(key, i), jax.random.fold_in(key, 10 + i), f"model {i}")
+        for i in range(2)
+    ]
     sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
     result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 99))
-    summary = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("beads", "segment_max_losses")}
+    summary = {
+        k: v
+        for k, v in dataclasses.asdict(result).items()
+        if k not in ("beads", "segment_max_losses")
+    }
     summary["segment_max_losses"] = [float(x) for x in result.segment_max_losses]
-    save_path(folder / "path.npz", result.beads, connected=result.connected, level=geo.level,
-              normalized_length=result.normalized_length)
+    save_path(
+        folder / "path.npz",
+        result.beads,
+        connected=result.connected,
+        level=geo.level,
+        normalized_length=result.normalized_length,
+    )
     _write_json(folder / "connect.json", summary)
-    plot_path_profile(*path_profile_data(task.eval_loss, result.beads), geo.level, folder / "path_profile.png",
-                      f"{config.task.name}: {'connected' if result.connected else 'NOT connected'}, "
-                      f"{result.num_beads} beads, normalized length {result.normalized_length:.3f}")
+    plot_path_profile(
+        *path_profile_data(task.eval_loss, result.beads),
+        geo.level,
+        folder / "path_profile.png",
+        f"{config.task.name}: {'connected' if result.connected else 'NOT connected'}, "
+        f"{result.num_beads} beads, normalized length {result.normalized_length:.3f}",
+    )
     return summary
 
 
-def sweep_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> list[dict[str, Any]]:
+def sweep_command(
+    config: ExperimentConfig, folder: pathlib.Path, progress: bool = True
+) -> list[dict[str, Any]]:
     """Energy sweep of the task; writes sweep.md, sweep.json and sweep.png."""
     geo = config.geodesics
     key = run_keys.derive(config.seed, "sweep")
     task = build_family(config).instance(jax.random.fold_in(key, 1000))
     with progress_bar(len(geo.sweep.levels), "energy sweep", unit="level", enabled=progress) as bar:
-        results = energy_sweep(task, geo.sweep, geo.connect, key=key,
-                               train_optimizer=geo.train_optimizer.build(),
-                               bead_optimizer=geo.bead_optimizer.build(),
-                               on_level=lambda r: (bar.update(), bar.set_postfix(level=r.level)))
+        results = energy_sweep(
+            task,
+            geo.sweep,
+            geo.connect,
+            key=key,
+            train_optimizer=geo.train_optimizer.build(),
+            bead_optimizer=geo.bead_optimizer.build(),
+            on_level=lambda r: (bar.update(), bar.set_postfix(level=r.level)),
+        )
     write_text(folder / "sweep.md", sweep_table(results))
     _write_json(folder / "sweep.json", [dataclasses.asdict(r) for r in results])
     reference, (name, x_axis) = None, REFERENCE_FIGURES.get(config.task.name, (None, "level"))
     if name and REFERENCE.exists():
         figures = load_reference(REFERENCE)
-        reference = {"normalized length": figures.get(f"normlength{name}"),
-                     "beads": figures.get(f"numbeads{name}")}
+        reference = {
+            "normalized length": figures.get(f"normlength{name}"),
+            "beads": figures.get(f"numbeads{name}"),
+        }
     if x_axis == "test_error":
         x, x_label = [r.test_error_mean for r in results], "test error of the ends (%)"
     else:
         x, x_label = [r.level for r in results], "energy level λ (eval loss)"
-    panels = {"normalized length": ([r.normalized_length_mean for r in results],
-                                    [r.normalized_length_se for r in results]),
-              "beads": ([r.beads_mean for r in results], [r.beads_se for r in results])}
-    plot_sweep(x, x_label, panels, folder / "sweep.png", f"{config.task.name}: energy sweep", reference)
+    panels = {
+        "normalized length": (
+            [r.normalized_length_mean for r in results],
+            [r.normalized_length_se for r in results],
+        ),
+        "beads": ([r.beads_mean for r in results], [r.beads_se for r in results]),
+    }
+    plot_sweep(
+        x, x_label, panels, folder / "sweep.png", f"{config.task.name}: energy sweep", reference
+    )
     return [dataclasses.asdict(r) for r in results]
 
 
@@ -132,12 +198,20 @@ def make_targets(config: ExperimentConfig, family=None, progress: bool = True) -
     geo = with_supervision(config).geodesics
     pairs = geo.targets.num_instances * (geo.targets.num_steps // geo.targets.horizon)
     with progress_bar(pairs, "geodesic targets", unit="pair", enabled=progress) as bar:
-        return generate_targets(family or build_family(config, training=True), geo.targets, geo.connect,
-                                key=run_keys.derive(config.seed, "targets"), baseline=geo.baseline.build(),
-                                bead_optimizer=geo.bead_optimizer.build(), on_pair=lambda r: bar.update())
+        return generate_targets(
+            family or build_family(config, training=True),
+            geo.targets,
+            geo.connect,
+            key=run_keys.derive(config.seed, "targets"),
+            baseline=geo.baseline.build(),
+            bead_optimizer=geo.bead_optimizer.build(),
+            on_pair=lambda r: bar.update(),
+        )
 
 
-def targets_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> dict[str, Any]:
+def targets_command(
+    config: ExperimentConfig, folder: pathlib.Path, progress: bool = True
+) -> dict[str, Any]:
     """Targets from teacher trajectories and their geometry, before any meta-training.
 
     Writes targets.npz (the set), targets.md (summary and a row per pair), targets.json
@@ -145,15 +219,24 @@ def targets_command(config: ExperimentConfig, folder: pathlib.Path, progress: bo
     """
     targets = make_targets(config, progress=progress)
     targets.save(folder / "targets.npz")
-    title = (f"{config.task.name}: targets, schedule {targets.schedule}, timing {targets.timing}, "
-             f"T = {config.geodesics.targets.horizon} ({len(targets.levels)} pairs)")
-    plot_target_lengths(targets.normalized_lengths, targets.levels, targets.start_steps,
-                        folder / "target_lengths.png", title)
+    title = (
+        f"{config.task.name}: targets, schedule {targets.schedule}, timing {targets.timing}, "
+        f"T = {config.geodesics.targets.horizon} ({len(targets.levels)} pairs)"
+    )
+    plot_target_lengths(
+        targets.normalized_lengths,
+        targets.levels,
+        targets.start_steps,
+        folder / "target_lengths.png",
+        title,
+    )
     plot_targets(targets, folder / "target_geometry.png", title)
     write_text(folder / "targets.md", target_markdown(targets, title))
     summary = target_summary(targets)
-    _write_json(folder / "targets.json", {**summary, "pairs": [dict(zip(PAIR_COLUMNS, row))
-                                                               for row in pair_rows(targets)]})
+    _write_json(
+        folder / "targets.json",
+        {**summary, "pairs": [dict(zip(PAIR_COLUMNS, row)) for row in pair_rows(targets)]},
+    )
     return summary
 
 
@@ -163,43 +246,87 @@ def _trajectory_rows(config: ExperimentConfig, task, key) -> list[dict[str, Any]
     objective = task_objective(task)
     rows = []
     for o, optimizer in enumerate(geo.spectrum_optimizers or (geo.baseline,)):
-        label = f"{optimizer.name} ({', '.join(f'{k}={v:g}' for k, v in optimizer.hparams.items())})"
+        label = (
+            f"{optimizer.name} ({', '.join(f'{k}={v:g}' for k, v in optimizer.hparams.items())})"
+        )
         transformation = optimizer.build()
         for seed in range(spec.trajectory_seeds):
             run_key = jax.random.fold_in(key, 100 * o + seed)
-            points, steps = record_trajectory(objective, transformation, task.init(jax.random.fold_in(run_key, 0)),
-                                              key=jax.random.fold_in(run_key, 1), num_steps=spec.trajectory_steps,
-                                              num_points=spec.trajectory_points)
-            measured = measure_points(task.eval_loss, points, key=jax.random.fold_in(run_key, 2), options=spec)
-            rows += [{"source": "trajectory", "optimizer": label, "run": seed, "step": int(step),
-                      **{name: float(values[i]) for name, values in measured.items()}}
-                     for i, step in enumerate(steps)]
+            points, steps = record_trajectory(
+                objective,
+                transformation,
+                task.init(jax.random.fold_in(run_key, 0)),
+                key=jax.random.fold_in(run_key, 1),
+                num_steps=spec.trajectory_steps,
+                num_points=spec.trajectory_points,
+            )
+            measured = measure_points(
+                task.eval_loss, points, key=jax.random.fold_in(run_key, 2), options=spec
+            )
+            rows += [
+                {
+                    "source": "trajectory",
+                    "optimizer": label,
+                    "run": seed,
+                    "step": int(step),
+                    **{name: float(values[i]) for name, values in measured.items()},
+                }
+                for i, step in enumerate(steps)
+            ]
     return rows
 
 
-def _path_rows(config: ExperimentConfig, task, key) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _path_rows(
+    config: ExperimentConfig, task, key
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Measured beads and segment high points of `spectrum.path_pairs` strings at `geodesics.level`."""
     geo, spec = config.geodesics, config.geodesics.spectrum
     train = _trainer_to_level(config, task)
     sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
     rows, paths = [], []
     for pair in range(spec.path_pairs):
-        ends = [train(jax.random.fold_in(key, 10 * pair + i), jax.random.fold_in(key, 10 * pair + 5 + i),
-                      f"pair {pair}: model {i}") for i in range(2)]
+        ends = [
+            train(
+                jax.random.fold_in(key, 10 * pair + i),
+                jax.random.fold_in(key, 10 * pair + 5 + i),
+                f"pair {pair}: model {i}",
+            )
+            for i in range(2)
+        ]
         result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 1000 + pair))
         high, ts, _ = segment_high_points(task.eval_loss, result.beads, geo.connect.num_grid)
-        for source, points, where in (("beads", result.beads, range(result.num_beads)),
-                                      ("segment high points", high, [float(t) for t in ts])):
-            measured = measure_points(task.eval_loss, points, key=jax.random.fold_in(key, 2000 + pair), options=spec)
-            rows += [{"source": source, "optimizer": "", "run": pair, "step": position,
-                      **{name: float(values[i]) for name, values in measured.items()}}
-                     for i, position in enumerate(where)]
-        paths.append({"pair": pair, "connected": result.connected, "beads": result.num_beads,
-                      "normalized_length": result.normalized_length, "reason": result.reason})
+        for source, points, where in (
+            ("beads", result.beads, range(result.num_beads)),
+            ("segment high points", high, [float(t) for t in ts]),
+        ):
+            measured = measure_points(
+                task.eval_loss, points, key=jax.random.fold_in(key, 2000 + pair), options=spec
+            )
+            rows += [
+                {
+                    "source": source,
+                    "optimizer": "",
+                    "run": pair,
+                    "step": position,
+                    **{name: float(values[i]) for name, values in measured.items()},
+                }
+                for i, position in enumerate(where)
+            ]
+        paths.append(
+            {
+                "pair": pair,
+                "connected": result.connected,
+                "beads": result.num_beads,
+                "normalized_length": result.normalized_length,
+                "reason": result.reason,
+            }
+        )
     return rows, paths
 
 
-def spectrum_command(config: ExperimentConfig, folder: pathlib.Path, progress: bool = True) -> dict[str, Any]:
+def spectrum_command(
+    config: ExperimentConfig, folder: pathlib.Path, progress: bool = True
+) -> dict[str, Any]:
     """Hessian spectra (extreme eigenvalues, index) along optimizer trajectories and string-sampled paths.
 
     Writes spectrum.md (tables by where the points come from, with the fit of index
@@ -218,11 +345,17 @@ def spectrum_command(config: ExperimentConfig, folder: pathlib.Path, progress: b
             rows += path_rows
             bar.update()
     title = f"{config.task.name}: Hessian index against loss"
-    threshold = f"{spec.epsilon:g} x the largest |eigenvalue|" if spec.relative_epsilon else f"{spec.epsilon:g}"
-    settings = (f"Lanczos {spec.num_iterations} iterations x {spec.num_probes} probes per point, index = "
-                f"fraction of eigenvalues below -{threshold}; trajectories of {spec.trajectory_steps} steps "
-                f"({spec.trajectory_seeds} seeds); {spec.path_pairs} string(s) at level {geo.level:g}; "
-                f"loss = the task's eval_loss (fixed training subset).")
+    threshold = (
+        f"{spec.epsilon:g} x the largest |eigenvalue|"
+        if spec.relative_epsilon
+        else f"{spec.epsilon:g}"
+    )
+    settings = (
+        f"Lanczos {spec.num_iterations} iterations x {spec.num_probes} probes per point, index = "
+        f"fraction of eigenvalues below -{threshold}; trajectories of {spec.trajectory_steps} steps "
+        f"({spec.trajectory_seeds} seeds); {spec.path_pairs} string(s) at level {geo.level:g}; "
+        f"loss = the task's eval_loss (fixed training subset)."
+    )
     plot_index_vs_loss(rows, folder / "index_vs_loss.png", title)
     write_text(folder / "spectrum.md", spectrum_markdown(rows, title, settings))
     summary = {"groups": group_summary(rows), "paths": paths}

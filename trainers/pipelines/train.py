@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,22 +26,22 @@ import optax
 import meta_opt
 from common.progress import progress_bar
 from geodesic_targets.targets import TargetSet
-from trainers.core import keys as run_keys
-from trainers.core import sharding
-from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
 from trainers.config import to_dict
 from trainers.config.experiment import ExperimentConfig, build_family, extra_families
 from trainers.config.sections import MetaTrainConfig
 from trainers.config.supervision import endpoint_only, uses_stored_targets, with_supervision
+from trainers.core import keys as run_keys
+from trainers.core import sharding
+from trainers.core.estimators import init_particles
 from trainers.core.imitation import endpoint_weights
 from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
 from trainers.core.on_policy import OnPolicy
+from trainers.core.trajectories import make_run
+from trainers.core.unroll import initial_states
 from trainers.errors import RunError
+from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.geodesics import make_targets
-from trainers.core.trajectories import make_run
-from trainers.core.estimators import init_particles
-from trainers.core.unroll import initial_states
 
 PyTree = Any
 
@@ -48,15 +49,19 @@ PyTree = Any
 def outer_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
     """Adam (by name through `meta_opt.get_optimizer`) after global-norm clipping."""
     outer = config.meta_train.outer
-    return optax.chain(optax.clip_by_global_norm(outer.clip_norm),
-                       meta_opt.get_optimizer("adam", learning_rate=outer.learning_rate))
+    return optax.chain(
+        optax.clip_by_global_norm(outer.clip_norm),
+        meta_opt.get_optimizer("adam", learning_rate=outer.learning_rate),
+    )
 
 
 def unroll_steps_per_meta_step(train: MetaTrainConfig) -> int:
     """Inner steps of the inner-loss unrolls in one meta-step: N instances x U steps, for every
     task (`extra_tasks` too), twice with ES/PES (one unroll per particle)."""
     particles = 2 if train.estimator.antithetic else 1
-    return train.num_instances * train.unroll.unroll_length * particles * (1 + len(train.extra_tasks))
+    return (
+        train.num_instances * train.unroll.unroll_length * particles * (1 + len(train.extra_tasks))
+    )
 
 
 def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
@@ -65,18 +70,36 @@ def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
     key = run_keys.derive(config.seed, "meta_train")
     init_key, inner_key, step_key = jax.random.split(key, 3)
     meta_params = train.lstm.init(init_key)
-    inner = initial_states(family, train.lstm, meta_params, inner_key, train.num_instances, train.unroll)
+    inner = initial_states(
+        family, train.lstm, meta_params, inner_key, train.num_instances, train.unroll
+    )
     if train.estimator.antithetic:  # ES/PES: both particles of every instance start alike
         inner = init_particles(inner, meta_params)
-    if train.extra_tasks:  # a tuple of states, one per task family; the main family's as without extras
-        extras = [initial_states(f, train.lstm, meta_params, jax.random.fold_in(inner_key, i + 1),
-                                 train.num_instances, train.unroll) for i, f in enumerate(extra_families(config))]
-        inner = (inner, *(init_particles(e, meta_params) if train.estimator.antithetic else e for e in extras))
+    if (
+        train.extra_tasks
+    ):  # a tuple of states, one per task family; the main family's as without extras
+        extras = [
+            initial_states(
+                f,
+                train.lstm,
+                meta_params,
+                jax.random.fold_in(inner_key, i + 1),
+                train.num_instances,
+                train.unroll,
+            )
+            for i, f in enumerate(extra_families(config))
+        ]
+        inner = (
+            inner,
+            *(init_particles(e, meta_params) if train.estimator.antithetic else e for e in extras),
+        )
     zero = jnp.zeros([], jnp.int32)
-    return MetaState(meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero)
+    return MetaState(
+        meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero
+    )
 
 
-def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Optional[Targets]:
+def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Targets | None:
     """Supervision targets for the imitation loss: from `meta_train.targets`, or generated once.
 
     Raises:
@@ -97,15 +120,24 @@ def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Opt
     if target_set.task != config.task.name:
         raise RunError(f"targets were made for task {target_set.task!r}, not {config.task.name!r}")
     wanted = with_supervision(config).geodesics.targets
-    if train.supervision is not None and (target_set.path, target_set.schedule) != (wanted.path, wanted.schedule):
-        raise RunError(f"supervision {train.supervision!r} needs targets on a {wanted.path} path with the "
-                       f"{wanted.schedule} schedule, but the set holds {target_set.path} / {target_set.schedule}")
+    if train.supervision is not None and (target_set.path, target_set.schedule) != (
+        wanted.path,
+        wanted.schedule,
+    ):
+        raise RunError(
+            f"supervision {train.supervision!r} needs targets on a {wanted.path} path with the "
+            f"{wanted.schedule} schedule, but the set holds {target_set.path} / {target_set.schedule}"
+        )
     as_jnp = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)
     points = as_jnp(target_set.targets)
     horizon = jax.tree_util.tree_leaves(points)[0].shape[1]
     weights = endpoint_weights(horizon) if endpoint_only(config) else jnp.ones(horizon)
-    return Targets(as_jnp(target_set.start_params), points,
-                   jnp.asarray(target_set.instance_keys, jnp.uint32), weights)
+    return Targets(
+        as_jnp(target_set.start_params),
+        points,
+        jnp.asarray(target_set.instance_keys, jnp.uint32),
+        weights,
+    )
 
 
 def validation_fn(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
@@ -121,13 +153,15 @@ def validation_fn(config: ExperimentConfig, family) -> Callable[[PyTree], dict[s
 
     def validate(meta_params):
         out = jax.vmap(run, in_axes=(None, 0))(meta_params, keys)
-        return {"validation_meta_loss": jnp.mean(out["batch_losses"]),
-                "validation_final_loss": jnp.mean(out["curve"][:, -1])}
+        return {
+            "validation_meta_loss": jnp.mean(out["batch_losses"]),
+            "validation_final_loss": jnp.mean(out["curve"][:, -1]),
+        }
 
     return validate
 
 
-def on_policy_for(config: ExperimentConfig) -> Optional[OnPolicy]:
+def on_policy_for(config: ExperimentConfig) -> OnPolicy | None:
     """The on-policy segments of the "on_policy" arm: teacher `geodesics.baseline`, T =
     `geodesics.targets.horizon`, warm-ups up to H - T; None for every other arm.
 
@@ -138,7 +172,9 @@ def on_policy_for(config: ExperimentConfig) -> Optional[OnPolicy]:
         return None
     horizon, segment = config.meta_train.unroll.horizon, config.geodesics.targets.horizon
     if segment > horizon:
-        raise RunError(f"on-policy segments of T = {segment} steps do not fit the horizon H = {horizon}")
+        raise RunError(
+            f"on-policy segments of T = {segment} steps do not fit the horizon H = {horizon}"
+        )
     return OnPolicy(config.geodesics.baseline.build(), segment, horizon - segment)
 
 
@@ -159,12 +195,21 @@ def place_state(state: MetaState, mesh) -> MetaState:
 
 
 def _finite(tree: PyTree) -> bool:
-    return all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(tree)
-               if np.issubdtype(np.asarray(x).dtype, np.floating))
+    return all(
+        bool(np.all(np.isfinite(np.asarray(x))))
+        for x in jax.tree_util.tree_leaves(tree)
+        if np.issubdtype(np.asarray(x).dtype, np.floating)
+    )
 
 
-def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
-          progress: bool = True, on_step: Optional[Callable[[int, dict], None]] = None) -> MetaState:
+def train(
+    config: ExperimentConfig,
+    run_dir: str | pathlib.Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[int, dict], None] | None = None,
+) -> MetaState:
     """Meta-trains the LSTM optimizer as `config` says; returns the final state.
 
     Args:
@@ -190,14 +235,26 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     if resume:
         state, _, _ = restore_latest(run_dir, state)
     elif latest_checkpoint(run_dir) is not None:
-        raise RunError(f"{run_dir} already holds checkpoints: pass --resume to continue it, "
-                         "or choose another --out")
+        raise RunError(
+            f"{run_dir} already holds checkpoints: pass --resume to continue it, "
+            "or choose another --out"
+        )
     state = place_state(state, mesh)
     train_cfg = config.meta_train
-    objective = MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch)
-    meta_step = make_meta_step(family, train_cfg.lstm, train_cfg.unroll, objective,
-                               outer_optimizer(config), load_targets(config, family, run_dir),
-                               on_policy_for(config), train_cfg.estimator, extra_families(config))
+    objective = MetaObjective(
+        train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch
+    )
+    meta_step = make_meta_step(
+        family,
+        train_cfg.lstm,
+        train_cfg.unroll,
+        objective,
+        outer_optimizer(config),
+        load_targets(config, family, run_dir),
+        on_policy_for(config),
+        train_cfg.estimator,
+        extra_families(config),
+    )
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, replicated))  # global metrics
@@ -205,10 +262,23 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
     validate = make_validation(config, family) if train_cfg.validate_every else None
     first = int(sharding.to_host(state.step))
     primary = sharding.is_primary()
-    logger = RunLogger(run_dir, to_dict(config), config.logging, primary=primary,
-                       resume_id=RunLogger.stored_run_id(run_dir) if resume else None)
-    with logger, progress_bar(train_cfg.num_meta_steps, "meta-training", unit="step",
-                              initial=first, enabled=progress and primary) as bar:
+    logger = RunLogger(
+        run_dir,
+        to_dict(config),
+        config.logging,
+        primary=primary,
+        resume_id=RunLogger.stored_run_id(run_dir) if resume else None,
+    )
+    with (
+        logger,
+        progress_bar(
+            train_cfg.num_meta_steps,
+            "meta-training",
+            unit="step",
+            initial=first,
+            enabled=progress and primary,
+        ) as bar,
+    ):
         last: dict[str, float] = {}  # stays empty when a resumed run is already complete
         if validate is not None and first == 0:  # the untrained optimizer, for learning curves
             logger.log(0, {k: float(v) for k, v in validate(state.meta_params).items()})
@@ -222,7 +292,9 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
             logger.log(step + 1, metrics)
             last = metrics
             bar.update()
-            bar.set_postfix(meta_loss=f"{metrics['meta_loss']:.4g}", skipped=int(metrics["skipped_steps"]))
+            bar.set_postfix(
+                meta_loss=f"{metrics['meta_loss']:.4g}", skipped=int(metrics["skipped_steps"])
+            )
             if on_step is not None:
                 on_step(step + 1, metrics)
             if (step + 1) % train_cfg.checkpoint_every == 0 or step + 1 == train_cfg.num_meta_steps:
@@ -231,6 +303,10 @@ def train(config: ExperimentConfig, run_dir: str | pathlib.Path, *, resume: bool
                     raise FloatingPointError(f"non-finite meta-parameters at step {step + 1}")
                 if primary:  # the other processes never touch the checkpoints
                     save_checkpoint(run_dir, step + 1, whole, {"config": to_dict(config)})
-        logger.log_summary({"final_meta_loss": last.get("meta_loss", float("nan")),
-                            "skipped_steps": int(sharding.to_host(state.skipped))})
+        logger.log_summary(
+            {
+                "final_meta_loss": last.get("meta_loss", float("nan")),
+                "skipped_steps": int(sharding.to_host(state.skipped)),
+            }
+        )
     return state

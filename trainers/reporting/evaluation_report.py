@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import pathlib
 import re
-from typing import Any, Optional, Sequence
-
+from collections.abc import Sequence
+from typing import Any
 
 from trainers.evaluation.evaluate import TaskResult
 from trainers.evaluation.statistics import best_baseline, mean_and_se, paired_verdict, summarize
@@ -27,12 +27,22 @@ def slug(label: str) -> str:
 
 def _hparams(chosen: dict[str, float], at_edge: Sequence[str]) -> str:
     names = {"learning_rate": "lr", "damping": "damping"}
-    parts = [f"{names.get(k, k)}={v:.3g}" + (" (grid edge)" if k in at_edge else "") for k, v in chosen.items()]
+    parts = [
+        f"{names.get(k, k)}={v:.3g}" + (" (grid edge)" if k in at_edge else "")
+        for k, v in chosen.items()
+    ]
     return ", ".join(parts) or "—"
 
 
-TABLE_COLUMNS = ("optimizer", "final train loss", "test loss", "test accuracy", "steps to target",
-                 "median steps (misses as slowest)", "tuned on separate seeds")
+TABLE_COLUMNS = (
+    "optimizer",
+    "final train loss",
+    "test loss",
+    "test accuracy",
+    "steps to target",
+    "median steps (misses as slowest)",
+    "tuned on separate seeds",
+)
 
 
 def table_rows(task: TaskResult) -> list[list[str]]:
@@ -42,25 +52,49 @@ def table_rows(task: TaskResult) -> list[list[str]]:
         final = format_mean_se(row["final_loss"])
         if row["diverged"]:
             final += f" ({row['diverged']}/{row['seeds']} diverged)"
-        steps = (f"{format_mean_se(row['steps_to_target'])} ({row['reached_target']}/{row['seeds']})"
-                 if row["reached_target"] else f"not reached (0/{row['seeds']})")
+        steps = (
+            f"{format_mean_se(row['steps_to_target'])} ({row['reached_target']}/{row['seeds']})"
+            if row["reached_target"]
+            else f"not reached (0/{row['seeds']})"
+        )
         median = row["median_steps_to_target"]
-        rows.append([row["optimizer"], final, format_mean_se(row.get("test_loss", (math.nan, math.nan))),
-                     format_mean_se(row.get("test_accuracy", (math.nan, math.nan))), steps,
-                     f"{median:.0f}" if math.isfinite(median) else "never (half or more miss)",
-                     "not tuned (learned)" if row["learned"] else _hparams(row["chosen"], row["at_edge"])])
+        rows.append(
+            [
+                row["optimizer"],
+                final,
+                format_mean_se(row.get("test_loss", (math.nan, math.nan))),
+                format_mean_se(row.get("test_accuracy", (math.nan, math.nan))),
+                steps,
+                f"{median:.0f}" if math.isfinite(median) else "never (half or more miss)",
+                "not tuned (learned)"
+                if row["learned"]
+                else _hparams(row["chosen"], row["at_edge"]),
+            ]
+        )
     return rows
 
 
 def plot_curves(task: TaskResult, path: str | pathlib.Path):
     """Writes a PNG of the training loss against inner steps: mean over seeds with a ±1 SE band."""
     seeds = task.results[0].final_losses.size
-    return plot_loss_curves({r.label: (r.runs.steps, r.runs.curves[0], r.learned) for r in task.results}, path,
-                     f"{task.label}: mean ± SE over {seeds} held-out seeds", task.target_loss)
+    return plot_loss_curves(
+        {r.label: (r.runs.steps, r.runs.curves[0], r.learned) for r in task.results},
+        path,
+        f"{task.label}: mean ± SE over {seeds} held-out seeds",
+        task.target_loss,
+    )
 
 
-COMPARISON_COLUMNS = ("task", "steps", "learned optimizer", "final loss", "best tuned baseline",
-                      "its final loss", "ratio", "verdict")
+COMPARISON_COLUMNS = (
+    "task",
+    "steps",
+    "learned optimizer",
+    "final loss",
+    "best tuned baseline",
+    "its final loss",
+    "ratio",
+    "verdict",
+)
 
 
 def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
@@ -72,11 +106,20 @@ def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
             if best is None:
                 continue
             ratio, verdict = paired_verdict(result.final_losses, best.final_losses)
-            rows.append([task.label, str(task.num_steps), result.label,
-                         format_mean_se(mean_and_se(result.final_losses)), best.label,
-                         format_mean_se(mean_and_se(best.final_losses)),
-                         f"{ratio:.2f}x" if math.isfinite(ratio) else ("—" if math.isnan(ratio) else "∞"),
-                         verdict])
+            rows.append(
+                [
+                    task.label,
+                    str(task.num_steps),
+                    result.label,
+                    format_mean_se(mean_and_se(result.final_losses)),
+                    best.label,
+                    format_mean_se(mean_and_se(best.final_losses)),
+                    f"{ratio:.2f}x"
+                    if math.isfinite(ratio)
+                    else ("—" if math.isnan(ratio) else "∞"),
+                    verdict,
+                ]
+            )
     return rows
 
 
@@ -86,12 +129,21 @@ def verdict_summary(comparison: Sequence[Sequence[str]]) -> str:
     for row in comparison:
         by_verdict.setdefault(row[-1], []).append(f"{row[2]} on {row[0]}")
     order = ("wins", "tie", "loses", "diverges")
-    return " ".join(f"**{verdict.capitalize()}:** {'; '.join(by_verdict[verdict])}."
-                    for verdict in order if verdict in by_verdict)
+    return " ".join(
+        f"**{verdict.capitalize()}:** {'; '.join(by_verdict[verdict])}."
+        for verdict in order
+        if verdict in by_verdict
+    )
 
 
-def write_report(tasks: Sequence[TaskResult], folder: str | pathlib.Path, *, title: str,
-                 intro: str = "", extra_sections: Sequence[str] = ()) -> dict[str, pathlib.Path]:
+def write_report(
+    tasks: Sequence[TaskResult],
+    folder: str | pathlib.Path,
+    *,
+    title: str,
+    intro: str = "",
+    extra_sections: Sequence[str] = (),
+) -> dict[str, pathlib.Path]:
     """Writes `report.md` and one `curves_<task>.png` per task into `folder`.
 
     Returns:
@@ -105,22 +157,35 @@ def write_report(tasks: Sequence[TaskResult], folder: str | pathlib.Path, *, tit
         lines += [intro, ""]
     comparison = comparison_rows(tasks)
     if comparison:
-        lines += ["## Learned optimizers against the best tuned baseline", "",
-                  "Ratio: mean final training loss of the learned optimizer over the best baseline's. "
-                  "Verdict: paired difference over the same held-out seeds, beyond two standard errors.",
-                  "", markdown_table(COMPARISON_COLUMNS, comparison), "", verdict_summary(comparison), ""]
+        lines += [
+            "## Learned optimizers against the best tuned baseline",
+            "",
+            "Ratio: mean final training loss of the learned optimizer over the best baseline's. "
+            "Verdict: paired difference over the same held-out seeds, beyond two standard errors.",
+            "",
+            markdown_table(COMPARISON_COLUMNS, comparison),
+            "",
+            verdict_summary(comparison),
+            "",
+        ]
     for task in tasks:
         png = folder / f"curves_{slug(task.label)}.png"
         plot_curves(task, png)
         written[task.label] = png
         seeds = task.results[0].final_losses.size
-        lines += [f"## {task.label}", "",
-                  f"{task.num_steps} inner steps, {seeds} held-out seeds; target loss "
-                  f"{task.target_loss:.4g} (steps to target: first recorded step at or below it, "
-                  "median over all seeds with the misses counted as slowest, and "
-                  "mean over the seeds that reached it).", "",
-                  markdown_table(TABLE_COLUMNS, table_rows(task)), "",
-                  f"![{task.label}]({png.name})", ""]
+        lines += [
+            f"## {task.label}",
+            "",
+            f"{task.num_steps} inner steps, {seeds} held-out seeds; target loss "
+            f"{task.target_loss:.4g} (steps to target: first recorded step at or below it, "
+            "median over all seeds with the misses counted as slowest, and "
+            "mean over the seeds that reached it).",
+            "",
+            markdown_table(TABLE_COLUMNS, table_rows(task)),
+            "",
+            f"![{task.label}]({png.name})",
+            "",
+        ]
     lines += list(extra_sections)
     report = folder / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -135,8 +200,15 @@ def results_json(tasks: Sequence[TaskResult]) -> list[dict[str, Any]]:
         rows = []
         for row in summarize(task):
             rows.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items()})
-        out.append({"task": task.label, "family": task.task, "steps": task.num_steps,
-                    "target_loss": task.target_loss, "optimizers": rows})
+        out.append(
+            {
+                "task": task.label,
+                "family": task.task,
+                "steps": task.num_steps,
+                "target_loss": task.target_loss,
+                "optimizers": rows,
+            }
+        )
     return out
 
 
@@ -162,12 +234,19 @@ def log_to_wandb(logger, tasks: Sequence[TaskResult], images: dict[str, pathlib.
 
 def format_tables(tasks: Sequence[TaskResult]) -> str:
     """Each task's table as plain text, for the terminal."""
-    blocks = [f"{task.label} ({task.num_steps} steps, target loss {task.target_loss:.4g})\n"
-              + text_table(TABLE_COLUMNS, table_rows(task)) for task in tasks]
+    blocks = [
+        f"{task.label} ({task.num_steps} steps, target loss {task.target_loss:.4g})\n"
+        + text_table(TABLE_COLUMNS, table_rows(task))
+        for task in tasks
+    ]
     return "\n\n".join(blocks)
 
 
-def describe_best(task: TaskResult) -> Optional[str]:
+def describe_best(task: TaskResult) -> str | None:
     """One line naming the best baseline and its chosen hyperparameters."""
     best = best_baseline(task)
-    return None if best is None else f"best baseline on {task.label}: {best.label} ({_hparams(best.chosen, [])})"
+    return (
+        None
+        if best is None
+        else f"best baseline on {task.label}: {best.label} ({_hparams(best.chosen, [])})"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import pathlib
 import warnings
-from typing import Callable, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,8 +36,12 @@ def finite_mean_se(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.nan_to_num(se)
 
 
-def plot_loss_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, bool]], path: str | pathlib.Path,
-                     title: str, target_loss: float = math.nan) -> Figure:
+def plot_loss_curves(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, bool]],
+    path: str | pathlib.Path,
+    title: str,
+    target_loss: float = math.nan,
+) -> Figure:
     """Training loss against inner steps: per optimizer the mean over seeds with a ±1 SE band.
 
     Args:
@@ -53,7 +57,9 @@ def plot_loss_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, bool]], 
         mean, se = finite_mean_se(runs)
         style = {"linewidth": 2.4} if learned else {"linewidth": 1.2, "linestyle": "--"}
         (line,) = ax.plot(steps, mean, label=label, **style)
-        ax.fill_between(steps, np.maximum(mean - se, 1e-12), mean + se, color=line.get_color(), alpha=0.2)
+        ax.fill_between(
+            steps, np.maximum(mean - se, 1e-12), mean + se, color=line.get_color(), alpha=0.2
+        )
     if math.isfinite(target_loss):
         ax.axhline(target_loss, color="gray", linewidth=0.8, linestyle=":", label="target loss")
     ax.set(yscale="log", xlabel="inner step", ylabel="training loss", title=title)
@@ -62,8 +68,11 @@ def plot_loss_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, bool]], 
     return save_figure(fig, path)
 
 
-def plot_meta_training(histories: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
-                       path: str | pathlib.Path, title: str = "meta-training") -> Figure:
+def plot_meta_training(
+    histories: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+    path: str | pathlib.Path,
+    title: str = "meta-training",
+) -> Figure:
     """Validation meta-loss (markers) and training loss term (faint) against meta-iterations.
 
     Args:
@@ -75,19 +84,38 @@ def plot_meta_training(histories: Mapping[str, Mapping[str, tuple[np.ndarray, np
         color = f"C{index}"
         steps, values = series.get("validation", (np.zeros(0), np.zeros(0)))
         if len(steps):
-            ax.plot(steps, values, "o-", color=color, markersize=3, label=f"{label}: validation meta-loss")
+            ax.plot(
+                steps,
+                values,
+                "o-",
+                color=color,
+                markersize=3,
+                label=f"{label}: validation meta-loss",
+            )
         steps, values = series.get("training", (np.zeros(0), np.zeros(0)))
         if len(steps):
-            ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8, label=f"{label}: training loss term")
+            ax.plot(
+                steps,
+                values,
+                color=color,
+                alpha=0.25,
+                linewidth=0.8,
+                label=f"{label}: training loss term",
+            )
     ax.set(yscale="log", xlabel="meta-iteration", ylabel="mean inner loss", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 
 
-def plot_sweep(x: Sequence[float], x_label: str, panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-               path: str | pathlib.Path, title: str,
-               reference: Optional[Mapping[str, Optional[Points]]] = None) -> Figure:
+def plot_sweep(
+    x: Sequence[float],
+    x_label: str,
+    panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | pathlib.Path,
+    title: str,
+    reference: Mapping[str, Points | None] | None = None,
+) -> Figure:
     """An energy sweep: one panel per quantity (mean ± SE against `x`), published values overlaid.
 
     Args:
@@ -112,9 +140,15 @@ def plot_sweep(x: Sequence[float], x_label: str, panels: Mapping[str, tuple[Sequ
     return save_figure(fig, path)
 
 
-def plot_path_profile(segments: Sequence[tuple[np.ndarray, np.ndarray]], bead_positions: np.ndarray,
-                      bead_losses: np.ndarray, chord: tuple[np.ndarray, np.ndarray], threshold: float,
-                      path: str | pathlib.Path, title: str) -> Figure:
+def plot_path_profile(
+    segments: Sequence[tuple[np.ndarray, np.ndarray]],
+    bead_positions: np.ndarray,
+    bead_losses: np.ndarray,
+    chord: tuple[np.ndarray, np.ndarray],
+    threshold: float,
+    path: str | pathlib.Path,
+    title: str,
+) -> Figure:
     """The loss along a bead chain and along the chord between its ends.
 
     Args:
@@ -135,7 +169,9 @@ def plot_path_profile(segments: Sequence[tuple[np.ndarray, np.ndarray]], bead_po
     return save_figure(fig, path)
 
 
-def plot_target_lengths(normalized_lengths, levels, start_steps, path: str | pathlib.Path, title: str) -> Figure:
+def plot_target_lengths(
+    normalized_lengths, levels, start_steps, path: str | pathlib.Path, title: str
+) -> Figure:
     """Each target pair's normalized geodesic length against its level, coloured by start step.
 
     A length of 1 means the straight segment between the pair's ends already lies in
@@ -146,7 +182,9 @@ def plot_target_lengths(normalized_lengths, levels, start_steps, path: str | pat
     points = ax.scatter(levels, normalized_lengths, c=start_steps, cmap="viridis", s=24)
     fig.colorbar(points, ax=ax, label="start step t of the pair")
     ax.axhline(1.0, color="gray", lw=0.8, ls=":", label="straight segment (length 1)")
-    ax.set(xscale="log", xlabel="level λ = F(θ_t)", ylabel="normalized geodesic length", title=title)
+    ax.set(
+        xscale="log", xlabel="level λ = F(θ_t)", ylabel="normalized geodesic length", title=title
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
@@ -161,18 +199,25 @@ def path_profile_data(loss_fn: Callable, beads, points_per_segment: int = 16):
     n = len(lengths) + 1
     ts = grid(points_per_segment)
     starts = np.concatenate([[0.0], np.cumsum(lengths)])
-    segments = [(starts[i] + np.asarray(ts) * lengths[i],
-                 np.asarray(interpolated_losses(loss_fn, bead(beads, i), bead(beads, i + 1), ts)))
-                for i in range(n - 1)]
+    segments = [
+        (
+            starts[i] + np.asarray(ts) * lengths[i],
+            np.asarray(interpolated_losses(loss_fn, bead(beads, i), bead(beads, i + 1), ts)),
+        )
+        for i in range(n - 1)
+    ]
     bead_losses = np.array([float(loss_fn(bead(beads, i))) for i in range(n)])
     fine = grid(4 * points_per_segment)
-    chord = (np.asarray(fine) * starts[-1],
-             np.asarray(interpolated_losses(loss_fn, bead(beads, 0), bead(beads, n - 1), fine)))
+    chord = (
+        np.asarray(fine) * starts[-1],
+        np.asarray(interpolated_losses(loss_fn, bead(beads, 0), bead(beads, n - 1), fine)),
+    )
     return segments, starts, bead_losses, chord
 
 
-def plot_target_geometry(levels, lengths, unshortened, deviations, breaks, path: str | pathlib.Path,
-                         title: str) -> Figure:
+def plot_target_geometry(
+    levels, lengths, unshortened, deviations, breaks, path: str | pathlib.Path, title: str
+) -> Figure:
     """Three panels against the pair's level: normalized length (after, and before shortening),
     the path's largest distance from the chord over the chord's length, and the fraction of
     teacher steps at which the chord is above the teacher's loss."""

@@ -28,13 +28,18 @@ def target_summary(targets) -> dict[str, Any]:
     """Counts and means of a `TargetSet`'s geometry (plain data for targets.json)."""
     lengths = np.asarray(targets.normalized_lengths, np.float64)
     return {
-        "schedule": targets.schedule, "timing": targets.timing,
-        "pairs_certified": int(len(lengths)), "pairs_uncertified": int(targets.num_uncertified),
+        "schedule": targets.schedule,
+        "timing": targets.timing,
+        "pairs_certified": int(len(lengths)),
+        "pairs_uncertified": int(targets.num_uncertified),
         "pairs_not_descending": int(targets.num_not_descending),
-        "normalized_length_mean": _stat(lengths, np.mean), "normalized_length_max": _stat(lengths, np.max),
+        "normalized_length_mean": _stat(lengths, np.mean),
+        "normalized_length_max": _stat(lengths, np.max),
         "unshortened_length_mean": _stat(targets.unshortened_lengths, np.mean),
         "unshortened_length_max": _stat(targets.unshortened_lengths, np.max),
-        f"fraction_of_pairs_at_least_{BENT}": float(np.mean(lengths >= BENT)) if len(lengths) else float("nan"),
+        f"fraction_of_pairs_at_least_{BENT}": float(np.mean(lengths >= BENT))
+        if len(lengths)
+        else float("nan"),
         "chord_deviation_mean": _stat(targets.chord_deviations, np.mean),
         "chord_deviation_max": _stat(targets.chord_deviations, np.max),
         "chord_break_fraction_mean": _stat(targets.chord_break_fractions, np.mean),
@@ -48,9 +53,20 @@ def target_summary(targets) -> dict[str, Any]:
     }
 
 
-PAIR_COLUMNS = ("pair", "start step", "level F(θ_t)", "end loss", "normalized length",
-                "before shortening", "distance from chord / chord", "chord above teacher (of steps)", "points",
-                "converged (rounds)", "largest target excess", "chord keeps pace unevenly")
+PAIR_COLUMNS = (
+    "pair",
+    "start step",
+    "level F(θ_t)",
+    "end loss",
+    "normalized length",
+    "before shortening",
+    "distance from chord / chord",
+    "chord above teacher (of steps)",
+    "points",
+    "converged (rounds)",
+    "largest target excess",
+    "chord keeps pace unevenly",
+)
 
 
 def _convergence(targets, j: int) -> str:
@@ -66,27 +82,67 @@ def _excess(targets, j: int) -> str:
 
 def pair_rows(targets) -> list[list[str]]:
     """One row per certified pair, in `PAIR_COLUMNS` order."""
-    return [[str(j), str(int(targets.start_steps[j])), f"{targets.levels[j]:.4g}", f"{targets.end_losses[j]:.4g}",
-             format_number(targets.normalized_lengths[j], 3), format_number(targets.unshortened_lengths[j], 3),
-             format_number(targets.chord_deviations[j], 3), format_number(targets.chord_break_fractions[j], 2),
-             str(int(targets.num_beads[j])) if np.isfinite(targets.num_beads[j]) else "–",
-             _convergence(targets, j), _excess(targets, j),
-             {1.0: "yes", 0.0: "no"}.get(float(targets.chord_keeps_pace[j]), "–")]
-            for j in range(len(targets.levels))]
+    return [
+        [
+            str(j),
+            str(int(targets.start_steps[j])),
+            f"{targets.levels[j]:.4g}",
+            f"{targets.end_losses[j]:.4g}",
+            format_number(targets.normalized_lengths[j], 3),
+            format_number(targets.unshortened_lengths[j], 3),
+            format_number(targets.chord_deviations[j], 3),
+            format_number(targets.chord_break_fractions[j], 2),
+            str(int(targets.num_beads[j])) if np.isfinite(targets.num_beads[j]) else "–",
+            _convergence(targets, j),
+            _excess(targets, j),
+            {1.0: "yes", 0.0: "no"}.get(float(targets.chord_keeps_pace[j]), "–"),
+        ]
+        for j in range(len(targets.levels))
+    ]
 
 
 def target_markdown(targets, title: str) -> str:
     """targets.md: the summary as a two-column table, then the table of pairs."""
     summary = target_summary(targets)
-    small = ("convergence_criterion_max", "largest_target_excess")  # values near 0: significant digits
-    rows = [[key.replace("_", " "), value if isinstance(value, str) else str(value) if isinstance(value, int)
-             else f"{value:.2g}" if key in small else format_number(value, 3)] for key, value in summary.items()]
-    return "\n".join([f"# {title}", "", markdown_table(["measure", "value"], rows), "",
-                      "## Pairs", "", markdown_table(PAIR_COLUMNS, pair_rows(targets)), ""])
+    small = (
+        "convergence_criterion_max",
+        "largest_target_excess",
+    )  # values near 0: significant digits
+    rows = [
+        [
+            key.replace("_", " "),
+            value
+            if isinstance(value, str)
+            else str(value)
+            if isinstance(value, int)
+            else f"{value:.2g}"
+            if key in small
+            else format_number(value, 3),
+        ]
+        for key, value in summary.items()
+    ]
+    return "\n".join(
+        [
+            f"# {title}",
+            "",
+            markdown_table(["measure", "value"], rows),
+            "",
+            "## Pairs",
+            "",
+            markdown_table(PAIR_COLUMNS, pair_rows(targets)),
+            "",
+        ]
+    )
 
 
 def plot_targets(targets, path: str | pathlib.Path, title: str):
     """target_geometry.png: length before and after shortening, distance from the chord, chord breaks."""
-    return plot_target_geometry(np.asarray(targets.levels), np.asarray(targets.normalized_lengths),
-                                np.asarray(targets.unshortened_lengths), np.asarray(targets.chord_deviations),
-                                np.asarray(targets.chord_break_fractions), path, title)
+    return plot_target_geometry(
+        np.asarray(targets.levels),
+        np.asarray(targets.normalized_lengths),
+        np.asarray(targets.unshortened_lengths),
+        np.asarray(targets.chord_deviations),
+        np.asarray(targets.chord_break_fractions),
+        path,
+        title,
+    )
