@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast lint format venv clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,15 @@ demo: $(STAMP)
 # Everything, slow end-to-end and multi-process tests included (under 10 minutes on 2 cores).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 tests
+
+# Lint and format check (settings in pyproject.toml); `make format` rewrites the files.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # The edit loop: everything not marked slow (under 2 minutes on 2 cores).
 test-fast: $(STAMP)

@@ -38,7 +38,7 @@ setup(
         "tabulate>=0.10.0",
     ],
     extras_require={
-        "dev": ["pytest>=8.0.0", "pytest-xdist>=3.5.0"],
+        "dev": ["pytest>=8.0.0", "pytest-xdist>=3.5.0", "ruff>=0.8.0"],
         "cuda": ["jax[cuda12]"],
     },
     entry_points={"console_scripts": ["meta-opt=trainers.commands.cli:main"]},

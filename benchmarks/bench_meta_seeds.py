@@ -26,18 +26,16 @@ from typing import Any
 import jax
 
 from benchmarks import common
-from trainers.config.experiment import build_family, load_experiment
+from trainers.config.experiment import load_experiment
 from trainers.config.supervision import uses_stored_targets
+from trainers.config.task_families import build_family
 from trainers.core.meta_seeds import seeds_step, stack_states
 from trainers.core.meta_step import MetaObjective, make_meta_step
-from trainers.pipelines.ablation import Arm, arm_config, step_cost
+from trainers.pipelines.ablation import Arm, arm_config
+from trainers.pipelines.arm_training import step_cost
 from trainers.pipelines.geodesics import make_targets
-from trainers.pipelines.train import (
-    initial_meta_state,
-    load_targets,
-    on_policy_for,
-    outer_optimizer,
-)
+from trainers.pipelines.imitation_targets import load_targets
+from trainers.pipelines.train import initial_meta_state, on_policy_for, outer_optimizer
 
 HEADERS = [
     "arm",

@@ -52,10 +52,12 @@ from typing import Any
 import jax
 
 from benchmarks import common
-from trainers.config.experiment import build_family, load_experiment
+from trainers.config.experiment import load_experiment
+from trainers.config.task_families import build_family
 from trainers.core import sharding
 from trainers.core.meta_step import MetaObjective, make_meta_step
-from trainers.pipelines.train import initial_meta_state, load_targets, outer_optimizer, place_state
+from trainers.pipelines.imitation_targets import load_targets
+from trainers.pipelines.train import initial_meta_state, outer_optimizer, place_state
 
 TARGET_FRACTION = 0.25
 TARGET_N = 16

@@ -47,7 +47,8 @@ import optax
 
 from benchmarks import common
 from benchmarks.bench_connect import cubic_case
-from geodesic_targets.options import ConnectOptions, LevelSchedule, ShortenOptions
+from geodesic_targets.level_schedule import LevelSchedule
+from geodesic_targets.options import ConnectOptions, ShortenOptions
 from geodesic_targets.sampler import StringSampler
 from geodesic_targets.shortening import Shortener
 

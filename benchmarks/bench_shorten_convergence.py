@@ -40,8 +40,9 @@ import optax
 
 from benchmarks import common
 from geodesic_targets import target_geometry as geometry
+from geodesic_targets.level_schedule import LevelSchedule
 from geodesic_targets.midpoint_relaxation import midpoint_relaxation
-from geodesic_targets.options import LevelSchedule, ShortenOptions, TargetOptions
+from geodesic_targets.options import ShortenOptions, TargetOptions
 from geodesic_targets.paths import endpoint_distance, path_length, segment_lengths
 from geodesic_targets.shortening import Shortener
 from geodesic_targets.teacher import run_teacher

@@ -18,8 +18,7 @@ import jax
 import numpy as np
 
 from common.atomic import atomic_write
-
-PyTree = Any
+from common.pytree import PyTree
 
 
 def _escape(part: str) -> str:

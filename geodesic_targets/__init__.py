@@ -16,7 +16,7 @@ _EXPORTS = {
     "connect": "sampler",
     "PathResult": "path_result",
     "ConnectOptions": "options",
-    "LevelSchedule": "options",
+    "LevelSchedule": "level_schedule",
     "ShortenOptions": "options",
     "SweepOptions": "options",
     "TargetOptions": "options",

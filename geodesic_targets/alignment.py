@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-PyTree = Any
+from common.pytree import PyTree
+
 _DIGITS = re.compile(r"(\d+)")
 
 

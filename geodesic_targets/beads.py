@@ -25,10 +25,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from common.pytree import PyTree
 from geodesic_targets.options import Method
 from meta_opt.inner_step import InnerCarry, inner_step
-
-PyTree = Any
 
 
 def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:

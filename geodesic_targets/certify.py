@@ -10,15 +10,13 @@ plain level-set membership, F <= lambda, as in Freeman & Bruna's string sampling
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from common.pytree import PyTree
 from geodesic_targets.interpolation import interpolated_losses
 from geodesic_targets.paths import segment_lengths
-
-PyTree = Any
 
 
 def point_fractions(beads: PyTree) -> jax.Array:

@@ -12,12 +12,12 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-PyTree = Any
+from common.pytree import PyTree
+
 LossFn = Callable[[PyTree], jax.Array]
 
 

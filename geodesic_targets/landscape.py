@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from common.pytree import PyTree
 from geodesic_targets.interpolation import lerp, segment_barriers
 from geodesic_targets.options import SpectrumOptions
 from geodesic_targets.paths import stack
 from geodesic_targets.spectrum import spectra_at
 from meta_opt.inner_step import init_carry, inner_step
 
-PyTree = Any
 LossFn = Callable[[PyTree], jax.Array]
 
 

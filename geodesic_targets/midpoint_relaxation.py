@@ -13,16 +13,14 @@ known-answer test and `benchmarks/bench_shorten_convergence.py` only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from common.pytree import PyTree
 from geodesic_targets.certify import point_levels
 from geodesic_targets.paths import segment_lengths
-from geodesic_targets.shortening import project_below
-
-PyTree = Any
+from geodesic_targets.projection import project_below
 
 
 def midpoint_relaxation(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
+from common.pytree import PyTree
 from geodesic_targets.paths import endpoint_distance, path_length
-
-PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)

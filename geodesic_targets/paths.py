@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from common import npz_tree
-
-PyTree = Any
+from common.pytree import PyTree
 
 
 def _num_beads(beads: PyTree, minimum: int = 2) -> int:  # the static leading size of all leaves

@@ -31,32 +31,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from common.pytree import PyTree
 from geodesic_targets.alignment import align
+from geodesic_targets.bead_batches import measure_segments, train_beads
 from geodesic_targets.beads import BeadTraining
 from geodesic_targets.certify import grid_levels, point_fractions, segment_excess
 from geodesic_targets.interpolation import grid, lerp
-from geodesic_targets.options import ConnectOptions, LevelSchedule, Method
+from geodesic_targets.level_schedule import LevelSchedule
+from geodesic_targets.options import ConnectOptions, Method
 from geodesic_targets.path_result import PathResult, describe_path
 from geodesic_targets.paths import endpoint_distance, stack
 from geodesic_targets.shortening import Shortener
 
-PyTree = Any
-
-
 END_SLACK = 1e-5  # an end at most this far above its level (relative) is accepted: its level is raised by it
-
-
-def _pad(items: list, size: int) -> list:
-    return items + [items[0]] * (size - len(items))
-
-
-def _bucket(n: int) -> int:
-    """Batch sizes are rounded up to powers of two so that compiled calls are reused."""
-    return 1 << max(n - 1, 0).bit_length()
-
-
-def _stack_padded(items: list) -> PyTree:
-    return stack(_pad(items, _bucket(len(items))))
 
 
 class StringSampler:
@@ -98,39 +85,6 @@ class StringSampler:
         )
         self._train = jax.jit(training.train_many)
         self._shortener = Shortener(loss_fn, options.shortening) if options.shorten else None
-
-    def _measure(self, beads: list, segments: list[int], levels: np.ndarray, context):
-        """`(max excess, t of it, max loss)` of the listed segments; `levels` [all segments, G]."""
-        lefts = _stack_padded([beads[i] for i in segments])
-        rights = _stack_padded([beads[i + 1] for i in segments])
-        rows = np.asarray(_pad([levels[i] for i in segments], _bucket(len(segments))))
-        return tuple(
-            np.asarray(x)[: len(segments)] for x in self._excess(lefts, rights, rows, context)
-        )
-
-    def _train_beads(self, starts, lefts, rights, keys, targets, context):
-        batches = (
-            [list(range(len(starts)))]
-            if self.options.batched
-            else [[i] for i in range(len(starts))]
-        )
-        beads, losses, steps = [], [], []
-        for batch in batches:
-            out = self._train(
-                _stack_padded([starts[i] for i in batch]),
-                _stack_padded([lefts[i] for i in batch]),
-                _stack_padded([rights[i] for i in batch]),
-                jnp.stack(_pad([keys[i] for i in batch], _bucket(len(batch)))),
-                jnp.asarray(_pad([targets[i] for i in batch], _bucket(len(batch))), jnp.float32),
-                context,
-            )
-            out = jax.block_until_ready(out)
-            beads += [
-                jax.tree_util.tree_map(lambda x, j=j: x[j], out[0]) for j in range(len(batch))
-            ]
-            losses += list(np.asarray(out[1])[: len(batch)])
-            steps += list(np.asarray(out[2])[: len(batch)])
-        return beads, np.array(losses), np.array(steps)
 
     def connect(
         self,
@@ -206,7 +160,9 @@ class StringSampler:
             level_grid = np.asarray(grid_levels(levels, "fraction", chain, self.ts))
             pending = [i for i, ok in enumerate(verified) if not ok or moving]
             tick = time.perf_counter()
-            excess, argmax_ts, tops = self._measure(beads, pending, level_grid, context)
+            excess, argmax_ts, tops = measure_segments(
+                self._excess, beads, pending, level_grid, context
+            )
             timings["measure_s"] += time.perf_counter() - tick
             for i, e, top in zip(pending, excess, tops):
                 seg_max[i], verified[i] = top, bool(e <= 0)
@@ -238,7 +194,9 @@ class StringSampler:
             starts = [lerp(beads[i], beads[i + 1], at(t)) for i, t in failing]
             keys = [jax.random.fold_in(key, inserted + j) for j in range(len(failing))]
             tick = time.perf_counter()
-            new, losses, steps = self._train_beads(
+            new, losses, steps = train_beads(
+                self._train,
+                opts.batched,
                 starts,
                 [beads[i] for i, _ in failing],
                 [beads[i + 1] for i, _ in failing],

@@ -34,7 +34,6 @@ what is reported.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,55 +42,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.pytree import PyTree
 from geodesic_targets.certify import path_excess, point_levels
 from geodesic_targets.interpolation import grid
-from geodesic_targets.options import LevelSchedule, ShortenOptions
+from geodesic_targets.level_schedule import LevelSchedule
+from geodesic_targets.options import ShortenOptions
 from geodesic_targets.path_energy import energy_step
-from geodesic_targets.path_result import PathResult, describe_path
+from geodesic_targets.path_result import PathResult
 from geodesic_targets.paths import _num_beads, path_length, resample, segment_lengths
-
-PyTree = Any
-
-
-def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
-    return sum(
-        jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
-    )
-
-
-def project_below(
-    loss_fn: Callable[[PyTree], jax.Array],
-    point: PyTree,
-    target: jax.Array,
-    steps: int,
-    max_step: jax.Array,
-) -> PyTree:
-    """Gauss-Newton steps toward {loss <= target}, at most `steps`; stops once there.
-
-    Each step moves p by (F(p) - target) / |grad F|^2 along -grad F (exact for a
-    linear loss), at most `max_step` in norm. A point already below the target does
-    not move (one loss evaluation; under `vmap` the loop runs until every point is
-    done, and finished points stay put).
-    """
-
-    def keep_going(carry):
-        _, step, done = carry
-        return (~done) & (step < steps)
-
-    def step_toward(carry):
-        p, step, _ = carry
-        value, g = jax.value_and_grad(loss_fn)(p)
-        norm = jnp.sqrt(_tree_dot(g, g))
-        excess = jnp.maximum(value - target, 0.0)
-        distance = jnp.minimum(excess / jnp.maximum(norm, 1e-30), max_step)
-        scale = jnp.where(norm > 0, distance / jnp.maximum(norm, 1e-30), 0.0)
-        moved = jax.tree_util.tree_map(lambda x, gx: x - scale * gx, p, g)
-        return moved, step + 1, excess <= 0
-
-    point, _, _ = jax.lax.while_loop(
-        keep_going, step_toward, (point, jnp.zeros([], jnp.int32), jnp.zeros([], bool))
-    )
-    return point
+from geodesic_targets.projection import project_below
+from geodesic_targets.shortening_progress import Progress, record_round, shortened_result
 
 
 def _interior(tree: PyTree) -> PyTree:
@@ -117,18 +77,6 @@ def _unflatten(flat: np.ndarray, like: PyTree, batch_dims: int) -> PyTree:
             for p, x in zip(parts, leaves)
         ]
     )
-
-
-@dataclasses.dataclass
-class _Progress:
-    """Where one path's relaxation stands (host bookkeeping between rounds)."""
-
-    lengths: list[float]
-    damping: float = 1.0
-    converged: bool = False
-    rounds: int = 0
-    criterion: float = float("nan")
-    residual: float = float("nan")
 
 
 class Shortener:
@@ -221,7 +169,7 @@ class Shortener:
         points = jax.tree_util.tree_map(
             lambda *xs: jnp.stack(xs), *[self._start(p, s) for p, s in zip(paths, schedules)]
         )
-        progress = [_Progress([float(x)]) for x in np.asarray(jax.vmap(path_length)(points))]
+        progress = [Progress([float(x)]) for x in np.asarray(jax.vmap(path_length)(points))]
         for index in range(opts.rounds):
             active = [i for i, p in enumerate(progress) if not p.converged]
             if not active:
@@ -249,7 +197,7 @@ class Shortener:
         ]
 
     def _round(
-        self, points, levels, contexts, progress: list[_Progress], active: list[int]
+        self, points, levels, contexts, progress: list[Progress], active: list[int]
     ) -> PyTree:
         """One energy step and projection of every path in `active`; the others keep their points."""
         values, grads, own = self._linearize(points, levels, contexts)
@@ -276,32 +224,8 @@ class Shortener:
             points,
         )
         for i in active:
-            self._update(progress[i], float(lengths[i]), float(residuals[i]))
+            record_round(progress[i], float(lengths[i]), float(residuals[i]), self.options)
         return out
-
-    def _update(self, progress: _Progress, length: float, residual: float) -> None:
-        """Records a round's length and residual, halves the step where the length oscillates, decides convergence.
-
-        The energy step leaves out the constraints' curvature; where that curvature is
-        large the full step overshoots and the length alternates between two values
-        round after round: every change of sign halves all later steps (down to 1/16).
-        The step never grows back: on ReLU nets, whose gradients jump between activation
-        patterns, a step allowed to grow again kept the length wandering by 0.3% for 100
-        rounds, where a step that only shrinks converged in 35-45.
-        """
-        opts = self.options
-        if (
-            len(progress.lengths) >= 2
-            and (length - progress.lengths[-1]) * (progress.lengths[-1] - progress.lengths[-2]) < 0
-        ):
-            progress.damping = max(progress.damping / 2, 1 / 16)
-        progress.lengths.append(length)
-        progress.rounds += 1
-        progress.residual = residual
-        recent = np.asarray(progress.lengths[-(opts.window + 1) :])
-        if len(recent) > opts.window:
-            progress.criterion = float(np.max(np.abs(np.diff(recent))) / max(length, 1e-30))
-            progress.converged = progress.criterion <= opts.tolerance and residual <= 0
 
     def _keep_certified(self, points, levels, contexts, best) -> np.ndarray:
         """Keeps each path's points where they certify and are shorter than its best so far; returns which certify."""
@@ -329,40 +253,13 @@ class Shortener:
         return (beads, float(length)) if bool(certified) else (None, float("inf"))
 
     def _result(
-        self, beads, original, schedule, context, seconds, progress: _Progress
+        self, beads, original, schedule, context, seconds, progress: Progress
     ) -> PathResult:
         certified, length, top = self._certify_one(
             beads, jnp.asarray(schedule.levels, jnp.float32), context
         )
-        state = (
-            f"converged in {progress.rounds} rounds"
-            if progress.converged
-            else f"not converged in {progress.rounds} rounds (criterion {progress.criterion:.2g})"
-        )
-        if not bool(certified):
-            reason = f"no certified path found (the input was not certified either); {state}"
-        elif float(length) < float(path_length(original)):
-            reason = f"shortened and certified; {state}"
-        else:
-            reason = f"no shorter certified path found: the certified input is returned; {state}"
-        result = describe_path(
-            beads,
-            np.asarray(top),
-            bool(certified),
-            reason,
-            schedule.start,
-            depth=0,
-            steps=0,
-            timings={"total_s": seconds},
-        )
-        return dataclasses.replace(
-            result,
-            length_before=float(path_length(original)),
-            beads_before=_num_beads(original),
-            converged=progress.converged,
-            rounds=progress.rounds,
-            criterion=progress.criterion,
-            residual=progress.residual,
+        return shortened_result(
+            beads, original, schedule, seconds, progress, certified, length, top
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +23,6 @@ from geodesic_targets.options import ConnectOptions, SweepOptions
 from geodesic_targets.sampler import StringSampler
 from meta_opt.inner_step import task_objective
 from tasks.base import Task
-
-PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,17 +8,15 @@ whatever produced it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.pytree import PyTree
 from geodesic_targets.certify import path_excess
 from geodesic_targets.interpolation import grid, interpolated_losses
 from geodesic_targets.paths import bead, resample, stack
-
-PyTree = Any
 
 
 def chord_deviation(beads: PyTree) -> float:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
 
 import jax
 import numpy as np
 
+from common.errors import UserError
+from common.pytree import PyTree
 from geodesic_targets.paths import load_path, save_path
 
-PyTree = Any
 # Fields added after the first target sets were written, with the values those sets had.
 _DEFAULTS = {"schedule": "constant", "timing": "arc_length", "path": "level_set", "num_dropped": 0}
 _PER_PAIR = (
@@ -33,7 +33,7 @@ _PER_PAIR = (
 _PER_TARGET = ("target_levels", "target_losses")
 
 
-class NoCertifiedPairs(ValueError):
+class NoCertifiedPairs(UserError, ValueError):
     """No pair of a target generation could be certified (the budgets are too small)."""
 
 

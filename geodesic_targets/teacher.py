@@ -8,18 +8,16 @@ along it (the level schedule "teacher", and where a chord breaks it).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from common.pytree import PyTree
 from geodesic_targets.options import TargetOptions
 from meta_opt.inner_step import init_carry, inner_step, task_objective
 from tasks.base import TaskFamily
-
-PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,13 +20,14 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-PyTree = Any
+from common.pytree import PyTree
+
 Estimator = Literal["equilibration", "jacobi"]
 
 

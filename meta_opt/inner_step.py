@@ -9,12 +9,13 @@ for ESGD) and the gradient's differentiability is written once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import optax
 
-PyTree = Any
+from common.pytree import PyTree
+
 # `(params, key) -> scalar`: the loss on the minibatch that `key` draws (a task's
 # `loss(params, sample_batch(key))`, or any deterministic objective that ignores the key).
 Objective = Callable[[PyTree, jax.Array], jax.Array]

@@ -13,7 +13,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-PyTree = Any
+from common.pytree import PyTree
 
 
 class CoreFunctions(NamedTuple):

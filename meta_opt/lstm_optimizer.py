@@ -19,11 +19,10 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from common.pytree import PyTree
 from meta_opt.lstm_core import coordinatewise_lstm
 from meta_opt.options import LSTMOptimizer
 from meta_opt.preprocess import gradient_features
-
-PyTree = Any
 
 
 class LSTMOptimizerState(NamedTuple):

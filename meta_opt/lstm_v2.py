@@ -25,18 +25,18 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from common.pytree import PyTree
 from meta_opt import features
 from meta_opt.lstm_core import coordinatewise_lstm
 from meta_opt.options import LSTMOptimizer
 
-PyTree = Any
 NEEDS_PARAMS = ("tensor_context", "param")
 
 

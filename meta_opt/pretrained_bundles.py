@@ -23,15 +23,16 @@ from typing import Any
 
 from common import npz_tree
 from common.atomic import write_text
+from common.errors import UserError
+from common.pytree import PyTree
 from meta_opt.options import LSTMOptimizer
 
-PyTree = Any
 PRETRAINED_DIR = pathlib.Path(__file__).with_name("pretrained_optimizers")
 BUNDLE_FORMAT = 1
 _WEIGHTS, _CARD, _README = "weights.npz", "card.json", "README.md"
 
 
-class PretrainedError(ValueError):
+class PretrainedError(UserError, ValueError):
     """An unknown name, or a bundle that is missing a file, corrupt, or does not fit its config."""
 
 

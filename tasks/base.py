@@ -13,7 +13,8 @@ from typing import Any
 
 import jax
 
-PyTree = Any
+from common.pytree import PyTree
+
 Params = PyTree
 Batch = PyTree
 

@@ -10,15 +10,13 @@ Moudgil et al. 2025, Celo's parameter-scale augmentation).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from common.pytree import PyTree
 from tasks.base import Task
 from tasks.supervised import log_uniform
-
-PyTree = Any
 
 
 def reparameterized(task: Task, scales: PyTree) -> Task:

@@ -115,3 +115,58 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path, capsys
                 str(tmp_path / "targets"),
             ]
         )
+
+
+def test_every_user_error_type_is_a_user_error_and_prints_as_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    from common.errors import UserError
+    from geodesic_targets.targets import NoCertifiedPairs
+    from meta_opt.pretrained_bundles import PretrainedError
+    from tasks.data.paths import DataFileError
+    from trainers.config.loader import ConfigError
+    from trainers.errors import RunError
+    from trainers.io.checkpoint import CheckpointError
+    from trainers.pipelines import geodesics
+
+    kinds = [
+        ConfigError,
+        DataFileError,
+        CheckpointError,
+        RunError,
+        NoCertifiedPairs,
+        PretrainedError,
+    ]
+    assert all(issubclass(kind, UserError) for kind in kinds)
+    # the library's exception classes: each is a user error or one of the known internal types
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    declared = set()
+    for package in ("common", "meta_opt", "tasks", "geodesic_targets", "trainers"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ClassDef) and any(
+                    getattr(b, "id", "").endswith(("Error", "Exception")) for b in node.bases
+                ):
+                    declared.add(node.name)
+    assert declared - {k.__name__ for k in kinds} <= {"UserError", "_Problem"}, declared
+    for kind in kinds:  # raised inside any command, each is one line with exit status 2
+
+        def refuse(*args, kind=kind, **kwargs):
+            raise kind(f"{kind.__name__} for the user to fix")
+
+        monkeypatch.setattr(geodesics, "targets_command", refuse)
+        status = cli.main(
+            [
+                "geodesics",
+                "targets",
+                "--config",
+                str(CONFIGS / "digits_mlp.yaml"),
+                "--out",
+                str(tmp_path / "t"),
+            ]
+        )
+        err = capsys.readouterr().err
+        assert status == 2 and err == f"meta-opt: error: {kind.__name__} for the user to fix\n"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import pathlib
 
+from common.errors import UserError
+
 ENV_VAR = "META_OPT_DATA"
 CACHE_NAME = "geodesic-meta-opt"
 
 
-class DataFileError(Exception):
+class DataFileError(UserError):
     """A data file is missing or malformed.
 
     The message names the offending file and says how to obtain a good copy, so

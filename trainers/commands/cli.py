@@ -1,11 +1,12 @@
 """The `meta-opt` command line.
 
-Argument parsing and printing only: the work is in `trainers.pipelines`. Every
+Argument parsing and printing only: the work is in `trainers.pipelines` (the
+subcommands that run one are in `trainers.commands.pipeline_cli`). Every
 subcommand reads a YAML config (`--config`) with `a.b=value` overrides, or needs
-none. The project's own user errors (a bad config, a missing data file, an
-unusable checkpoint, a run folder in the wrong state) are printed as one line
-naming the problem, with exit status 2; anything else is a bug and keeps its
-traceback.
+none. The project's own user errors (`common.errors.UserError`: a bad config, a
+missing data file, an unusable checkpoint, a run folder in the wrong state, ...) are
+printed as one line naming the problem, with exit status 2; anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,18 +18,9 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
+from common.errors import UserError
+from trainers.commands.pipeline_cli import add_pipeline_commands
 from trainers.commands.pretrained_cli import add_pretrained_commands
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """The exception types that describe a user's mistake (printed as one line)."""
-    from geodesic_targets.targets import NoCertifiedPairs
-    from tasks.data.paths import DataFileError
-    from trainers.config.loader import ConfigError
-    from trainers.errors import RunError
-    from trainers.io.checkpoint import CheckpointError
-
-    return ConfigError, DataFileError, CheckpointError, RunError, NoCertifiedPairs
 
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
@@ -68,145 +60,6 @@ def _cmd_data_download(args: argparse.Namespace) -> None:
     print(f"{args.dataset} is in {where}")
 
 
-def _cmd_geodesics(args: argparse.Namespace) -> None:
-    from trainers.config import replace_path
-    from trainers.config.experiment import load_experiment
-    from trainers.pipelines import geodesics as geodesics_cli
-
-    config = load_experiment(args.config, args.overrides)
-    if args.seed is not None:
-        config = replace_path(config, "seed", args.seed)
-    folder = geodesics_cli.run_folder(config, args.out, args.geodesics_command)
-    command = getattr(geodesics_cli, f"{args.geodesics_command}_command")
-    result = command(config, folder, progress=not args.no_progress)
-    if args.geodesics_command in ("sweep", "targets", "spectrum"):
-        print((folder / f"{args.geodesics_command}.md").read_text(), end="")
-    else:
-        print(yaml.safe_dump(result, sort_keys=False), end="")
-    print(f"results in {folder}")
-
-
-def _cmd_train(args: argparse.Namespace) -> None:
-    import pathlib
-
-    from trainers.config import replace_path, save_config
-    from trainers.config.experiment import load_experiment
-    from trainers.errors import RunError
-    from trainers.pipelines.train import train
-
-    if args.resume:
-        run_dir = pathlib.Path(args.resume)
-        if not (run_dir / "config.yaml").exists():
-            raise RunError(f"{run_dir} is not a run folder: it has no config.yaml to resume from")
-        config = load_experiment(args.config or run_dir / "config.yaml", args.overrides)
-    elif args.config:
-        config = load_experiment(args.config, args.overrides)
-        run_dir = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name / "train")
-    else:
-        raise RunError("meta-opt train needs --config (a new run) or --resume DIR")
-    if args.seed is not None:
-        config = replace_path(config, "seed", args.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
-    state = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
-    print(
-        f"meta-trained {int(state.step)} steps ({int(state.skipped)} skipped); results in {run_dir}"
-    )
-
-
-def _cmd_ablation(args: argparse.Namespace) -> None:
-    import pathlib
-
-    from trainers.config import replace_path
-    from trainers.config.experiment import load_experiment
-    from trainers.pipelines.ablation import ablation_command
-
-    config = load_experiment(args.config, args.overrides)
-    if args.seed is not None:
-        config = replace_path(config, "seed", args.seed)
-    folder = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name / "ablation")
-    ablation_command(config, folder, progress=not args.no_progress)
-    print((folder / "report.md").read_text(encoding="utf-8"), end="")
-    print(f"results in {folder}")
-
-
-def _comma_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from trainers.pipelines.evaluate import evaluate_command, parse_checkpoint_arguments
-    from trainers.reporting.evaluation_report import format_tables
-
-    settings = {
-        name: getattr(args, name)
-        for name in ("steps", "seeds", "tuning_seeds")
-        if getattr(args, name) is not None
-    }
-    if args.baselines is not None:
-        settings["baselines"] = tuple(_comma_list(args.baselines))
-    if args.generalization:
-        settings["generalization"] = True
-    results, written = evaluate_command(
-        parse_checkpoint_arguments(args.checkpoint),
-        settings,
-        _comma_list(args.tasks or ""),
-        args.out,
-        overrides=args.overrides,
-        add_baselines=("jacobi",) if args.jacobi else (),
-        progress=not args.no_progress,
-    )
-    print(format_tables(results))
-    plots = ", ".join(str(path) for path in written.values() if str(path).endswith(".png"))
-    wandb_run = written["wandb"] or "disabled (metrics.jsonl only)"
-    print(f"\nreport: {written['report']}\nplots: {plots}\nW&B run: {wandb_run}")
-
-
-def _cmd_demo(args: argparse.Namespace) -> None:
-    import pathlib
-    import time
-
-    from trainers.config import replace_path
-    from trainers.config.experiment import load_experiment
-    from trainers.pipelines.demo import DEFAULT_CONFIG, run_demo
-    from trainers.reporting.evaluation_report import format_tables
-
-    start = time.perf_counter()
-    config = load_experiment(args.config or DEFAULT_CONFIG, args.overrides)
-    if args.seed is not None:
-        config = replace_path(config, "seed", args.seed)
-    folder = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name)
-    out = run_demo(config, folder, progress=not args.no_progress)
-    written = out["written"]
-    print(format_tables(out["results"]))
-    print()
-    for line in out["best"]:
-        if line:
-            print(line)
-    for key, comparison in (out["comparison"] or {}).items():
-        name = key.replace("_", " ")
-        reached = ", ".join(
-            f"{label} at {row['steps_to_level']} (final {row['final']:.4g})"
-            for label, row in comparison["runs"].items()
-        )
-        print(f"{name} {comparison['level']:.4g} first reached: {reached}")
-    print(f"\nreport:  {written['report']}")
-    print(f"plots:   {', '.join(str(p) for p in written.values() if str(p).endswith('.png'))}")
-    runs = [str(p) for paths in written["train_wandb"].values() for p in paths]
-    print(
-        f"W&B:     {written['wandb'] or 'disabled'} (evaluation); {', '.join(runs) or 'disabled'} (training)"
-    )
-    print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {folder}")
-
-
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML experiment config")
-    parser.add_argument("--out", help="run folder (default: <out_dir>/<name>/<command>)")
-    parser.add_argument("--seed", type=int, help="override the config's seed")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. geodesics.level=0.3")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `meta-opt` with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -231,94 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.set_defaults(run=_cmd_config)
 
-    training = commands.add_parser("train", help="meta-train the LSTM optimizer")
-    training.add_argument(
-        "--config", help="YAML experiment config (default with --resume: the run's own)"
-    )
-    training.add_argument("--out", help="run folder (default: <out_dir>/<name>/train)")
-    training.add_argument("--seed", type=int, help="override the config's seed")
-    training.add_argument(
-        "--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint"
-    )
-    training.add_argument("--no-progress", action="store_true", help="no progress bar")
-    training.add_argument(
-        "overrides", nargs="*", help="dotted overrides, e.g. meta_train.num_meta_steps=50"
-    )
-    training.set_defaults(run=_cmd_train)
-
-    evaluating = commands.add_parser(
-        "evaluate", help="learned optimizers against tuned Adam, RMSProp, SGD+momentum, ESGD"
-    )
-    evaluating.add_argument(
-        "--checkpoint",
-        action="append",
-        required=True,
-        metavar="[LABEL=]DIR",
-        help="a train run folder (its newest checkpoint), a ckpt-<step> folder or "
-        "pretrained:NAME (`meta-opt pretrained`); repeat to compare several",
-    )
-    evaluating.add_argument(
-        "--tasks", help="comma-separated task names (default: the training task)"
-    )
-    evaluating.add_argument(
-        "--steps", type=int, help="inner steps per run (default: the training horizon)"
-    )
-    evaluating.add_argument("--seeds", type=int, help="held-out seeds per optimizer (default 16)")
-    evaluating.add_argument(
-        "--tuning-seeds", type=int, help="seeds of the baseline grid search (default 4)"
-    )
-    evaluating.add_argument(
-        "--baselines", help="comma-separated baselines (default adam,rmsprop,momentum,esgd)"
-    )
-    evaluating.add_argument(
-        "--jacobi", action="store_true", help="add the Jacobi-preconditioned baseline"
-    )
-    evaluating.add_argument(
-        "--generalization",
-        action="store_true",
-        help="add 2x/10x steps, wider, deeper, ReLU and real MNIST (when present)",
-    )
-    evaluating.add_argument("--out", help="run folder (default: <run>/../evaluate)")
-    evaluating.add_argument("--no-progress", action="store_true", help="no progress bar")
-    evaluating.add_argument(
-        "overrides", nargs="*", help="dotted overrides, e.g. evaluation.seeds=32"
-    )
-    evaluating.set_defaults(run=_cmd_evaluate)
-
-    demo = commands.add_parser(
-        "demo",
-        help="targets, geodesic and loss-only meta-training, evaluation on digits (minutes, CPU)",
-    )
-    demo.add_argument("--config", help="YAML experiment config (default: configs/demo.yaml)")
-    demo.add_argument("--out", help="demo folder (default: <out_dir>/<name>, i.e. runs/demo)")
-    demo.add_argument("--seed", type=int, help="override the config's seed")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    demo.add_argument(
-        "overrides", nargs="*", help="dotted overrides, e.g. meta_train.num_meta_steps=50"
-    )
-    demo.set_defaults(run=_cmd_demo)
-
-    ablation = commands.add_parser(
-        "ablation",
-        help="supervision arms x meta-seeds at a matched inner-step budget, against tuned baselines",
-    )
-    _add_run_arguments(ablation)
-    ablation.set_defaults(run=_cmd_ablation)
-
-    geodesics = commands.add_parser(
-        "geodesics", help="string sampling, energy sweeps, targets, spectra"
-    )
-    geodesic_commands = geodesics.add_subparsers(dest="geodesics_command", required=True)
-    for name, text in (
-        ("connect", "train two models to geodesics.level and connect them"),
-        ("sweep", "normalized geodesic length and beads against the level"),
-        ("targets", "geodesic supervision targets from baseline trajectories"),
-        ("spectrum", "Hessian spectra (index, extreme eigenvalues) along trajectories and paths"),
-    ):
-        sub = geodesic_commands.add_parser(name, help=text)
-        _add_run_arguments(sub)
-        sub.set_defaults(run=_cmd_geodesics)
-
+    add_pipeline_commands(commands)
     add_pretrained_commands(commands)
 
     data = commands.add_parser("data", help="data set utilities")
@@ -334,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs `meta-opt`; returns the exit status (0 ok, 2 for an error the user can fix).
 
-    Errors of the project's own user-error types are printed as one line (the full
+    A `UserError` is printed as one line (the full
     traceback with `--traceback`); any other exception propagates with its traceback.
     """
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)
-    except user_errors() as error:
+    except UserError as error:
         if args.traceback:
             raise
         print(f"meta-opt: error: {error}", file=sys.stderr)

@@ -5,15 +5,13 @@ machinery (`load_config`, `save_config`, `replace_path`, overrides) is in
 `trainers.config.loader`, the schema in `experiment` and `sections`.
 """
 
+from trainers.config.evaluation_section import EvalTaskConfig, EvaluationConfig
 from trainers.config.experiment import (
     ExperimentConfig,
     GeodesicsConfig,
     OptimizerConfig,
     TaskConfig,
-    build_family,
-    family_for,
     load_experiment,
-    task_variation,
 )
 from trainers.config.loader import (
     ConfigError,
@@ -28,13 +26,12 @@ from trainers.config.loader import (
 )
 from trainers.config.sections import (
     EstimatorOptions,
-    EvalTaskConfig,
-    EvaluationConfig,
     LoggingConfig,
     MetaTrainConfig,
     OuterOptimizerConfig,
     UnrollOptions,
 )
+from trainers.config.task_families import build_family, family_for, task_variation
 
 __all__ = [
     "ConfigError",

@@ -28,13 +28,15 @@ from dacite import (
     WrongTypeError,
 )
 
+from common.errors import UserError
+
 T = TypeVar("T")
 _HOOKS: dict[Any, Any] = {}  # memo of `_register`: type -> its dacite type hook
 _SEEN: set[Any] = set()
 _DACITE = dacite.Config(strict=True, cast=[tuple], type_hooks=_HOOKS)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config problem, located by dotted key, source file and override."""
 
     def __init__(self, problem: str, *, key: str = "", source: str = "", override: str = ""):

@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
 
-PyTree = Any
+from common.pytree import PyTree
+
 UnrollFn = Callable[[PyTree, PyTree], tuple[PyTree, jax.Array]]
 StartsFreshFn = Callable[[PyTree], jax.Array]
 

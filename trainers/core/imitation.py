@@ -7,16 +7,13 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
+from common.pytree import PyTree
 from meta_opt.inner_step import init_carry, inner_step, task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
-
-PyTree = Any
 
 
 def squared_norm(tree: PyTree) -> jax.Array:

@@ -11,14 +11,11 @@ few hundred parameters) are dominated by per-call overhead, which K seeds then s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from trainers.core.meta_step import MetaState
-
-PyTree = Any
 
 
 def stack_states(states: Sequence[MetaState]) -> MetaState:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from common.pytree import PyTree
 from meta_opt.inner_step import task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
@@ -25,8 +26,6 @@ from trainers.core.estimators import PESState, es_gradient, pes_gradient
 from trainers.core.imitation import imitation_loss
 from trainers.core.on_policy import OnPolicy, on_policy_loss
 from trainers.core.unroll import SCORE_TAG, InnerState, fresh_state, unroll
-
-PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,18 +17,17 @@ the search inside the step.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from common.pytree import PyTree
 from meta_opt.inner_step import InnerCarry, init_carry, inner_step, task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 from trainers.core.imitation import path_mismatch
-
-PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,9 +20,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from common.pytree import PyTree
 from trainers.errors import RunError
 
-PyTree = Any
 AXIS = "tasks"
 # Explicit settings of a multi-process job; unset: `jax.distributed.initialize()` detects
 # the cluster (SLURM, Open MPI, Kubernetes, Cloud TPU, ...) by itself.

@@ -23,7 +23,6 @@ from meta_opt.inner_step import init_carry, inner_step, task_objective
 from tasks.base import TaskFamily
 from trainers.core import sharding
 
-PyTree = Any
 Hparams = Mapping[str, jax.Array]
 BuildOptimizer = Callable[[Hparams], optax.GradientTransformation]
 

@@ -14,18 +14,18 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from common.pytree import PyTree
 from meta_opt.inner_step import InnerCarry, inner_step, task_objective
 from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 from tasks.supervised import log_uniform
 from trainers.config.sections import LossKind, UnrollOptions
 
-PyTree = Any
 # Folded into an instance's key for the minibatch that scores theta_U (never a training batch).
 SCORE_TAG = 0x5C0E
 # Folded into a step's batch key for the validation minibatch that scores it (score_on: validation).

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tasks.registry
-from trainers.config.sections import EvalTaskConfig, EvaluationConfig
+from trainers.config.evaluation_section import EvalTaskConfig, EvaluationConfig
 
 
 def real_mnist_dir(data_dir: str | None) -> str | None:

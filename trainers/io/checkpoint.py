@@ -31,6 +31,8 @@ import numpy as np
 
 from common import npz_tree
 from common.atomic import fsync_path
+from common.errors import UserError
+from common.pytree import PyTree
 
 __all__ = [
     "CheckpointError",
@@ -41,12 +43,11 @@ __all__ = [
     "save_checkpoint",
 ]
 
-PyTree = Any
 _NAME = re.compile(r"ckpt-(\d{8,})")
 _FORMAT = 2  # manifest "format" version (1: leaves named leaf_00000, ... in order)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, truncated, corrupt or does not fit the expected state."""
 
 

@@ -5,8 +5,9 @@ one of `ablation.extra_teachers`). Per arm, K meta-training runs of the same con
 (seeds seed, seed + 1, ...) train together as one vmapped meta-step
 (`trainers.core.meta_seeds`) for as many meta-steps as `ablation.inner_step_budget`
 allows at the arm's inner steps per meta-step (imitation unrolls count), and are
-validated at evenly spaced points on the same held-out instances. Then every learned
-optimizer and the tuned baselines run on the same held-out evaluation seeds and
+validated at evenly spaced points on the same held-out instances
+(`trainers.pipelines.arm_training`). Then every learned optimizer and the tuned
+baselines run on the same held-out evaluation seeds and
 `trainers.reporting.ablation_report` writes the comparison.
 
 Folder: `arms/<label>/` per arm (arm.json: the settings it is trained with; targets.npz,
@@ -22,44 +23,36 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import time
 from typing import Any
 
-import jax
-import numpy as np
-
 from common.atomic import write_text
-from common.npz_tree import decode, encode, read_npz, write_npz
 from common.progress import progress_bar
 from trainers.config import save_config, to_dict
-from trainers.config.experiment import (
-    ExperimentConfig,
-    OptimizerConfig,
-    build_family,
-    extra_families,
-)
-from trainers.config.supervision import uses_stored_targets
-from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
-from trainers.core.meta_step import MetaObjective, make_meta_step
-from trainers.core.trajectories import run_grid
+from trainers.config.experiment import ExperimentConfig, OptimizerConfig
+from trainers.config.task_families import build_family
 from trainers.errors import RunError
 from trainers.evaluation.contenders import Contender, baseline
 from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.ablation_pairs import NO_TARGETS, common_pair_targets, pair_notes
 from trainers.pipelines.arm_records import check_reusable, supersede_old_arm
-from trainers.pipelines.geodesics import make_targets
-from trainers.pipelines.train import (
-    initial_meta_state,
-    load_targets,
-    on_policy_for,
-    outer_optimizer,
-    unroll_steps_per_meta_step,
-    validation_fn,
-)
-from trainers.reporting.ablation_report import ArmEvaluation, write_ablation_report
+from trainers.pipelines.arm_training import ArmRun, curve_steps, learned_runs, step_cost, train_arm
+from trainers.reporting.ablation_report import write_ablation_report
+from trainers.reporting.ablation_statistics import ArmEvaluation
 
-PyTree = Any
+__all__ = [
+    "Arm",
+    "ArmRun",
+    "ablation_arms",
+    "ablation_command",
+    "arm_config",
+    "curve_steps",
+    "learned_runs",
+    "step_cost",
+    "teacher_label",
+    "train_arm",
+    "trained_arms",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,19 +83,6 @@ def ablation_arms(config: ExperimentConfig) -> list[Arm]:
     return arms
 
 
-def step_cost(config: ExperimentConfig) -> int:
-    """Inner steps one meta-step of `config` computes (unrolls plus imitation unrolls)."""
-    train = config.meta_train
-    on_policy = on_policy_for(config)
-    per_pair = on_policy.inner_steps() if on_policy else config.geodesics.targets.horizon
-    return inner_steps_per_meta_step(
-        unroll_steps_per_meta_step(train),
-        train.imitation_batch,
-        per_pair,
-        train.imitation_weight > 0,
-    )
-
-
 def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
     """The meta-training config of one arm: supervision, teacher, and the meta-steps its budget buys.
 
@@ -130,139 +110,6 @@ def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
             config, meta_train=dataclasses.replace(train, num_meta_steps=steps)
         )
     return config
-
-
-def curve_steps(num_meta_steps: int, curve_points: int) -> np.ndarray:
-    """The meta-steps at which every run is validated: 0 and `curve_points` evenly spaced ones."""
-    return np.unique(np.round(np.linspace(0, num_meta_steps, curve_points + 1)).astype(np.int64))
-
-
-@dataclasses.dataclass(frozen=True)
-class ArmRun:
-    """K meta-training runs of one arm.
-
-    Attributes:
-      meta_params: the trained LSTM weights, every leaf [K, ...].
-      steps: meta-steps of the validations, [P].
-      validation: validation metric -> [K, P] (`trainers.pipelines.train.validation_fn`).
-      step_cost: inner steps per meta-step.
-      skipped: non-finite meta-steps skipped per run, [K].
-      seconds: wall time of the training loop (compilation included, target generation not).
-    """
-
-    meta_params: PyTree
-    steps: np.ndarray
-    validation: dict[str, np.ndarray]
-    step_cost: int
-    skipped: np.ndarray
-    seconds: float
-
-    def save(self, path: pathlib.Path) -> None:
-        tree = {
-            "meta_params": self.meta_params,
-            "steps": self.steps,
-            "validation": self.validation,
-            "step_cost": np.asarray(self.step_cost),
-            "skipped": self.skipped,
-            "seconds": np.asarray(self.seconds),
-        }
-        write_npz(path, encode(tree))
-
-    @classmethod
-    def load(cls, path: pathlib.Path) -> ArmRun:
-        tree = decode(read_npz(path), where=str(path))
-        return cls(
-            tree["meta_params"],
-            tree["steps"],
-            dict(tree["validation"]),
-            int(tree["step_cost"]),
-            tree["skipped"],
-            float(tree["seconds"]),
-        )
-
-
-def train_arm(
-    config: ExperimentConfig,
-    family,
-    folder: pathlib.Path,
-    *,
-    progress: bool = True,
-    label: str | None = None,
-) -> ArmRun:
-    """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds."""
-    train = config.meta_train
-    seeds = config.ablation.meta_seeds
-    if uses_stored_targets(config) and not (folder / "targets.npz").exists():
-        make_targets(config, family, progress=progress).save(folder / "targets.npz")
-    targets = load_targets(config, family, folder)
-    objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
-    meta_step = make_meta_step(
-        family,
-        train.lstm,
-        train.unroll,
-        objective,
-        outer_optimizer(config),
-        targets,
-        on_policy_for(config),
-        train.estimator,
-        extra_families(config),
-    )
-    step = jax.jit(seeds_step(meta_step))
-    validate = jax.jit(
-        jax.vmap(validation_fn(config, family))
-    )  # same instances for every arm and seed
-    state = stack_states(
-        [
-            initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)
-            for k in range(seeds)
-        ]
-    )
-    checkpoints = curve_steps(train.num_meta_steps, config.ablation.curve_points)
-    history: dict[str, list[np.ndarray]] = {}
-    tick = time.perf_counter()
-    with (
-        RunLogger(folder, to_dict(config), config.logging, job_type="ablation-arm") as logger,
-        progress_bar(
-            train.num_meta_steps, f"arm {label or train.supervision}", unit="step", enabled=progress
-        ) as bar,
-    ):
-        for meta_step_index in range(train.num_meta_steps + 1):
-            metrics: dict[str, float] = {}
-            if meta_step_index:
-                state, per_seed = step(state)
-                metrics = {name: float(np.mean(v)) for name, v in jax.device_get(per_seed).items()}
-                bar.update()
-            if meta_step_index in checkpoints:
-                for name, values in jax.device_get(validate(state.meta_params)).items():
-                    history.setdefault(name, []).append(np.asarray(values))
-                    metrics[name] = float(np.mean(values))
-            if metrics:
-                logger.log(meta_step_index, metrics)
-        seconds = time.perf_counter() - tick
-        logger.log_summary({"seconds": seconds, "inner_steps_per_meta_step": step_cost(config)})
-    return ArmRun(
-        jax.device_get(state.meta_params),
-        checkpoints,
-        {name: np.stack(v, axis=1) for name, v in history.items()},
-        step_cost(config),
-        np.asarray(state.skipped),
-        seconds,
-    )
-
-
-def learned_runs(
-    config: ExperimentConfig, family, run: ArmRun, held_out_keys: jax.Array, num_steps: int
-):
-    """Every meta-seed's optimizer on the held-out seeds in one call: Trajectories [K, E, ...]."""
-    lstm = config.meta_train.lstm
-    return run_grid(
-        family,
-        lambda hparams: lstm.transformation(hparams["meta_params"]),
-        {"meta_params": run.meta_params},
-        held_out_keys,
-        num_steps,
-        config.evaluation.record_points,
-    )
 
 
 def _arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:

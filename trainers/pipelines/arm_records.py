@@ -14,8 +14,9 @@ from typing import Any
 
 from common.atomic import write_text
 from trainers.config import to_dict
-from trainers.config.experiment import ExperimentConfig, task_variation
+from trainers.config.experiment import ExperimentConfig
 from trainers.config.supervision import uses_stored_targets
+from trainers.config.task_families import task_variation
 from trainers.errors import RunError
 
 PAIRS_MARK = (

@@ -27,8 +27,9 @@ from trainers.config.experiment import ExperimentConfig
 from trainers.errors import RunError
 from trainers.evaluation.task_list import resolve_tasks
 from trainers.io.checkpoint import checkpoint_step, latest_checkpoint
-from trainers.pipelines.evaluate import PRETRAINED, load_learned, run_evaluation
+from trainers.pipelines.evaluate import run_evaluation
 from trainers.pipelines.geodesics import targets_command
+from trainers.pipelines.learned_checkpoints import PRETRAINED, load_learned
 from trainers.pipelines.train import train
 from trainers.reporting.evaluation_report import describe_best
 from trainers.reporting.training_report import (

@@ -9,26 +9,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from collections.abc import Callable
 from typing import Any
 
 import jax
 
 from common.atomic import write_text
 from common.progress import progress_bar
-from geodesic_targets.beads import descend_until
-from geodesic_targets.landscape import measure_points, record_trajectory, segment_high_points
 from geodesic_targets.paths import save_path
 from geodesic_targets.reference import load_reference
 from geodesic_targets.sampler import StringSampler
 from geodesic_targets.sweep import energy_sweep
 from geodesic_targets.targets import TargetSet, generate_targets
-from meta_opt.inner_step import task_objective
 from trainers.config import save_config
-from trainers.config.experiment import ExperimentConfig, build_family
+from trainers.config.experiment import ExperimentConfig
 from trainers.config.supervision import with_supervision
+from trainers.config.task_families import build_family
 from trainers.core import keys as run_keys
-from trainers.errors import RunError
+from trainers.pipelines import spectrum_points
+from trainers.pipelines.string_ends import trainer_to_level
 from trainers.reporting.plots import (
     path_profile_data,
     plot_path_profile,
@@ -78,38 +76,6 @@ def _write_json(path: pathlib.Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
-def _trainer_to_level(config: ExperimentConfig, task) -> Callable[[jax.Array, jax.Array, str], Any]:
-    """`(init_key, step_key, what) -> params`: a model of `task` trained to `geodesics.level`.
-
-    The string's ends must lie inside the level set; one that does not get there in
-    `geodesics.sweep.max_train_steps` is a clear error naming `what` and the settings to change.
-    """
-    geo = config.geodesics
-    descend = jax.jit(
-        lambda start, k: descend_until(
-            task_objective(task),
-            task.eval_loss,
-            geo.train_optimizer.build(),
-            start,
-            geo.level,
-            geo.sweep.max_train_steps,
-            k,
-        )
-    )
-
-    def train(init_key: jax.Array, step_key: jax.Array, what: str) -> Any:
-        params, loss, _ = descend(task.init(init_key), step_key)
-        if float(loss) > geo.level:
-            raise RunError(
-                f"{what} did not reach level {geo.level} (eval loss {float(loss):.4g}) in "
-                f"{geo.sweep.max_train_steps} steps: raise geodesics.sweep.max_train_steps "
-                "or geodesics.level"
-            )
-        return params
-
-    return train
-
-
 def connect_command(
     config: ExperimentConfig, folder: pathlib.Path, progress: bool = True
 ) -> dict[str, Any]:
@@ -117,7 +83,7 @@ def connect_command(
     geo = config.geodesics
     key = run_keys.derive(config.seed, "connect")
     task = build_family(config).instance(jax.random.fold_in(key, 1000))
-    train = _trainer_to_level(config, task)
+    train = trainer_to_level(config, task)
     ends = [
         train(jax.random.fold_in(key, i), jax.random.fold_in(key, 10 + i), f"model {i}")
         for i in range(2)
@@ -240,90 +206,6 @@ def targets_command(
     return summary
 
 
-def _trajectory_rows(config: ExperimentConfig, task, key) -> list[dict[str, Any]]:
-    """Measured points along every `geodesics.spectrum_optimizers` run (default: `baseline`)."""
-    geo, spec = config.geodesics, config.geodesics.spectrum
-    objective = task_objective(task)
-    rows = []
-    for o, optimizer in enumerate(geo.spectrum_optimizers or (geo.baseline,)):
-        label = (
-            f"{optimizer.name} ({', '.join(f'{k}={v:g}' for k, v in optimizer.hparams.items())})"
-        )
-        transformation = optimizer.build()
-        for seed in range(spec.trajectory_seeds):
-            run_key = jax.random.fold_in(key, 100 * o + seed)
-            points, steps = record_trajectory(
-                objective,
-                transformation,
-                task.init(jax.random.fold_in(run_key, 0)),
-                key=jax.random.fold_in(run_key, 1),
-                num_steps=spec.trajectory_steps,
-                num_points=spec.trajectory_points,
-            )
-            measured = measure_points(
-                task.eval_loss, points, key=jax.random.fold_in(run_key, 2), options=spec
-            )
-            rows += [
-                {
-                    "source": "trajectory",
-                    "optimizer": label,
-                    "run": seed,
-                    "step": int(step),
-                    **{name: float(values[i]) for name, values in measured.items()},
-                }
-                for i, step in enumerate(steps)
-            ]
-    return rows
-
-
-def _path_rows(
-    config: ExperimentConfig, task, key
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Measured beads and segment high points of `spectrum.path_pairs` strings at `geodesics.level`."""
-    geo, spec = config.geodesics, config.geodesics.spectrum
-    train = _trainer_to_level(config, task)
-    sampler = StringSampler(lambda p, _: task.eval_loss(p), geo.bead_optimizer.build(), geo.connect)
-    rows, paths = [], []
-    for pair in range(spec.path_pairs):
-        ends = [
-            train(
-                jax.random.fold_in(key, 10 * pair + i),
-                jax.random.fold_in(key, 10 * pair + 5 + i),
-                f"pair {pair}: model {i}",
-            )
-            for i in range(2)
-        ]
-        result = sampler.connect(*ends, geo.level, key=jax.random.fold_in(key, 1000 + pair))
-        high, ts, _ = segment_high_points(task.eval_loss, result.beads, geo.connect.num_grid)
-        for source, points, where in (
-            ("beads", result.beads, range(result.num_beads)),
-            ("segment high points", high, [float(t) for t in ts]),
-        ):
-            measured = measure_points(
-                task.eval_loss, points, key=jax.random.fold_in(key, 2000 + pair), options=spec
-            )
-            rows += [
-                {
-                    "source": source,
-                    "optimizer": "",
-                    "run": pair,
-                    "step": position,
-                    **{name: float(values[i]) for name, values in measured.items()},
-                }
-                for i, position in enumerate(where)
-            ]
-        paths.append(
-            {
-                "pair": pair,
-                "connected": result.connected,
-                "beads": result.num_beads,
-                "normalized_length": result.normalized_length,
-                "reason": result.reason,
-            }
-        )
-    return rows, paths
-
-
 def spectrum_command(
     config: ExperimentConfig, folder: pathlib.Path, progress: bool = True
 ) -> dict[str, Any]:
@@ -337,11 +219,11 @@ def spectrum_command(
     task = build_family(config).instance(jax.random.fold_in(key, 1000))
     jobs = len(geo.spectrum_optimizers or (geo.baseline,)) + (1 if spec.path_pairs else 0)
     with progress_bar(jobs, "Hessian spectra", unit="job", enabled=progress) as bar:
-        rows = _trajectory_rows(config, task, jax.random.fold_in(key, 1))
+        rows = spectrum_points.trajectory_rows(config, task, jax.random.fold_in(key, 1))
         bar.update(jobs - (1 if spec.path_pairs else 0))
         paths: list[dict[str, Any]] = []
         if spec.path_pairs:
-            path_rows, paths = _path_rows(config, task, jax.random.fold_in(key, 2))
+            path_rows, paths = spectrum_points.path_rows(config, task, jax.random.fold_in(key, 2))
             rows += path_rows
             bar.update()
     title = f"{config.task.name}: Hessian index against loss"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import pathlib
 import time
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,25 +24,22 @@ import optax
 
 import meta_opt
 from common.progress import progress_bar
-from geodesic_targets.targets import TargetSet
+from common.pytree import PyTree
 from trainers.config import to_dict
-from trainers.config.experiment import ExperimentConfig, build_family, extra_families
+from trainers.config.experiment import ExperimentConfig
 from trainers.config.sections import MetaTrainConfig
-from trainers.config.supervision import endpoint_only, uses_stored_targets, with_supervision
+from trainers.config.task_families import build_family, extra_families
 from trainers.core import keys as run_keys
 from trainers.core import sharding
 from trainers.core.estimators import init_particles
-from trainers.core.imitation import endpoint_weights
-from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
+from trainers.core.meta_step import MetaObjective, MetaState, make_meta_step
 from trainers.core.on_policy import OnPolicy
 from trainers.core.trajectories import make_run
 from trainers.core.unroll import initial_states
 from trainers.errors import RunError
 from trainers.io.checkpoint import latest_checkpoint, restore_latest, save_checkpoint
 from trainers.io.run_logger import RunLogger
-from trainers.pipelines.geodesics import make_targets
-
-PyTree = Any
+from trainers.pipelines.imitation_targets import load_targets
 
 
 def outer_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
@@ -96,47 +92,6 @@ def initial_meta_state(config: ExperimentConfig, family) -> MetaState:
     zero = jnp.zeros([], jnp.int32)
     return MetaState(
         meta_params, outer_optimizer(config).init(meta_params), inner, step_key, zero, zero
-    )
-
-
-def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Targets | None:
-    """Supervision targets for the imitation loss: from `meta_train.targets`, or generated once.
-
-    Raises:
-      RunError: the set was made for another task, or with another path or schedule
-        than `meta_train.supervision` asks for.
-    """
-    train = config.meta_train
-    if not uses_stored_targets(config):
-        return None
-    if train.targets:
-        target_set = TargetSet.load(train.targets)
-    elif (run_dir / "targets.npz").exists():
-        target_set = TargetSet.load(run_dir / "targets.npz")
-    else:  # every process makes the same targets from the seed; process 0 keeps them
-        target_set = make_targets(config, family, progress=False)
-        if sharding.is_primary():
-            target_set.save(run_dir / "targets.npz")
-    if target_set.task != config.task.name:
-        raise RunError(f"targets were made for task {target_set.task!r}, not {config.task.name!r}")
-    wanted = with_supervision(config).geodesics.targets
-    if train.supervision is not None and (target_set.path, target_set.schedule) != (
-        wanted.path,
-        wanted.schedule,
-    ):
-        raise RunError(
-            f"supervision {train.supervision!r} needs targets on a {wanted.path} path with the "
-            f"{wanted.schedule} schedule, but the set holds {target_set.path} / {target_set.schedule}"
-        )
-    as_jnp = lambda tree: jax.tree_util.tree_map(jnp.asarray, tree)
-    points = as_jnp(target_set.targets)
-    horizon = jax.tree_util.tree_leaves(points)[0].shape[1]
-    weights = endpoint_weights(horizon) if endpoint_only(config) else jnp.ones(horizon)
-    return Targets(
-        as_jnp(target_set.start_params),
-        points,
-        jnp.asarray(target_set.instance_keys, jnp.uint32),
-        weights,
     )
 
 
