@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from common.pytree import PyTree
 from geodesic_targets import target_geometry as geometry
-from geodesic_targets.options import ConnectOptions, LevelSchedule, TargetOptions
+from geodesic_targets.level_schedule import LevelSchedule
+from geodesic_targets.options import ConnectOptions, TargetOptions
 from geodesic_targets.path_result import PathResult, describe_path
 from geodesic_targets.paths import bead, stack
 from geodesic_targets.sampler import StringSampler
@@ -42,8 +44,7 @@ from geodesic_targets.target_set import NoCertifiedPairs, TargetSet
 from geodesic_targets.teacher import run_teacher
 from tasks.base import TaskFamily
 
-PyTree = Any
-__all__ = ["NoCertifiedPairs", "TargetSet", "generate_targets", "target_point"]
+__all__ = ["NoCertifiedPairs", "Pair", "TargetSet", "generate_targets", "pair_key", "target_point"]
 
 
 def generate_targets(
@@ -76,72 +77,83 @@ def generate_targets(
     loss = lambda params, k: family.instance(k).eval_loss(params)
     horizon, slack = options.horizon, 1 + options.level_tolerance
     pairs = [
-        (i, c * horizon)
+        Pair(i, c * horizon)
         for i in range(options.num_instances)
         for c in range(options.num_steps // horizon)
     ]
-    descending = [(i, t) for i, t in pairs if runs.losses[i, t + horizon] <= runs.losses[i, t]]
+    final = lambda p: runs.losses[p.instance, p.start + horizon]
+    descending = [p for p in pairs if final(p) <= runs.losses[p.instance, p.start]]
     if options.path != "level_set":
-        results = [
-            _unsearched(runs.pair(i, t, horizon), options.path, slack) for i, t in descending
-        ]
+        schedules = [None] * len(descending)
+        results = [_unsearched(runs.pair(*p, horizon), options.path, slack) for p in descending]
     elif options.schedule == "teacher":
-        schedules = [
-            LevelSchedule.by_index(geometry.teacher_levels(runs.pair(i, t, horizon)[1]) * slack)
-            for i, t in descending
-        ]
-        shortener = Shortener(loss, connect_options.shortening, by="index")
-        results = (
-            shortener.shorten_many(
-                [runs.pair(i, t, horizon)[0] for i, t in descending],
-                schedules,
-                jnp.asarray(runs.instance_keys[[i for i, _ in descending]]),
-            )
-            if descending
-            else []
-        )
+        schedules, results = _teacher_paced(loss, runs, descending, options, connect_options)
     else:
-        sampler = StringSampler(
-            loss, bead_optimizer, dataclasses.replace(connect_options, shorten=False)
+        schedules, results = _searched(
+            loss, runs, descending, options, connect_options, bead_optimizer, bead_key
         )
-        schedules, results = [], []
-        for i, t in descending:
-            path, losses = runs.pair(i, t, horizon)
-            ends = geometry.first_and_last(path)
-            schedules.append(
-                LevelSchedule.constant(losses[0] * slack)
-                if options.schedule == "constant"
-                else LevelSchedule.linear(losses[0] * slack, losses[-1] * slack)
-            )
-            results.append(
-                sampler.connect(
-                    *ends,
-                    schedules[-1],
-                    key=jax.random.fold_in(bead_key, i * 10_000 + t // horizon),
-                    context=runs.instance_keys[i],
-                )
-            )
-        if connect_options.shorten:
-            results = _shorten_connected(
-                Shortener(loss, connect_options.shortening),
-                results,
-                schedules,
-                runs.instance_keys[[i for i, _ in descending]],
-            )
     for result in results:
         if on_pair is not None:
             on_pair(result)
-    return _target_set(
-        family,
-        options,
-        runs,
-        descending,
-        results,
-        schedules if options.path == "level_set" else None,
-        len(pairs) - len(descending),
-        loss,
-        slack,
+    not_descending = len(pairs) - len(descending)
+    return _target_set(family, options, runs, descending, results, schedules, not_descending, loss)
+
+
+class Pair(NamedTuple):
+    """A pair (theta_t, theta_{t+T}) of the teacher's runs: its instance and start step t."""
+
+    instance: int
+    start: int
+
+
+def pair_key(key: jax.Array, pair: Pair, horizon: int) -> jax.Array:
+    """The bead-training key of one pair: `key` folded with its instance, then its chunk t // T."""
+    return jax.random.fold_in(jax.random.fold_in(key, pair.instance), pair.start // horizon)
+
+
+def _teacher_paced(loss, runs, pairs, options, connect_options):
+    """The teacher schedule: each teacher path shortened with point k held at the teacher's level k."""
+    slack = 1 + options.level_tolerance
+    schedules = [
+        LevelSchedule.by_index(geometry.teacher_levels(runs.pair(*p, options.horizon)[1]) * slack)
+        for p in pairs
+    ]
+    if not pairs:
+        return schedules, []
+    shortener = Shortener(loss, connect_options.shortening, by="index")
+    paths = [runs.pair(*p, options.horizon)[0] for p in pairs]
+    contexts = jnp.asarray(runs.instance_keys[[p.instance for p in pairs]])
+    return schedules, shortener.shorten_many(paths, schedules, contexts)
+
+
+def _searched(loss, runs, pairs, options, connect_options, bead_optimizer, bead_key):
+    """The fraction schedules: a string search between each pair's ends, then (optionally) shortening."""
+    slack = 1 + options.level_tolerance
+    sampler = StringSampler(
+        loss, bead_optimizer, dataclasses.replace(connect_options, shorten=False)
     )
+    schedules, results = [], []
+    for pair in pairs:
+        path, losses = runs.pair(*pair, options.horizon)
+        start_level, end_level = losses[0] * slack, losses[-1] * slack
+        schedules.append(
+            LevelSchedule.constant(start_level)
+            if options.schedule == "constant"
+            else LevelSchedule.linear(start_level, end_level)
+        )
+        results.append(
+            sampler.connect(
+                *geometry.first_and_last(path),
+                schedules[-1],
+                key=pair_key(bead_key, pair, options.horizon),
+                context=runs.instance_keys[pair.instance],
+            )
+        )
+    if connect_options.shorten:
+        contexts = runs.instance_keys[[p.instance for p in pairs]]
+        shortener = Shortener(loss, connect_options.shortening)
+        results = _shorten_connected(shortener, results, schedules, contexts)
+    return schedules, results
 
 
 def _unsearched(pair, path: str, slack: float) -> PathResult:
@@ -182,94 +194,77 @@ def _target_points(options, path, losses, result, schedule, context_loss, slack)
         return jax.tree_util.tree_map(lambda x: x[1:], path), np.full(horizon, losses[0] * slack)
     schedule = schedule or LevelSchedule.constant(losses[0] * slack)
     if schedule.by == "index":  # target k is the path's point k, held at level k
-        return jax.tree_util.tree_map(lambda x: x[1:], result.beads), np.asarray(
-            schedule.levels[1:]
-        )
+        points = jax.tree_util.tree_map(lambda x: x[1:], result.beads)
+        return points, np.asarray(schedule.levels[1:])
     if options.timing == "schedule":
         points, fractions = geometry.timed_by_schedule(
             context_loss, result.beads, geometry.teacher_levels(losses)
         )
     else:
-        points, fractions = (
-            geometry.at_equal_arc_length(result.beads, horizon),
-            np.arange(1, horizon + 1) / horizon,
-        )
+        points = geometry.at_equal_arc_length(result.beads, horizon)
+        fractions = np.arange(1, horizon + 1) / horizon
     return points, np.interp(fractions, np.linspace(0, 1, len(schedule.levels)), schedule.levels)
 
 
+def _pair_record(options, runs, pair, result, schedule, loss) -> dict[str, Any]:
+    """One certified pair's entries of every `TargetSet` field, by field name."""
+    slack = 1 + options.level_tolerance
+    path, losses = runs.pair(*pair, options.horizon)
+    context_loss = lambda p, k=runs.instance_keys[pair.instance]: loss(p, k)
+    start, end = geometry.first_and_last(path)
+    points, levels = _target_points(options, path, losses, result, schedule, context_loss, slack)
+    shortened = result.rounds > 0
+    distance = result.endpoint_distance
+    pace = geometry.teacher_levels(losses) * slack
+    return {
+        "start_params": start,
+        "targets": points,
+        "levels": losses[0],
+        "end_losses": losses[-1],
+        "normalized_lengths": result.normalized_length,
+        "instance_keys": runs.instance_keys[pair.instance],
+        "start_steps": pair.start,
+        "unshortened_lengths": result.length_before / distance if distance > 0 else np.nan,
+        "chord_deviations": geometry.chord_deviation(result.beads),
+        "chord_break_fractions": geometry.chord_break_fraction(context_loss, start, end, losses),
+        "num_beads": np.int32(result.num_beads),
+        "converged": float(result.converged) if shortened else np.nan,
+        "shortening_rounds": float(result.rounds) if shortened else np.nan,
+        "convergence_criteria": result.criterion,
+        "chord_keeps_pace": float(geometry.chord_keeps_pace(context_loss, start, end, pace)),
+        "target_levels": levels,
+        "target_losses": np.asarray(jax.vmap(context_loss)(points)),
+    }
+
+
 def _target_set(
-    family, options, runs, descending, results, schedules, not_descending, loss, slack
+    family, options, runs, pairs, results, schedules, not_descending, loss
 ) -> TargetSet:
-    horizon, rows, starts, targets = options.horizon, [], [], []
     searched = options.path == "level_set"  # teacher and chord paths are used as they are
-    for j, ((i, t), result) in enumerate(zip(descending, results)):
-        if searched and not result.connected:
-            continue
-        path, losses = runs.pair(i, t, horizon)
-        context_loss = lambda p, k=runs.instance_keys[i]: loss(p, k)
-        start, end = geometry.first_and_last(path)
-        points, levels = _target_points(
-            options, path, losses, result, schedules[j] if schedules else None, context_loss, slack
-        )
-        shortened = result.rounds > 0
-        before = (
-            result.length_before / result.endpoint_distance
-            if result.endpoint_distance > 0
-            else np.nan
-        )
-        rows.append(
-            (
-                losses[0],
-                losses[-1],
-                result.normalized_length,
-                i,
-                t,
-                before,
-                geometry.chord_deviation(result.beads),
-                geometry.chord_break_fraction(context_loss, start, end, losses),
-                result.num_beads,
-                float(result.converged) if shortened else np.nan,
-                float(result.rounds) if shortened else np.nan,
-                result.criterion,
-                float(
-                    geometry.chord_keeps_pace(
-                        context_loss, start, end, geometry.teacher_levels(losses) * slack
-                    )
-                ),
-                levels,
-                np.asarray(jax.vmap(context_loss)(points)),
-            )
-        )
-        starts.append(start)
-        targets.append(points)
-    uncertified = len(results) - len(rows)
-    if not rows:
+    records = [
+        _pair_record(options, runs, pair, result, schedule, loss)
+        for pair, result, schedule in zip(pairs, results, schedules)
+        if result.connected or not searched
+    ]
+    uncertified = len(results) - len(records)
+    if not records:
         raise NoCertifiedPairs(
             f"no pair was certified ({uncertified} failed path searches, "
             f"{not_descending} not descending): raise the budgets or lower the horizon"
         )
-    columns = [np.array(c) for c in zip(*rows)]
-    timing = "index" if options.schedule == "teacher" and searched else options.timing
+    trees = {name: stack([r[name] for r in records]) for name in ("start_params", "targets")}
+    arrays = {
+        name: np.array([r[name] for r in records]) for name in records[0] if name not in trees
+    }
     return TargetSet(
-        stack(starts),
-        stack(targets),
-        *columns[:3],
-        runs.instance_keys[columns[3]],
-        columns[4],
-        uncertified,
-        not_descending,
-        family.name,
-        options.schedule,
-        timing,
-        *columns[5:8],
-        columns[8].astype(np.int32),
+        **trees,
+        **arrays,
+        num_uncertified=uncertified,
+        num_not_descending=not_descending,
+        task=family.name,
+        schedule=options.schedule,
+        timing="index" if options.schedule == "teacher" and searched else options.timing,
         path=options.path,
-        converged=columns[9],
-        shortening_rounds=columns[10],
-        convergence_criteria=columns[11],
-        chord_keeps_pace=columns[12],
-        target_levels=columns[13],
-        target_losses=columns[14],
     )
 
 

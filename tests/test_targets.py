@@ -195,3 +195,20 @@ def test_target_sets_round_trip_and_old_files_load_with_their_defaults(teacher_s
         and np.all(np.isnan(old.chord_deviations))
     )
     assert old.target_levels.shape == (len(old.levels), 4) and np.isnan(old.largest_target_excess())
+
+
+def test_pair_keys_are_named_derivations_that_never_collide():
+    from geodesic_targets.targets import Pair, pair_key
+
+    key, horizon = jax.random.PRNGKey(3), 5
+    expected = jax.random.fold_in(jax.random.fold_in(key, 2), 7)  # instance 2, chunk 35 // 5
+    np.testing.assert_array_equal(pair_key(key, Pair(2, 35), horizon), expected)
+    # the former arithmetic key (instance * 10_000 + chunk) gave these two pairs one key
+    a, b = pair_key(key, Pair(1, 0), horizon), pair_key(key, Pair(0, 10_000 * horizon), horizon)
+    assert not np.array_equal(a, b)
+    many = {
+        tuple(np.asarray(pair_key(key, Pair(i, c * horizon), horizon)))
+        for i in range(4)
+        for c in range(6)
+    }
+    assert len(many) == 24
