@@ -122,3 +122,21 @@ def test_checkpoint_folder_accepts_a_run_or_a_checkpoint(tmp_path):
     assert checkpoint_folder(tmp_path / "checkpoints" / "ckpt-00000010").name == "ckpt-00000010"
     with pytest.raises(CheckpointError, match="neither a checkpoint folder"):
         checkpoint_folder(tmp_path / "empty")
+
+
+def test_a_long_plot_title_is_wrapped_inside_the_figure(tmp_path):
+    title = (
+        "digits_mlp: targets, schedule teacher, timing index, T = 100 (24 pairs), "
+        "shortened to convergence"
+    )
+    figure = plot_target_lengths(
+        np.array([1.0, 1.2]), np.array([2.0, 0.5]), np.array([0, 20]), tmp_path / "t.png", title
+    )
+    shown = figure.axes[0].title
+    box = shown.get_window_extent(figure.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= figure.bbox.width  # nothing cut at the edges
+    assert shown.get_text().replace("\n", " ") == title and "\n" in shown.get_text()
+    short = plot_target_lengths(
+        np.array([1.0]), np.array([2.0]), np.array([0]), tmp_path / "s.png", "targets"
+    )
+    assert short.axes[0].title.get_text() == "targets"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import textwrap
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -19,10 +20,32 @@ Points = Sequence[tuple[float, float]]
 
 
 def save_figure(fig: Figure, path: str | pathlib.Path) -> Figure:
-    """Writes a figure to a PNG (tight layout, 120 dpi) and returns it (tests read its data)."""
+    """Writes a figure to a PNG (tight layout, 120 dpi) and returns it (tests read its data).
+
+    Axes titles too wide for the figure are wrapped first: a title is centred over its
+    axes, and `tight_layout` makes room above a title but not beside it, so a long one
+    (the targets' task, schedule, timing and horizon) would be cut at both edges.
+    """
+    for ax in fig.axes:
+        _wrap_title(fig, ax)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return fig
+
+
+def _wrap_title(fig: Figure, ax) -> None:
+    """Breaks `ax`'s title into lines that fit within the figure's width."""
+    title = ax.title
+    text = title.get_text()
+    if not text:
+        return
+    renderer = fig.canvas.get_renderer()
+    width = title.get_window_extent(renderer).width
+    available = 0.9 * fig.bbox.width
+    if width <= available:
+        return
+    chars = max(int(len(text) * available / width), 10)
+    title.set_text(textwrap.fill(text, chars))
 
 
 def finite_mean_se(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
