@@ -87,7 +87,7 @@ TRAIN = [
     "meta_train.unroll.unroll_length=5",
     "meta_train.num_instances=2",
     "meta_train.validate_every=0",
-    "meta_train.checkpoint_every=2",
+    "meta_train.checkpoint_every=1",
     "meta_train.lstm.hidden_sizes=[4]",
     "evaluation.seeds=2",
     "evaluation.tuning_seeds=1",
@@ -142,6 +142,13 @@ def test_export_then_evaluate_pretrained_equals_evaluating_the_run(tmp_path, mon
     )
     card = pretrained_card("tiny", shipped)
     assert card["meta_steps"] == 2 and card["config"]["task"]["name"] == "digits_mlp"
+    early = run_dir / "checkpoints" / "ckpt-00000001"  # a run stopped before its launch setting
+    assert (
+        main(["export", "--checkpoint", str(early), "--name", "early", "--to", str(shipped)]) == 0
+    )
+    early_card = pretrained_card("early", shipped)
+    assert early_card["meta_steps"] == early_card["config"]["meta_train"]["num_meta_steps"] == 1
+    assert early_card["launched_meta_steps"] == 2
     assert card["evaluation"][0]["optimizers"][0]["optimizer"] == "lstm"
     readme = (shipped / "tiny" / "README.md").read_text()
     assert (
@@ -174,12 +181,12 @@ def test_export_then_evaluate_pretrained_equals_evaluating_the_run(tmp_path, mon
     np.testing.assert_allclose(from_bundle[0]["final_loss"], from_run[0]["final_loss"], rtol=1e-6)
 
     capsys.readouterr()
-    assert main(["pretrained"]) == 0 and capsys.readouterr().out.split() == ["tiny"]
+    assert main(["pretrained"]) == 0 and capsys.readouterr().out.split() == ["early", "tiny"]
     assert (
         main(["pretrained", "tiny"]) == 0
         and "# Pretrained optimizer `tiny`" in capsys.readouterr().out
     )
-    assert main(["pretrained", "nope"]) == 2 and "known: tiny" in capsys.readouterr().err
+    assert main(["pretrained", "nope"]) == 2 and "known: early, tiny" in capsys.readouterr().err
     assert (
         main(["export", "--checkpoint", str(run_dir), "--name", "tiny", "--to", str(shipped)]) == 2
     )
@@ -259,3 +266,12 @@ def test_the_shipped_optimizers_train_a_fresh_task_deterministically(name, task_
     assert float(after) < 0.5 * float(before), (float(before), float(after))
     again = train(jax.random.PRNGKey(0))
     assert float(again[1]) == float(after)  # deterministic on CPU
+
+
+def test_every_shipped_card_says_the_meta_steps_it_ran():
+    from meta_opt import list_pretrained
+
+    for name in list_pretrained():
+        card = pretrained_card(name)
+        assert card["config"]["meta_train"]["num_meta_steps"] == card["meta_steps"], name
+        assert card.get("launched_meta_steps", card["meta_steps"]) >= card["meta_steps"], name

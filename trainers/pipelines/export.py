@@ -14,10 +14,11 @@ import re
 from typing import Any
 
 from meta_opt.pretrained_bundles import PRETRAINED_DIR, list_pretrained, save_pretrained
-from trainers.config import to_dict
-from trainers.config.experiment import ExperimentConfig, task_variation
+from trainers.config import replace_path, to_dict
+from trainers.config.experiment import ExperimentConfig
+from trainers.config.task_families import task_variation
 from trainers.errors import RunError
-from trainers.pipelines.evaluate import load_learned
+from trainers.pipelines.learned_checkpoints import load_learned
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
@@ -151,9 +152,14 @@ def export_command(
         )
     learned = load_learned(checkpoint)
     report, results = _evaluation(evaluation)
+    launched = learned.config.meta_train.num_meta_steps
+    trained = learned.config  # the card's config says what was trained: the steps run
+    if 0 < learned.step != launched:
+        trained = replace_path(learned.config, "meta_train.num_meta_steps", learned.step)
     card = {
-        "config": to_dict(learned.config),
+        "config": to_dict(trained),
         "meta_steps": learned.step,
+        "launched_meta_steps": launched,
         "source": str(learned.path),
         "exported": datetime.date.today().isoformat(),
         "notes": notes,
