@@ -19,6 +19,7 @@ from trainers.core.trajectories import Trajectories, run_grid
 from trainers.evaluation.contenders import learned_contender
 from trainers.evaluation.evaluate import evaluation_keys
 from trainers.evaluation.statistics import censored_median
+from trainers.evaluation.verdicts import PairedInterval, interval_verdict, paired_interval
 from trainers.pipelines import ablation
 from trainers.pipelines.ablation import (
     ArmRun,
@@ -33,8 +34,6 @@ from trainers.reporting.ablation_report import (
     ArmEvaluation,
     common_level,
     inner_steps_to_level,
-    interval_verdict,
-    paired_interval,
 )
 
 TINY = """\
@@ -141,14 +140,20 @@ def test_paired_interval_matches_the_t_interval_by_hand():
     a = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
     b = np.array([1.5, 2.0, 3.5, 4.0, 6.0])
     diff = a - b  # mean -0.2, sample sd sqrt(0.075 * 4 / 4) ...
-    mean, lower, upper = paired_interval(a, b)
+    interval = paired_interval(a, b)
     se = np.std(diff, ddof=1) / math.sqrt(5)
     t_975_df4 = 2.7764451051977987  # tables: t(0.975, 4)
-    assert mean == pytest.approx(-0.2)
-    assert (lower, upper) == pytest.approx((-0.2 - t_975_df4 * se, -0.2 + t_975_df4 * se))
-    assert interval_verdict(lower, upper) == "ties"
-    assert interval_verdict(-0.3, -0.1) == "wins" and interval_verdict(0.1, 0.3) == "loses"
-    assert interval_verdict(math.nan, math.nan) == "undecided"
+    assert interval.mean == pytest.approx(-0.2) and interval.dof == 4
+    assert (interval.lower, interval.upper) == pytest.approx(
+        (-0.2 - t_975_df4 * se, -0.2 + t_975_df4 * se)
+    )
+    assert interval_verdict(interval) == "inconclusive"
+    assert interval_verdict(PairedInterval(-0.2, -0.3, -0.1, 4)) == "wins"
+    assert interval_verdict(PairedInterval(0.2, 0.1, 0.3, 4)) == "loses"
+    assert interval_verdict(PairedInterval(0.0, math.nan, math.nan, 0)) == "inconclusive"
+    # an equivalence margin turns an interval inside [-m, m] into "equivalent", and only that
+    assert interval_verdict(PairedInterval(0.0, -0.05, 0.04, 4), margin=0.1) == "equivalent"
+    assert interval_verdict(PairedInterval(0.0, -0.15, 0.04, 4), margin=0.1) == "inconclusive"
 
 
 def test_censored_median_counts_misses_as_slowest():

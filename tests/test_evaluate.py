@@ -18,13 +18,14 @@ from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.evaluation.statistics import (
     best_baseline,
     mean_and_se,
-    paired_verdict,
     steps_to_target,
     summarize,
     tuning_score,
 )
 from trainers.evaluation.task_list import generalization_tasks, real_mnist_dir, resolve_tasks
+from trainers.evaluation.verdicts import paired_verdict
 from trainers.reporting import evaluation_report as eval_report
+from trainers.reporting.evaluation_report import loss_ratio
 from trainers.reporting.tables import format_mean_se
 
 
@@ -245,12 +246,23 @@ def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers(tm
 
 def test_paired_verdict():
     base = np.array([1.0, 2.0, 3.0, 4.0])
-    assert paired_verdict(base * 0.5, base) == (pytest.approx(0.5), "wins")
+    assert paired_verdict(base * 0.5, base)[1] == "wins"
     assert paired_verdict(base * 2.0, base)[1] == "loses"
-    assert paired_verdict(base + np.array([0.1, -0.1, 0.1, -0.1]), base)[1] == "tie"
+    assert paired_verdict(base + np.array([0.1, -0.1, 0.1, -0.1]), base)[1] == "inconclusive"
     assert paired_verdict(np.array([1.0, np.nan, 1.0, 1.0]), base)[1] == "diverges"
-    ratio, verdict = paired_verdict(base, np.array([1.0, np.inf, 1.0, 1.0]))
-    assert math.isnan(ratio) and verdict == "wins"
+    assert paired_verdict(base, np.array([1.0, np.inf, 1.0, 1.0]))[1] == "wins"
+    # the rule is the t interval, not 2 SE: a mean difference of 2.5 SE is beyond 2 SE but
+    # inside t(0.975, 3) = 3.18 SE, so on 3 degrees of freedom it is inconclusive
+    d = np.array([-1.0, 1.0, -1.0, 1.0]) * 0.5
+    se = np.std(d, ddof=1) / 2
+    interval, verdict = paired_verdict(base + d + 2.5 * se, base)
+    assert verdict == "inconclusive" and interval.dof == 3
+    t_975_df3 = 3.182446305284263  # tables: t(0.975, 3)
+    assert interval.lower == pytest.approx(2.5 * se - t_975_df3 * se)
+    assert paired_verdict(base + d + 3.5 * se, base)[1] == "loses"
+    assert loss_ratio(base * 0.5, base) == pytest.approx(0.5)
+    assert math.isinf(loss_ratio(np.array([1.0, np.nan, 1.0, 1.0]), base))
+    assert math.isnan(loss_ratio(base, np.array([1.0, np.inf, 1.0, 1.0])))
 
 
 def test_format_mean_se():

@@ -1,8 +1,8 @@
-"""Summary statistics of evaluation runs: means, standard errors, targets, paired verdicts.
+"""Summary statistics of evaluation runs: means, standard errors, steps to a target.
 
-Every number is a mean ± standard error over the held-out seeds. Verdicts use the
-paired difference per seed (all optimizers run on the same seeds), so a "win"
-means the difference is more than two standard errors of that paired difference.
+Every number is a mean ± standard error over the held-out seeds. Verdicts, from the
+paired difference per seed (all optimizers run on the same seeds), are the one rule of
+`trainers.evaluation.verdicts`.
 """
 
 from __future__ import annotations
@@ -84,20 +84,3 @@ def best_baseline(task: TaskResult) -> ContenderResult | None:
     if not baselines:
         return None
     return min(baselines, key=lambda r: tuning_score(r.final_losses[None])[0])
-
-
-def paired_verdict(learned: np.ndarray, baseline: np.ndarray) -> tuple[float, str]:
-    """(ratio of mean final losses, "wins"/"loses"/"tie"/"diverges") from per-seed pairs.
-
-    "diverges" if any learned run is not finite; otherwise "wins"/"loses" when the mean
-    paired difference is more than two of its standard errors from zero.
-    """
-    if not np.all(np.isfinite(learned)):
-        return math.inf, "diverges"
-    if not np.all(np.isfinite(baseline)):
-        return math.nan, "wins"  # no ratio to a diverged baseline
-    ratio = float(np.mean(learned) / np.mean(baseline))
-    diff, se = mean_and_se(np.asarray(learned, np.float64) - np.asarray(baseline, np.float64))
-    if math.isnan(se) or abs(diff) <= 2 * se:
-        return ratio, "tie"
-    return ratio, "wins" if diff < 0 else "loses"

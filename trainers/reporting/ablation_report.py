@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from trainers.evaluation.evaluate import TaskResult
+from trainers.evaluation.verdicts import rule_sentence
 from trainers.reporting.ablation_statistics import (
     VALIDATION_KEY,
     ArmEvaluation,
@@ -23,8 +24,6 @@ from trainers.reporting.ablation_statistics import (
     common_level,
     comparisons,
     inner_steps_to_level,
-    interval_verdict,
-    paired_interval,
 )
 from trainers.reporting.plots import finite_mean_se, plot_loss_curves, save_figure
 from trainers.reporting.tables import format_mean_se, markdown_table
@@ -38,8 +37,6 @@ __all__ = [
     "common_level",
     "comparisons",
     "inner_steps_to_level",
-    "interval_verdict",
-    "paired_interval",
     "plot_validation_curves",
     "write_ablation_report",
 ]
@@ -199,8 +196,7 @@ def write_ablation_report(
         "",
         "## Paired comparisons",
         "",
-        "a − b per meta-seed (the same seed of both arms), 95% t interval over meta-seeds; "
-        "'wins' = a's loss is lower with the whole interval below zero.",
+        "a − b per meta-seed (the same seed of both arms), over the meta-seeds. " + rule_sentence(),
         "",
         markdown_table(
             ["comparison", "metric", "mean a − b", "95% interval", "relative to b", "verdict"],

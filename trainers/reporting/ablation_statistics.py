@@ -4,8 +4,9 @@ Two sources of spread are kept apart: meta-seeds (K meta-training runs of an arm
 unit of every ± and of every comparison) and evaluation seeds (E held-out task seeds,
 the same for every optimizer; their standard error is shown in its own column).
 Comparisons between arms are paired by meta-seed (seed k of every arm starts from
-the same LSTM weights and task instances), with a t-based 95% interval on K − 1
-degrees of freedom; "wins" means the whole interval of (a − b) lies below zero.
+the same LSTM weights and task instances), with the one verdict rule of every report
+(`trainers.evaluation.verdicts`: a paired t interval on K − 1 degrees of freedom;
+"wins" means the whole interval of (a − b) lies below zero).
 `trainers.reporting.ablation_report` renders these numbers as report.md and plots.
 """
 
@@ -17,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from trainers.evaluation.evaluate import TaskResult
 from trainers.evaluation.statistics import censored_median, mean_and_se, steps_to_target
+from trainers.evaluation.verdicts import interval_verdict, paired_interval
 
 if TYPE_CHECKING:
     from trainers.core.trajectories import Trajectories
@@ -58,25 +59,6 @@ class ArmEvaluation:
     def metric(self, name: str) -> np.ndarray | None:
         """'final_loss' or a task metric ('test_loss'), [K, E]; None when the task has none."""
         return self.final_losses if name == "final_loss" else self.runs.metrics.get(name)
-
-
-def paired_interval(
-    a: np.ndarray, b: np.ndarray, confidence: float = 0.95
-) -> tuple[float, float, float]:
-    """(mean of a − b, lower, upper): t interval of the mean paired difference (1-D arrays)."""
-    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    mean, se = mean_and_se(diff)
-    if not np.all(np.isfinite(diff)) or math.isnan(se):
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(diff) - 1)) * se
-    return mean, mean - half, mean + half
-
-
-def interval_verdict(lower: float, upper: float) -> str:
-    """'wins' when the interval of (a − b) is below zero, 'loses' above, else 'ties' (lower is better)."""
-    if math.isnan(lower) or math.isnan(upper):
-        return "undecided"
-    return "wins" if upper < 0 else "loses" if lower > 0 else "ties"
 
 
 def common_level(arms: Sequence[ArmEvaluation], key: str = VALIDATION_KEY) -> float:
@@ -170,19 +152,18 @@ def comparisons(arms: Sequence[ArmEvaluation], pairs: Sequence[str]) -> list[dic
             values_a, values_b = by_label[a].metric(name), by_label[b].metric(name)
             if values_a is None or values_b is None:
                 continue
-            mean, lower, upper = paired_interval(
-                np.mean(values_a, axis=1), np.mean(values_b, axis=1)
-            )
+            interval = paired_interval(np.mean(values_a, axis=1), np.mean(values_b, axis=1))
             rows.append(
                 {
                     "a": a,
                     "b": b,
                     "metric": name,
-                    "difference": mean,
-                    "lower": lower,
-                    "upper": upper,
-                    "relative": mean / float(np.mean(values_b)),
-                    "verdict": interval_verdict(lower, upper),
+                    "difference": interval.mean,
+                    "lower": interval.lower,
+                    "upper": interval.upper,
+                    "dof": interval.dof,
+                    "relative": interval.mean / float(np.mean(values_b)),
+                    "verdict": interval_verdict(interval),
                 }
             )
     return rows

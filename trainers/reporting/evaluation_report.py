@@ -1,9 +1,8 @@
 """What a researcher reads after `meta-opt evaluate`: tables, loss curves, report.md, W&B.
 
 Every number in a table is a mean ± standard error over the held-out seeds. The
-learned-versus-baseline verdicts use the paired difference per seed (all optimizers
-run on the same seeds), so a "win" means the difference is more than two standard
-errors of that paired difference.
+learned-versus-baseline verdicts are the one rule of `trainers.evaluation.verdicts`
+(the paired t interval over the same held-out seeds).
 """
 
 from __future__ import annotations
@@ -14,8 +13,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from trainers.evaluation.evaluate import TaskResult
-from trainers.evaluation.statistics import best_baseline, mean_and_se, paired_verdict, summarize
+from trainers.evaluation.statistics import best_baseline, mean_and_se, summarize
+from trainers.evaluation.verdicts import VERDICTS, paired_verdict, rule_sentence
 from trainers.reporting.plots import plot_loss_curves
 from trainers.reporting.tables import format_mean_se, markdown_table, text_table
 
@@ -105,7 +107,8 @@ def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
         for result in (r for r in task.results if r.learned):
             if best is None:
                 continue
-            ratio, verdict = paired_verdict(result.final_losses, best.final_losses)
+            _, verdict = paired_verdict(result.final_losses, best.final_losses)
+            ratio = loss_ratio(result.final_losses, best.final_losses)
             rows.append(
                 [
                     task.label,
@@ -123,15 +126,24 @@ def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
     return rows
 
 
+def loss_ratio(learned, baseline) -> float:
+    """Mean final loss of the learned optimizer over the baseline's: inf if the learned one
+    diverged, nan if only the baseline did (no ratio to a diverged run)."""
+    if not np.all(np.isfinite(learned)):
+        return math.inf
+    if not np.all(np.isfinite(baseline)):
+        return math.nan
+    return float(np.mean(learned) / np.mean(baseline))
+
+
 def verdict_summary(comparison: Sequence[Sequence[str]]) -> str:
-    """One sentence per verdict naming the tasks: where a learned optimizer wins, ties, loses, diverges."""
+    """One sentence per verdict naming the tasks (wins, equivalent, inconclusive, loses, diverges)."""
     by_verdict: dict[str, list[str]] = {}
     for row in comparison:
         by_verdict.setdefault(row[-1], []).append(f"{row[2]} on {row[0]}")
-    order = ("wins", "tie", "loses", "diverges")
     return " ".join(
         f"**{verdict.capitalize()}:** {'; '.join(by_verdict[verdict])}."
-        for verdict in order
+        for verdict in VERDICTS
         if verdict in by_verdict
     )
 
@@ -161,7 +173,7 @@ def write_report(
             "## Learned optimizers against the best tuned baseline",
             "",
             "Ratio: mean final training loss of the learned optimizer over the best baseline's. "
-            "Verdict: paired difference over the same held-out seeds, beyond two standard errors.",
+            + rule_sentence(),
             "",
             markdown_table(COMPARISON_COLUMNS, comparison),
             "",

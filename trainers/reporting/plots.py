@@ -33,13 +33,20 @@ def save_figure(fig: Figure, path: str | pathlib.Path) -> Figure:
     return fig
 
 
+def _agg_canvas(fig: Figure):
+    """The figure's Agg canvas (the one its PNGs are drawn with), attached on first use."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+
+
 def _wrap_title(fig: Figure, ax) -> None:
     """Breaks `ax`'s title into lines that fit within the figure's width."""
     title = ax.title
     text = title.get_text()
     if not text:
         return
-    renderer = fig.canvas.get_renderer()
+    renderer = _agg_canvas(fig).get_renderer()
     width = title.get_window_extent(renderer).width
     available = 0.9 * fig.bbox.width
     if width <= available:
