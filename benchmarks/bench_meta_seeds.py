@@ -5,7 +5,7 @@ together: their `MetaState`s stacked on a new axis and one `jax.jit(jax.vmap(met
 (`trainers.core.meta_seeds.seeds_step`). The alternative is the same jitted single-run
 meta-step called K times. Both are built from `load_experiment(config, overrides)`
 exactly as `meta-opt ablation` builds an arm (`arm_config`, `initial_meta_state` per
-seed, `make_meta_step` with the arm's targets), on one device, and timed in
+seed, `build_meta_step` with the arm's targets), on one device, and timed in
 alternating rounds (`common.time_interleaved`), each call waiting for its results.
 The ratio is the median over rounds of (together / separate): below 1, the vmapped
 call is cheaper than the K calls it replaces (the issue's aim: <= 0.5 at K = 5).
@@ -30,12 +30,11 @@ from trainers.config.experiment import load_experiment
 from trainers.config.supervision import uses_stored_targets
 from trainers.config.task_families import build_family
 from trainers.core.meta_seeds import seeds_step, stack_states
-from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.pipelines.ablation import Arm, arm_config
 from trainers.pipelines.arm_training import step_cost
 from trainers.pipelines.geodesics import make_targets
 from trainers.pipelines.imitation_targets import load_targets
-from trainers.pipelines.train import initial_meta_state, on_policy_for, outer_optimizer
+from trainers.pipelines.train import build_meta_step, initial_meta_state
 
 HEADERS = [
     "arm",
@@ -78,21 +77,11 @@ def build(config_path: str, overrides: list[str], supervision: str, seeds: int):
     config = load_experiment(config_path, [*overrides, "logging.mode=disabled"])
     config = arm_config(config, Arm(supervision, supervision, config.geodesics.baseline))
     family = build_family(config)
-    train = config.meta_train
     with tempfile.TemporaryDirectory() as folder:
         if uses_stored_targets(config):
             make_targets(config, family, progress=False).save(pathlib.Path(folder) / "targets.npz")
         targets = load_targets(config, family, pathlib.Path(folder))
-    objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
-    meta_step = make_meta_step(
-        family,
-        train.lstm,
-        train.unroll,
-        objective,
-        outer_optimizer(config),
-        targets,
-        on_policy_for(config),
-    )
+    meta_step = build_meta_step(config, family, targets)
     states = [
         initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)
         for k in range(seeds)

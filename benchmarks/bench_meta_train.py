@@ -4,7 +4,7 @@ The meta-step is built exactly as `trainers.pipelines.train.train` builds it:
 `load_experiment(config, overrides)` with `meta_train.num_instances=N`,
 `meta_train.unroll.unroll_length=U` and `logging.mode=disabled`, then
 `build_family`, `place_state(initial_meta_state(...), sharding.task_mesh())`,
-`make_meta_step(...)` with `outer_optimizer(config)` and `load_targets(...)`,
+`build_meta_step(config, family, load_targets(...))` (the step `meta-opt train` builds),
 and `jax.jit(meta_step, out_shardings=(state_sharding, None))`, lowered and
 compiled once per N x U; that one executable serves the throughput, FLOP-count
 and memory tables.
@@ -55,9 +55,8 @@ from benchmarks import common
 from trainers.config.experiment import load_experiment
 from trainers.config.task_families import build_family
 from trainers.core import sharding
-from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.pipelines.imitation_targets import load_targets
-from trainers.pipelines.train import initial_meta_state, outer_optimizer, place_state
+from trainers.pipelines.train import build_meta_step, initial_meta_state, place_state
 
 TARGET_FRACTION = 0.25
 TARGET_N = 16
@@ -93,15 +92,9 @@ def build(config_path: str, n: int, u: int, extra: list[str]) -> tuple[Any, Any,
     sharding.check_divisible(config.meta_train.num_instances, mesh)
     family = build_family(config)
     state = place_state(initial_meta_state(config, family), mesh)
-    train_cfg = config.meta_train
-    objective = MetaObjective(
-        train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch
-    )
     with tempfile.TemporaryDirectory() as run_dir:
         targets = load_targets(config, family, pathlib.Path(run_dir))
-    meta_step = make_meta_step(
-        family, train_cfg.lstm, train_cfg.unroll, objective, outer_optimizer(config), targets
-    )
+    meta_step = build_meta_step(config, family, targets)
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, None))
     return step_fn, state, meta_step, state_sharding

@@ -105,3 +105,40 @@ def test_extra_tasks_train_checkpoint_and_vary_as_their_families(tmp_path):
     np.testing.assert_array_equal(stored.inner[2].step, final.inner[2].step)
     with pytest.raises(ConfigError, match=r"meta_train\.extra_tasks\[0\]\.name"):
         load_experiment(path, ["meta_train.extra_tasks=[{name: nope}]"])
+
+
+def test_build_meta_step_is_the_step_of_every_config_part(tmp_path):
+    """PES, extra families, the outer optimizer: the config's step equals one built by hand."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    config = load_experiment(path, ["meta_train.estimator={name: pes, sigma: 0.01}"])
+    family = meta_train.build_family(config, training=True)
+    train = config.meta_train
+    by_hand = make_meta_step(
+        family,
+        train.lstm,
+        train.unroll,
+        MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch),
+        meta_train.outer_optimizer(config),
+        None,
+        None,
+        train.estimator,
+        extra_families(config),
+    )
+    state = meta_train.initial_meta_state(config, family)
+    ours, ours_metrics = jax.jit(meta_train.build_meta_step(config, family, None))(state)
+    theirs, theirs_metrics = jax.jit(by_hand)(state)
+    for x, y in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
+        np.testing.assert_array_equal(x, y)
+    assert float(ours_metrics["meta_loss"]) == float(theirs_metrics["meta_loss"])
+    # and it is a PES step on three families: three particle sets, each moved
+    assert len(ours.inner) == 3 and all(hasattr(p, "accumulated") for p in ours.inner)
+    assert int(ours.step) == 1 and int(ours.skipped) == 0
+    moved = [
+        not np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(ours.meta_params),
+            jax.tree_util.tree_leaves(state.meta_params),
+        )
+    ]
+    assert any(moved)

@@ -21,17 +21,15 @@ from common.pytree import PyTree
 from trainers.config import to_dict
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.supervision import uses_stored_targets
-from trainers.config.task_families import extra_families
 from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
-from trainers.core.meta_step import MetaObjective, make_meta_step
 from trainers.core.trajectories import run_grid
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.geodesics import make_targets
 from trainers.pipelines.imitation_targets import load_targets
 from trainers.pipelines.train import (
+    build_meta_step,
     initial_meta_state,
     on_policy_for,
-    outer_optimizer,
     unroll_steps_per_meta_step,
     validation_fn,
 )
@@ -113,18 +111,7 @@ def train_arm(
     if uses_stored_targets(config) and not (folder / "targets.npz").exists():
         make_targets(config, family, progress=progress).save(folder / "targets.npz")
     targets = load_targets(config, family, folder)
-    objective = MetaObjective(train.loss_weight, train.imitation_weight, train.imitation_batch)
-    meta_step = make_meta_step(
-        family,
-        train.lstm,
-        train.unroll,
-        objective,
-        outer_optimizer(config),
-        targets,
-        on_policy_for(config),
-        train.estimator,
-        extra_families(config),
-    )
+    meta_step = build_meta_step(config, family, targets)
     step = jax.jit(seeds_step(meta_step))
     validate = jax.jit(
         jax.vmap(validation_fn(config, family))

@@ -32,7 +32,7 @@ from trainers.config.task_families import build_family, extra_families
 from trainers.core import keys as run_keys
 from trainers.core import sharding
 from trainers.core.estimators import init_particles
-from trainers.core.meta_step import MetaObjective, MetaState, make_meta_step
+from trainers.core.meta_step import MetaObjective, MetaState, Targets, make_meta_step
 from trainers.core.on_policy import OnPolicy
 from trainers.core.trajectories import make_run
 from trainers.core.unroll import initial_states
@@ -133,6 +133,25 @@ def on_policy_for(config: ExperimentConfig) -> OnPolicy | None:
     return OnPolicy(config.geodesics.baseline.build(), segment, horizon - segment)
 
 
+def build_meta_step(config: ExperimentConfig, family, targets: Targets | None):
+    """The meta-step `config.meta_train` describes, on `family` with stored `targets`
+    (`load_targets`; None where the arm stores none): objective, outer optimizer,
+    on-policy segments, estimator and extra task families all come from the config, so
+    `train`, the ablation and the benchmarks build (and time) one and the same step."""
+    train_cfg = config.meta_train
+    return make_meta_step(
+        family,
+        train_cfg.lstm,
+        train_cfg.unroll,
+        MetaObjective(train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch),
+        outer_optimizer(config),
+        targets,
+        on_policy_for(config),
+        train_cfg.estimator,
+        extra_families(config),
+    )
+
+
 def make_validation(config: ExperimentConfig, family) -> Callable[[PyTree], dict[str, jax.Array]]:
     """`validation_fn`, jitted, with its values brought to the host."""
     validate = jax.jit(validation_fn(config, family))
@@ -196,20 +215,7 @@ def train(
         )
     state = place_state(state, mesh)
     train_cfg = config.meta_train
-    objective = MetaObjective(
-        train_cfg.loss_weight, train_cfg.imitation_weight, train_cfg.imitation_batch
-    )
-    meta_step = make_meta_step(
-        family,
-        train_cfg.lstm,
-        train_cfg.unroll,
-        objective,
-        outer_optimizer(config),
-        load_targets(config, family, run_dir),
-        on_policy_for(config),
-        train_cfg.estimator,
-        extra_families(config),
-    )
+    meta_step = build_meta_step(config, family, load_targets(config, family, run_dir))
     state_sharding = jax.tree_util.tree_map(lambda x: x.sharding, state)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     step_fn = jax.jit(meta_step, out_shardings=(state_sharding, replicated))  # global metrics
