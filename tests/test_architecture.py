@@ -80,3 +80,30 @@ def test_loading_and_checking_a_config_imports_neither_jax_nor_wandb():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"config loading imported {out.stdout.strip()}"
+
+
+def test_no_library_module_tests_for_a_supervision_arm_by_name():
+    """Arms are data (trainers/config/arms.py): pipelines ask the table, never `arm == "chord"`."""
+    from trainers.config.arms import ARM_NAMES
+
+    found = []  # geodesic_targets' path and schedule values ("teacher", "chord") are not arms
+    for package, path in modules():
+        if package != "trainers" or path.name == "arms.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                names = [s.value for s in sides if isinstance(s, ast.Constant)]
+                names += [
+                    e.value
+                    for s in sides
+                    if isinstance(s, ast.Tuple | ast.List | ast.Set)
+                    for e in s.elts
+                    if isinstance(e, ast.Constant)
+                ]
+                if any(x in ast.unparse(node) for x in (".path", ".schedule")):
+                    continue  # path and schedule values share words with arms ("chord")
+                hits = [n for n in names if n in ARM_NAMES and n != "none"]
+                if hits or ("none" in names and "supervision" in ast.unparse(node)):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, found

@@ -155,7 +155,9 @@ def test_an_arm_that_contradicts_the_imitation_weight_is_a_config_error(tmp_path
         load_experiment(path)
     with pytest.raises(ConfigError, match="supervision"):
         load_experiment(path, ["meta_train.supervision=geodesics", "meta_train.imitation_weight=1"])
-    with pytest.raises(ConfigError, match="'none' needs imitation_weight 0"):
+    with pytest.raises(
+        ConfigError, match="without imitation \\('none'\\) needs imitation_weight 0"
+    ):
         load_experiment(path, ["meta_train.supervision=none", "meta_train.imitation_weight=1"])
 
 
@@ -180,3 +182,47 @@ def test_training_refuses_a_target_set_made_for_another_arm(family, tmp_path):
         config, meta_train=dataclasses.replace(train, supervision="teacher")
     )
     np.testing.assert_array_equal(load_targets(teacher, family, tmp_path).weights, [1, 1, 1, 1])
+
+
+def test_the_arms_table_answers_every_question_a_pipeline_asks():
+    from trainers.config.arms import ARMS
+    from trainers.config.supervision import makes_on_policy_segments, uses_stored_targets
+
+    for name, arm in ARMS.items():
+        weight = 1.0 if arm.imitates else 0.0
+        config = ExperimentConfig(
+            name="x", meta_train=MetaTrainConfig(imitation_weight=weight, supervision=name)
+        )
+        assert uses_stored_targets(config) == (arm.imitates and arm.path is not None), name
+        assert makes_on_policy_segments(config) == (name == "on_policy"), name
+        assert endpoint_only(config) == (name == "endpoint"), name
+        assert with_supervision(with_supervision(config)) == with_supervision(config)  # idempotent
+    assert [a for a, arm in ARMS.items() if not arm.imitates] == ["none"]
+
+
+@pytest.mark.slow
+def test_the_saved_config_of_a_run_reproduces_its_targets_bit_for_bit(tmp_path):
+    """The config.yaml of `meta-opt train` carries the arm's target settings, so it makes them."""
+    from geodesic_targets.targets import TargetSet
+    from trainers.commands import cli
+    from trainers.pipelines.geodesics import make_targets
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "name: tiny\ntask: {name: quadratic, options: {dim: 5}}\n"
+        "geodesics:\n  targets: {num_instances: 2, num_steps: 8, horizon: 4}\n"
+        "meta_train:\n  supervision: chord\n  imitation_weight: 1.0\n  num_meta_steps: 1\n"
+        "  num_instances: 2\n  unroll: {horizon: 4, unroll_length: 2}\n  lstm: {hidden_sizes: [4]}\n"
+        "  validate_every: 0\nlogging: {mode: disabled}\n"
+    )
+    run = tmp_path / "run"
+    assert cli.main(["train", "--config", str(path), "--out", str(run), "--no-progress"]) == 0
+    saved = load_experiment(run / "config.yaml")
+    assert (saved.geodesics.targets.path, saved.geodesics.targets.schedule) == ("chord", "constant")
+    stored, remade = TargetSet.load(run / "targets.npz"), make_targets(saved, progress=False)
+    assert stored.path == remade.path == "chord"
+    for a, b in zip(
+        jax.tree_util.tree_leaves(stored.targets), jax.tree_util.tree_leaves(remade.targets)
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(stored.levels, remade.levels)

@@ -15,6 +15,7 @@ from typing import Any
 
 from geodesic_targets.options import ConnectOptions, SpectrumOptions, SweepOptions, TargetOptions
 from meta_opt.options import check_hparams
+from trainers.config.arms import ARMS
 from trainers.config.evaluation_section import EvaluationConfig
 from trainers.config.loader import ConfigError, attribute_override, load_config
 from trainers.config.sections import SUPERVISION_ARMS, LoggingConfig, MetaTrainConfig, TaskConfig
@@ -141,8 +142,8 @@ class AblationConfig:
             raise ValueError(
                 f"unknown or no arm(s) {unknown}; known: {', '.join(SUPERVISION_ARMS)}"
             )
-        if "none" in self.extra_teacher_arms:
-            raise ValueError("extra_teacher_arms: the 'none' arm has no teacher")
+        if any(not ARMS[arm].imitates for arm in self.extra_teacher_arms):
+            raise ValueError("extra_teacher_arms: an arm without imitation ('none') has no teacher")
         if self.meta_seeds < 2 or self.inner_step_budget < 0 or self.curve_points < 1:
             raise ValueError(
                 f"need meta_seeds >= 2 (for a standard error), inner_step_budget >= 0 "
@@ -195,7 +196,8 @@ def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> E
       overrides: "a.b=value" strings applied on top of the file, in order.
 
     Returns:
-      The validated config.
+      The validated config, its supervision arm's target settings applied to
+      `geodesics.targets` and `geodesics.connect` (`trainers.config.supervision`).
 
     Raises:
       ConfigError: as `load_config`, or naming `task.name` or
@@ -239,7 +241,9 @@ def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> E
             source=str(path),
         )
         raise attribute_override(located, overrides)
-    return config
+    from trainers.config.supervision import with_supervision  # it reads ExperimentConfig
+
+    return with_supervision(config)  # the arm's target settings, so a saved config makes them
 
 
 def check_optimizer(

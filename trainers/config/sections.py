@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from meta_opt.options import LSTMOptimizer
+from trainers.config.arms import ARM_NAMES, ARMS
 from trainers.config.evaluation_section import EvalTaskConfig, EvaluationConfig
 
 __all__ = [
@@ -29,18 +30,8 @@ __all__ = [
 ]
 
 LossKind = Literal["mean", "log", "normalized"]
-Supervision = Literal[
-    "none", "teacher", "chord", "endpoint", "geodesic", "geodesic_schedule", "on_policy"
-]
-SUPERVISION_ARMS = (
-    "none",
-    "teacher",
-    "chord",
-    "endpoint",
-    "geodesic",
-    "geodesic_schedule",
-    "on_policy",
-)
+SUPERVISION_ARMS = ARM_NAMES  # the rows of trainers.config.arms
+Supervision = Literal[ARM_NAMES]  # type: ignore[valid-type]  (a Literal of the table's names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,13 +149,11 @@ class MetaTrainConfig:
       loss_weight: weight of the inner-loss meta-objective (0: imitation only).
       imitation_weight: beta, weight of the geodesic imitation loss (0: loss only).
       imitation_batch: target pairs per meta-step.
-      supervision: what the imitation loss follows (`trainers.config.supervision`):
-        "none" (loss only), "teacher" (the teacher's iterates), "chord", "endpoint"
-        (only theta_{t+T}), "geodesic" (shortened path in Omega(F(theta_t))),
-        "geodesic_schedule" (shortened path under the teacher's level schedule),
-        "on_policy" (the teacher's iterates from the learned optimizer's own warmed-up
-        states, made inside every meta-step: `trainers.core.on_policy`).
-        None: the targets exactly as `geodesics.targets` and `geodesics.connect` say.
+      supervision: what the imitation loss follows, an arm of `trainers.config.arms`
+        (none, teacher, chord, endpoint, geodesic, geodesic_schedule, on_policy; the
+        table says what each one's targets are). A loaded config carries its arm's
+        target settings in `geodesics.targets` and `geodesics.connect` (resolved by
+        `load_experiment`). None: the targets exactly as those sections say.
       targets: a `.npz` from `meta-opt geodesics targets`; None with beta > 0 means
         generate them first with the `geodesics.targets` settings.
       checkpoint_every: meta-steps between checkpoints (the last step is always saved).
@@ -215,12 +204,13 @@ class MetaTrainConfig:
                 f"supervision must be one of {', '.join(SUPERVISION_ARMS)}, "
                 f"got {self.supervision!r}"
             )
-        if (self.supervision == "none") != (
-            self.imitation_weight == 0
-        ) and self.supervision is not None:
+        if self.supervision is not None and ARMS[self.supervision].imitates != (
+            self.imitation_weight > 0
+        ):
             raise ValueError(
                 f"supervision {self.supervision!r} with imitation_weight "
-                f"{self.imitation_weight}: 'none' needs imitation_weight 0, every other arm > 0"
+                f"{self.imitation_weight}: an arm without imitation ('none') needs "
+                "imitation_weight 0, every other arm > 0"
             )
 
 

@@ -28,7 +28,9 @@ from typing import Any
 from common.atomic import write_text
 from common.progress import progress_bar
 from trainers.config import save_config, to_dict
+from trainers.config.arms import ARMS
 from trainers.config.experiment import ExperimentConfig, OptimizerConfig
+from trainers.config.supervision import with_supervision
 from trainers.config.task_families import build_family
 from trainers.errors import RunError
 from trainers.evaluation.contenders import Contender, baseline
@@ -90,7 +92,7 @@ def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
       RunError: the budget does not buy one meta-step.
     """
     ablation = config.ablation
-    weight = 0.0 if arm.supervision == "none" else ablation.imitation_weight
+    weight = ablation.imitation_weight if ARMS[arm.supervision].imitates else 0.0
     train = dataclasses.replace(
         config.meta_train, supervision=arm.supervision, imitation_weight=weight, targets=None
     )
@@ -109,7 +111,7 @@ def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
         config = dataclasses.replace(
             config, meta_train=dataclasses.replace(train, num_meta_steps=steps)
         )
-    return config
+    return with_supervision(config)  # the arm's target settings, as its arm.json records them
 
 
 def _arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:

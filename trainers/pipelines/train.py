@@ -28,6 +28,7 @@ from common.pytree import PyTree
 from trainers.config import to_dict
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.sections import MetaTrainConfig
+from trainers.config.supervision import makes_on_policy_segments
 from trainers.config.task_families import build_family, extra_families
 from trainers.core import keys as run_keys
 from trainers.core import sharding
@@ -123,7 +124,7 @@ def on_policy_for(config: ExperimentConfig) -> OnPolicy | None:
     Raises:
       RunError: T longer than the horizon H.
     """
-    if config.meta_train.supervision != "on_policy" or config.meta_train.imitation_weight == 0:
+    if not makes_on_policy_segments(config):
         return None
     horizon, segment = config.meta_train.unroll.horizon, config.geodesics.targets.horizon
     if segment > horizon:
