@@ -25,6 +25,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
+from trainers.evaluation.statistics import mean_and_se
+
 VERDICTS = ("wins", "equivalent", "inconclusive", "loses", "diverges")
 
 
@@ -47,7 +49,7 @@ def paired_interval(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> P
     mean = float(np.mean(diff)) if n else math.nan
     if n < 2 or not np.all(np.isfinite(diff)):
         return PairedInterval(mean, math.nan, math.nan, max(n - 1, 0))
-    se = float(np.std(diff, ddof=1) / np.sqrt(n))
+    _, se = mean_and_se(diff)
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     return PairedInterval(mean, mean - half, mean + half, n - 1)
 
