@@ -1,7 +1,7 @@
 """Throughput of the LSTM meta-optimizer's update and its FLOP rate next to a big matmul.
 
 For n coordinates (params = {"w": zeros(n)}, random gradients) this times the
-jitted `update` of `LSTMOptimizer().transformation(meta_params)`, alone and as
+jitted `update` of `LSTMv1Config().transformation(meta_params)`, alone and as
 a `lax.scan` of `--steps` updates (as the trainers unroll it), and reports
 coordinates per second, XLA's own FLOP count per update (`cost_analysis`), the
 achieved FLOP/s and its fraction of a jitted [2048, 2048] f32 matmul's rate
@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import common
-from meta_opt.lstm_optimizer import LSTMOptimizer
+from meta_opt.lstm_v1_config import LSTMv1Config
 
 TARGET_FRACTION = 0.40
 
@@ -45,7 +45,7 @@ def make_cases(
     n: int, dtype: Any, steps: int, unroll: int = 1
 ) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     """Jitted functions and arguments: one update, a scan of `steps` updates, the gate matmuls."""
-    config = LSTMOptimizer()
+    config = LSTMv1Config()
     meta_params = cast_floats(config.init(jax.random.PRNGKey(0)), dtype)
     opt = config.transformation(meta_params)
     params = {"w": jnp.zeros(n, dtype)}

@@ -16,7 +16,7 @@ Steps are timed as one jitted `lax.scan` of `--steps` steps, divided by
 dispatch on these sizes). Compilation happens before timing. All cases of a
 problem are timed in alternating rounds; a time is the median over rounds, a
 ratio the median of per-round ratios. The FLOP column is XLA's count of the
-scan, which counts its body (one step) once. v2 is `LSTMOptimizer(inputs=INPUTS, horizon=1000,
+scan, which counts its body (one step) once. v2 is `LSTMv2Config(inputs=INPUTS, horizon=1000,
 relative_update=True)`: 23 features per coordinate against v1's 2.
 
 Run: .venv/bin/python -m benchmarks.bench_lstm_v2 [--quick | --tiny]
@@ -34,7 +34,8 @@ import optax
 
 import tasks
 from benchmarks import common
-from meta_opt.options import INPUTS, LSTMOptimizer
+from meta_opt.lstm_v1_config import LSTMv1Config
+from meta_opt.lstm_v2_config import INPUTS, LSTMv2Config
 
 OPTIMIZERS = ("adam", "lstm_v1", "lstm_v2")
 HEADERS = ["problem", "params", "optimizer", "us/step", "x adam", "x lstm_v1", "XLA MFLOP/step"]
@@ -71,7 +72,7 @@ def problems(args: argparse.Namespace) -> dict[str, tuple[Any, Any]]:
 
 def optimizers() -> dict[str, optax.GradientTransformation]:
     """Adam, the v1 LSTM optimizer and the v2 one with every input, with fresh meta-params."""
-    v1, v2 = LSTMOptimizer(), LSTMOptimizer(inputs=INPUTS, horizon=1000, relative_update=True)
+    v1, v2 = LSTMv1Config(), LSTMv2Config(inputs=INPUTS, horizon=1000, relative_update=True)
     meta_v1, meta_v2 = jax.jit(lambda key: (v1.init(key), v2.init(key)))(jax.random.PRNGKey(0))
     return {
         "adam": optax.adam(1e-3),

@@ -1,4 +1,4 @@
-"""Per-coordinate inputs of the v2 learned optimizer (`LSTMOptimizer.inputs`).
+"""How the v2 learned optimizer's per-coordinate inputs are computed (`LSTMv2Config.inputs`).
 
 All parameters are one flat vector of n coordinates (`ravel_pytree`); the
 tensor (pytree leaf) each coordinate belongs to is static (`Segments`), so
@@ -16,7 +16,10 @@ their bias corrections (m_k / (1 - d_k^t), v / (1 - rms_decay^t)):
                        with r = g / sqrt(v̂ + eps), 0.5 log mean θ^2, log size
     param              θ
 
-Inputs that can be large ("momenta", "rms_normalized", "param") are divided,
+What each input is, its width and whether it is normalized are
+`meta_opt.lstm_v2_config.INPUT_TABLE`; `COMPUTE` holds one function per row.
+Inputs that can be large (the table's `normalized`: "momenta", "rms_normalized",
+"param") are divided,
 feature by feature and tensor by tensor, by their root mean square over the
 tensor's coordinates (learned_optimization's `_second_moment_normalizer`).
 Multiplying the loss by a constant changes no input, up to `rms_eps`, except
@@ -43,10 +46,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from meta_opt.options import INPUTS, LSTMOptimizer
+from meta_opt.lstm_v2_config import LSTMv2Config
 from meta_opt.preprocess import log_sign_features
 
-NORMALIZED = ("momenta", "rms_normalized", "param")
 NORMALIZER_EPS = 1e-5  # learned_optimization's `_second_moment_normalizer` epsilon
 LOG_EPS = 1e-12  # added to mean squares before their logarithm (an all-zero tensor: about -13.8)
 
@@ -92,7 +94,7 @@ def second_moment_normalize(x: jax.Array, segments: Segments) -> jax.Array:
 
 
 def update_moments(
-    config: LSTMOptimizer, momenta: jax.Array, second_moment: jax.Array, grad: jax.Array
+    config: LSTMv2Config, momenta: jax.Array, second_moment: jax.Array, grad: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """One step of the moving averages: momenta [n, K] of g, second_moment [n] of g^2."""
     decays = jnp.asarray(config.momentum_decays, grad.dtype)
@@ -102,7 +104,7 @@ def update_moments(
 
 
 def bias_corrected(
-    config: LSTMOptimizer, momenta: jax.Array, second_moment: jax.Array, count: jax.Array
+    config: LSTMv2Config, momenta: jax.Array, second_moment: jax.Array, count: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """m̂ [n, K] and v̂ [n] after t = count + 1 updates of the moving averages."""
     t = (count + 1).astype(momenta.dtype)
@@ -110,8 +112,59 @@ def bias_corrected(
     return momenta / (1 - decays**t), second_moment / (1 - config.rms_decay**t)
 
 
+class Moments(NamedTuple):
+    """What every input is computed from at one step (flat, [n] unless said).
+
+    Attributes:
+      grad: this step's gradient.
+      m_hat: bias-corrected momenta [n, K]. inv_rms: 1 / sqrt(v̂ + eps).
+      steps: updates done before this one, [] float.
+      params: parameter values, or None where no selected input needs them.
+      segments: the tensors' coordinates (`segments_of`).
+    """
+
+    grad: jax.Array
+    m_hat: jax.Array
+    inv_rms: jax.Array
+    steps: jax.Array
+    params: jax.Array | None
+    segments: Segments
+
+
+def _tensor_context(c: LSTMv2Config, x: Moments) -> jax.Array:
+    stats = jnp.stack(
+        [
+            0.5 * jnp.log(tensor_mean((x.grad * x.inv_rms) ** 2, x.segments) + LOG_EPS),
+            0.5 * jnp.log(tensor_mean(x.params**2, x.segments) + LOG_EPS),
+            jnp.log(jnp.asarray(np.maximum(x.segments.sizes, 1), x.grad.dtype)),
+        ],
+        axis=1,
+    )
+    return broadcast(stats, x.segments)
+
+
+def _fill(x: Moments, values: jax.Array) -> jax.Array:
+    return jnp.broadcast_to(values, (x.grad.shape[0], values.shape[-1]))
+
+
+# One function per row of `INPUT_TABLE`: (config, moments) -> features [n, width].
+COMPUTE = {
+    "log_sign_gradient": lambda c, x: log_sign_features(x.grad, c.preprocess_p),
+    "momenta": lambda c, x: x.m_hat,
+    "rms_normalized": lambda c, x: (
+        jnp.concatenate([x.grad[:, None], x.m_hat], 1) * x.inv_rms[:, None]
+    ),
+    "step_embedding": lambda c, x: _fill(
+        x, jnp.tanh(x.steps / jnp.asarray(c.step_timescales, x.grad.dtype))
+    ),
+    "horizon_fraction": lambda c, x: _fill(x, (x.steps / c.horizon)[None]),
+    "tensor_context": _tensor_context,
+    "param": lambda c, x: x.params[:, None],
+}
+
+
 def raw_inputs(
-    config: LSTMOptimizer,
+    config: LSTMv2Config,
     grad: jax.Array,
     momenta: jax.Array,
     second_moment: jax.Array,
@@ -122,51 +175,31 @@ def raw_inputs(
     """Each selected input's features before normalization, name -> [n, width].
 
     Args:
-      config: a v2 configuration (`inputs` non-empty).
+      config: a v2 configuration.
       grad: this step's flat gradient [n].
       momenta, second_moment: the moving averages, already updated with `grad`.
       count: updates done before this one, [] int.
-      params: flat parameter values [n]; needed by "tensor_context" and "param".
+      params: flat parameter values [n]; needed by inputs whose `needs_params` is set.
       segments: the tensors' coordinates (`segments_of`).
     """
-    n, dtype, names = grad.shape[0], grad.dtype, config.inputs
     m_hat, v_hat = bias_corrected(config, momenta, second_moment, count)
-    inv_rms = jax.lax.rsqrt(v_hat + config.rms_eps)
-    steps = count.astype(dtype)
-    out = {}
-    if "log_sign_gradient" in names:
-        out["log_sign_gradient"] = log_sign_features(grad, config.preprocess_p)
-    if "momenta" in names:
-        out["momenta"] = m_hat
-    if "rms_normalized" in names:
-        out["rms_normalized"] = jnp.concatenate([grad[:, None], m_hat], axis=1) * inv_rms[:, None]
-    if "step_embedding" in names:
-        timescales = jnp.asarray(config.step_timescales, dtype)
-        out["step_embedding"] = jnp.broadcast_to(jnp.tanh(steps / timescales), (n, len(timescales)))
-    if "horizon_fraction" in names:
-        out["horizon_fraction"] = jnp.broadcast_to(steps / config.horizon, (n, 1))
-    if "tensor_context" in names:
-        stats = jnp.stack(
-            [
-                0.5 * jnp.log(tensor_mean((grad * inv_rms) ** 2, segments) + LOG_EPS),
-                0.5 * jnp.log(tensor_mean(params**2, segments) + LOG_EPS),
-                jnp.log(jnp.asarray(np.maximum(segments.sizes, 1), dtype)),
-            ],
-            axis=1,
-        )
-        out["tensor_context"] = broadcast(stats, segments)
-    if "param" in names:
-        out["param"] = params[:, None]
-    return out
+    moments = Moments(
+        grad,
+        m_hat,
+        jax.lax.rsqrt(v_hat + config.rms_eps),
+        count.astype(grad.dtype),
+        params,
+        segments,
+    )
+    return {spec.name: COMPUTE[spec.name](config, moments) for spec in config.selected}
 
 
 def feature_matrix(
-    config: LSTMOptimizer, raw: dict[str, jax.Array], segments: Segments
+    config: LSTMv2Config, raw: dict[str, jax.Array], segments: Segments
 ) -> jax.Array:
-    """The LSTM's input [n, config.num_features]: the inputs in `INPUTS` order, large ones normalized."""
+    """The LSTM's input [n, config.num_features]: the inputs in table order, large ones normalized."""
     parts = [
-        second_moment_normalize(raw[name], segments) if name in NORMALIZED else raw[name]
-        for name in INPUTS
-        if name in config.inputs
+        second_moment_normalize(raw[spec.name], segments) if spec.normalized else raw[spec.name]
+        for spec in config.selected
     ]
     return jnp.concatenate(parts, axis=1)

@@ -20,8 +20,9 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from common.pytree import PyTree
+from meta_opt.architectures import architecture_from_fields
 from meta_opt.lstm_core import coordinatewise_lstm
-from meta_opt.options import LSTMOptimizer
+from meta_opt.lstm_v1_config import LSTMv1Config
 from meta_opt.preprocess import gradient_features
 
 
@@ -39,13 +40,13 @@ class LSTMOptimizerState(NamedTuple):
     count: jax.Array
 
 
-def init_meta_params(config: LSTMOptimizer, key: jax.Array) -> PyTree:
+def init_meta_params(config: LSTMv1Config, key: jax.Array) -> PyTree:
     """Fresh meta-parameters of the optimizer `config` describes (the LSTM and head weights)."""
     core = coordinatewise_lstm(config.hidden_sizes)
     return core.init(key, jnp.zeros((1, config.num_features)))
 
 
-def lstm_transformation(config: LSTMOptimizer, meta_params: PyTree) -> optax.GradientTransformation:
+def transformation(config: LSTMv1Config, meta_params: PyTree) -> optax.GradientTransformation:
     """The optax transformation that applies the optimizer `config` with `meta_params`.
 
     Works for any params pytree, under `jit` and `vmap`, and is differentiable
@@ -77,9 +78,9 @@ def lstm_transformation(config: LSTMOptimizer, meta_params: PyTree) -> optax.Gra
 
 
 def lstm_optimizer(meta_params: PyTree, **config: Any) -> optax.GradientTransformation:
-    """`LSTMOptimizer(**config).transformation(meta_params)`: a learned optimizer by name.
+    """A learned optimizer by name: the architecture `config`'s fields describe, with `meta_params`.
 
-    Lists in `config` (e.g. `hidden_sizes` from YAML) are taken as tuples.
+    `config` may name its `kind` (`meta_opt.architectures`); without one, non-empty `inputs`
+    means v2. Lists (e.g. `hidden_sizes` from YAML) are taken as tuples.
     """
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return LSTMOptimizer(**config).transformation(meta_params)
+    return architecture_from_fields(config).transformation(meta_params)

@@ -9,8 +9,8 @@ coordinate, a direction d and a magnitude m, and the update
 
     output_scale * d * exp(magnitude_scale * m)    [* max(RMS of the tensor's values, floor)]
 
-the last factor only with `relative_update`. `LSTMOptimizer.transformation`
-dispatches here when `inputs` is non-empty; v1 (`meta_opt.lstm_optimizer`)
+the last factor only with `relative_update`. `LSTMv2Config` (kind "lstm_v2")
+is implemented here; v1 (`meta_opt.lstm_optimizer`)
 keeps its state type and meta-params.
 
 References:
@@ -35,9 +35,7 @@ from jax.flatten_util import ravel_pytree
 from common.pytree import PyTree
 from meta_opt import features
 from meta_opt.lstm_core import coordinatewise_lstm
-from meta_opt.options import LSTMOptimizer
-
-NEEDS_PARAMS = ("tensor_context", "param")
+from meta_opt.lstm_v2_config import LSTMv2Config
 
 
 class LSTMv2State(NamedTuple):
@@ -56,20 +54,13 @@ class LSTMv2State(NamedTuple):
     count: jax.Array
 
 
-def init_meta_params_v2(config: LSTMOptimizer, key: jax.Array) -> PyTree:
+def init_meta_params(config: LSTMv2Config, key: jax.Array) -> PyTree:
     """Fresh meta-parameters of the v2 optimizer `config` describes (LSTM, 2-output head)."""
     core = coordinatewise_lstm(config.hidden_sizes, outputs=2)
     return core.init(key, jnp.zeros((1, config.num_features)))
 
 
-def needs_params(config: LSTMOptimizer) -> bool:
-    """Whether `update` must be given the parameters (tensor context, param, relative update)."""
-    return config.relative_update or any(name in config.inputs for name in NEEDS_PARAMS)
-
-
-def lstm_v2_transformation(
-    config: LSTMOptimizer, meta_params: PyTree
-) -> optax.GradientTransformation:
+def transformation(config: LSTMv2Config, meta_params: PyTree) -> optax.GradientTransformation:
     """The optax transformation of the v2 optimizer `config` with `meta_params`.
 
     Works for any params pytree, under `jit` and `vmap`, and is differentiable
@@ -78,8 +69,6 @@ def lstm_v2_transformation(
     Raises:
       ValueError: at `update`, when `config` needs the parameters and none were given.
     """
-    if not config.inputs:
-        raise ValueError("inputs: empty selects the v1 optimizer (meta_opt.lstm_optimizer)")
     core = coordinatewise_lstm(config.hidden_sizes, outputs=2)
 
     def init_fn(params: PyTree) -> LSTMv2State:
@@ -95,7 +84,7 @@ def lstm_v2_transformation(
         grad, unravel = ravel_pytree(updates)
         segments = features.segments_of(updates)
         flat_params = None
-        if needs_params(config):
+        if config.needs_params:
             if params is None:
                 raise ValueError(
                     f"the v2 optimizer with inputs {config.inputs} and relative_update="
@@ -122,3 +111,6 @@ def lstm_v2_transformation(
         return unravel(step.astype(grad.dtype)), new_state
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+lstm_v2_transformation = transformation  # the name before the architecture registry

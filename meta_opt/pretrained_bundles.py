@@ -2,7 +2,7 @@
 
 A bundle is a folder `<directory>/<name>/` holding `weights.npz` (the LSTM's
 meta-parameters, leaves named by key path, no pickle), `card.json` (the
-`LSTMOptimizer` configuration, the sha256 of the weights, and what the card says
+`LearnedOptimizerConfig` configuration, the sha256 of the weights, and what the card says
 about training and evaluation) and `README.md` (the card for people). The shipped
 bundles live in `meta_opt/pretrained_optimizers/`; `pretrained(name)` is an ordinary
 `optax.GradientTransformation` for any JAX training loop.
@@ -25,7 +25,7 @@ from common import npz_tree
 from common.atomic import write_text
 from common.errors import UserError
 from common.pytree import PyTree
-from meta_opt.options import LSTMOptimizer
+from meta_opt.architectures import LearnedOptimizerConfig, architecture_from_fields
 
 PRETRAINED_DIR = pathlib.Path(__file__).with_name("pretrained_optimizers")
 BUNDLE_FORMAT = 1
@@ -77,19 +77,18 @@ def _sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _lstm_config(card: Mapping[str, Any], where: pathlib.Path) -> LSTMOptimizer:
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in card["lstm"].items()}
-    try:
-        return LSTMOptimizer(**fields)
+def _lstm_config(card: Mapping[str, Any], where: pathlib.Path) -> LearnedOptimizerConfig:
+    try:  # cards written before the architecture registry have no `kind`
+        return architecture_from_fields(card["lstm"])
     except (TypeError, ValueError) as err:
         raise PretrainedError(
-            f"{where}: its 'lstm' section is not an LSTMOptimizer ({err})"
+            f"{where}: its 'lstm' section is not a learned-optimizer configuration ({err})"
         ) from None
 
 
 def load_pretrained(
     name: str, directory: str | os.PathLike | None = None
-) -> tuple[LSTMOptimizer, PyTree]:
+) -> tuple[LearnedOptimizerConfig, PyTree]:
     """The configuration and meta-parameters of bundle `name`, checked against each other.
 
     Raises:
@@ -135,7 +134,7 @@ def pretrained(name: str, directory: str | os.PathLike | None = None):
 
 def save_pretrained(
     name: str,
-    config: LSTMOptimizer,
+    config: LearnedOptimizerConfig,
     meta_params: PyTree,
     card: Mapping[str, Any],
     readme: str,

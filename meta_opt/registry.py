@@ -16,6 +16,7 @@ import optax
 
 from meta_opt.curvature import esgd, jacobi
 from meta_opt.lstm_optimizer import lstm_optimizer
+from meta_opt.options import BASELINE_TABLE
 
 
 def momentum(
@@ -48,7 +49,7 @@ def adam_cosine(learning_rate: float, decay_steps: int) -> optax.GradientTransfo
 
 
 # Optimizers whose schedule needs the run's length: baselines pass it as `decay_steps`.
-NEEDS_RUN_LENGTH = frozenset({"adam_cosine"})
+NEEDS_RUN_LENGTH = frozenset(b.name for b in BASELINE_TABLE if b.needs_run_length)
 
 OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = types.MappingProxyType(
     {
@@ -76,7 +77,7 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformationExtr
     Args:
       name: one of `list_optimizers()`.
       **hparams: keyword arguments of that optimizer's factory (`learning_rate`
-        for all but "lstm", which takes `meta_params` and `LSTMOptimizer` fields).
+        for all but "lstm", which takes `meta_params` and an architecture's fields, `kind` optional).
 
     Returns:
       The optimizer, accepting (and possibly ignoring) extra update arguments.

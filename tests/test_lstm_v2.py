@@ -14,6 +14,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from meta_opt import LSTMOptimizer, LSTMOptimizerState, LSTMv2State, features, get_optimizer
+from meta_opt.architectures import LearnedOptimizerConfig
 from meta_opt.options import INPUTS
 from tests.test_lstm_optimizer import float64
 
@@ -153,7 +154,7 @@ def numpy_v1(meta_params, grads, p=10.0, scale=0.1, hidden=(20, 20)):
 
 def test_default_config_is_v1_with_its_state_meta_params_and_updates():
     config = LSTMOptimizer()
-    assert config.version == 1 and config.num_features == 2
+    assert config.kind == "lstm_v1" and config.num_features == 2
     meta_params = config.init(KEY)
     assert jax.tree_util.tree_map(jnp.shape, meta_params) == {
         "lstm_0/linear": {"w": (22, 80), "b": (80,)},
@@ -297,7 +298,7 @@ def test_config_errors_name_the_field(fields, field):
 def test_yaml_config_loads_v2_fields_without_jax():
     code = (
         "import sys; from trainers.config.typed import from_dict, to_dict; "
-        "from meta_opt.options import LSTMOptimizer as L; "
+        "from meta_opt.architectures import LearnedOptimizerConfig as L; "
         "c = from_dict(L, {'inputs': ['momenta', 'horizon_fraction'], 'horizon': 100, "
         "'momentum_decays': [0.9, 0.99], 'step_timescales': [1, 10], 'relative_update': True}); "
         "assert c.inputs == ('momenta', 'horizon_fraction') and c.step_timescales == (1.0, 10.0), c; "
@@ -310,7 +311,7 @@ def test_yaml_config_loads_v2_fields_without_jax():
     from trainers.config.typed import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="horizon"):
-        from_dict(LSTMOptimizer, {"inputs": ["horizon_fraction"]})
+        from_dict(LearnedOptimizerConfig, {"inputs": ["horizon_fraction"]})
 
 
 # 6. Feature counts and meta-parameter shapes.
@@ -328,7 +329,7 @@ def test_yaml_config_loads_v2_fields_without_jax():
 )
 def test_first_lstm_layer_width_is_the_number_of_v2_features(inputs, expected):
     config = LSTMOptimizer(inputs=inputs, horizon=10)
-    assert config.version == 2 and config.num_features == expected
+    assert config.kind == "lstm_v2" and config.num_features == expected
     meta_params = config.init(KEY)
     assert meta_params["lstm_0/linear"]["w"].shape == (expected + 20, 80)
     assert meta_params["direction_magnitude"]["w"].shape == (20, 2) and "output" not in meta_params

@@ -92,6 +92,29 @@ def test_the_config_hyperparameter_table_matches_the_factories():
         check_hparams("sgd", {})
 
 
+def test_each_baseline_row_tunes_its_own_hyperparameters_over_the_evaluation_grids():
+    """The grid of `baseline(name, ...)` is the product of the grids its table row tunes."""
+    from meta_opt.options import BASELINE_TABLE
+    from trainers.config.evaluation_section import BASELINES, EvaluationConfig
+    from trainers.evaluation.contenders import baseline
+
+    grids = EvaluationConfig().grids
+    assert BASELINES == tuple(b.name for b in BASELINE_TABLE)
+    for row in BASELINE_TABLE:
+        assert set(row.tuned) <= set(row.hparams) and set(row.tuned) <= set(grids), row
+        contender = baseline(row.name, (0.1, 0.3), (1e-3, 1e-2, 1e-1), num_steps=5)
+        assert set(contender.grid) == set(row.tuned)
+        size = 2 * (3 if "damping" in row.tuned else 1)
+        assert all(len(v) == size for v in contender.grid.values()), row.name
+    esgd = baseline("esgd", (0.1, 0.3), (1e-3, 1e-2))
+    settings = set(zip(esgd.grid["learning_rate"].tolist(), esgd.grid["damping"].tolist()))
+    assert settings == {
+        (np.float32(a).item(), np.float32(b).item()) for a in (0.1, 0.3) for b in (1e-3, 1e-2)
+    }
+    with pytest.raises(ValueError, match="needs the run's length"):
+        baseline("adam_cosine", (0.1,))
+
+
 def test_rmsprop_bias_correction_removes_the_first_step_burst():
     """First step on gradient g: plain RMSProp moves lr*g/sqrt(0.1 g^2) = 3.16 lr per coordinate
     (its average starts at 0); corrected, lr*g/|g| = lr, as Adam's first step."""

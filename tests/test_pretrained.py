@@ -74,7 +74,7 @@ def test_unknown_names_and_damaged_bundles_are_refused_by_name(bundle_dir):
     with pytest.raises(PretrainedError, match="do not fit"):
         load_pretrained("toy", folder)
     card_path.write_text(json.dumps({**card, "lstm": {**card["lstm"], "bogus": 1}}))
-    with pytest.raises(PretrainedError, match="not an LSTMOptimizer"):
+    with pytest.raises(PretrainedError, match="not a learned-optimizer configuration"):
         load_pretrained("toy", folder)
     card_path.write_text(json.dumps({**card, "format": 99}))
     with pytest.raises(PretrainedError, match="format-1"):

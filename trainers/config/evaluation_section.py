@@ -12,7 +12,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-BASELINES = ("adam", "rmsprop", "momentum", "esgd", "jacobi", "sgd", "rmsprop_bc", "adam_cosine")
+from meta_opt.options import BASELINES as _BASELINE_ROWS
+
+BASELINES = tuple(_BASELINE_ROWS)  # names, from `meta_opt.options.BASELINE_TABLE`
 
 
 def _log_grid(low_exponent: int, high_exponent: int) -> tuple[float, ...]:
@@ -99,3 +101,8 @@ class EvaluationConfig:
             raise ValueError("learning_rates must be a non-empty list of positive numbers")
         if not self.dampings or min(self.dampings) <= 0:
             raise ValueError("dampings must be a non-empty list of positive numbers")
+
+    @property
+    def grids(self) -> dict[str, tuple[float, ...]]:
+        """Each tunable hyperparameter's values (a baseline searches the product of its `tuned`)."""
+        return {"learning_rate": self.learning_rates, "damping": self.dampings}

@@ -11,7 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from meta_opt.options import LSTMOptimizer
+from meta_opt.architectures import LearnedOptimizerConfig
+from meta_opt.lstm_v1_config import LSTMv1Config
 from trainers.config.arms import ARM_NAMES, ARMS
 from trainers.config.evaluation_section import EvalTaskConfig, EvaluationConfig
 
@@ -144,7 +145,9 @@ class MetaTrainConfig:
       num_meta_steps: outer steps.
       num_instances: N task instances unrolled at once (a multiple of the device count).
       unroll: horizon H, unroll length U, staggering, second derivatives, loss kind.
-      lstm: the learned optimizer's architecture and preprocessing.
+      lstm: the learned optimizer: an architecture of `meta_opt.architectures`, chosen by
+        its `kind` (lstm_v1, the default, or lstm_v2; data without `kind` is read as
+        before the registry: non-empty `inputs` means lstm_v2).
       outer: the outer optimizer.
       loss_weight: weight of the inner-loss meta-objective (0: imitation only).
       imitation_weight: beta, weight of the geodesic imitation loss (0: loss only).
@@ -179,7 +182,7 @@ class MetaTrainConfig:
     num_meta_steps: int = 200
     num_instances: int = 8
     unroll: UnrollOptions = dataclasses.field(default_factory=UnrollOptions)
-    lstm: LSTMOptimizer = dataclasses.field(default_factory=LSTMOptimizer)
+    lstm: LearnedOptimizerConfig = dataclasses.field(default_factory=LSTMv1Config)
     outer: OuterOptimizerConfig = dataclasses.field(default_factory=OuterOptimizerConfig)
     loss_weight: float = 1.0
     imitation_weight: float = 0.0

@@ -4,7 +4,9 @@ dacite builds the dataclasses. Type hooks keep the project's rules: ints become
 floats, bools are never ints or floats, Literal values match in type, YAML lists
 become tuples (a `list[X]` field keeps a list: dacite checks it as one), unknown
 and missing keys, item keys (`a.b[1]`, `a.m.k`) and `__post_init__` errors are
-reported at their dotted key. The hooks of a type are derived from its type hints
+reported at their dotted key. A field typed by a base class with a
+`config_variant(data) -> (subclass, data)` classmethod (the learned-optimizer
+architectures) is built as the subclass the data names. The hooks of a type are derived from its type hints
 alone and memoized in `_HOOKS` (a cache: the same schema always gets the same hooks).
 Reading files and overrides is `trainers.config.loader`.
 """
@@ -111,6 +113,19 @@ def _dataclass_hook(cls: type, data: Any) -> Any:
         raise _Problem(str(err)) from err
 
 
+def _variant_hook(tp: type, data: Any) -> Any:
+    """A field typed by a base class: build the subclass its `config_variant(data)` names."""
+    if not isinstance(data, Mapping):
+        return data
+    try:
+        cls, data = tp.config_variant(data)
+    except ValueError as err:
+        key, _, problem = str(err).partition(": ")
+        raise _Problem(problem or key, key if problem else None) from err
+    _register(cls)
+    return _HOOKS[cls](data)
+
+
 def _scalar_hook(tp: Any, value: Any) -> Any:
     if get_origin(tp) is Literal:  # dacite takes True and 1.0 for 1
         ok = any(type(value) is type(a) and value == a for a in get_args(tp))
@@ -162,7 +177,9 @@ def _register(tp: Any) -> None:
     _SEEN.add(tp)
     origin, args = get_origin(tp), get_args(tp)
     hook = functools.partial
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and hasattr(tp, "config_variant") and not dataclasses.is_dataclass(tp):
+        _HOOKS[tp], args = hook(_variant_hook, tp), ()
+    elif dataclasses.is_dataclass(tp):
         _HOOKS[tp], args = hook(_dataclass_hook, tp), tuple(typing.get_type_hints(tp).values())
     elif tp in (int, float) or origin is Literal:
         _HOOKS[tp], args = hook(_scalar_hook, tp), ()

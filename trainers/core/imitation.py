@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from common.pytree import PyTree
+from meta_opt.architectures import LearnedOptimizerConfig
 from meta_opt.inner_step import init_carry, inner_step, task_objective
-from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 
 
@@ -53,7 +53,7 @@ def endpoint_weights(num_points: int) -> jax.Array:
 
 def imitation_loss(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     meta_params: PyTree,
     start: PyTree,
     targets: PyTree,

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from common.pytree import PyTree
-from meta_opt.options import LSTMOptimizer
+from meta_opt.architectures import LearnedOptimizerConfig
 from tasks.base import TaskFamily
 from trainers.config.sections import UnrollOptions
 from trainers.core.imitation import imitation_loss
@@ -41,7 +41,7 @@ class Targets(NamedTuple):
 
 def imitation_term(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     unroll_options: UnrollOptions,
     batch: int,
     targets: Targets | None = None,

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from common.pytree import PyTree
+from meta_opt.architectures import LearnedOptimizerConfig
 from meta_opt.inner_step import task_objective
-from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 from trainers.config.sections import EstimatorOptions, UnrollOptions
 from trainers.core.estimators import PESState, es_gradient, pes_gradient
@@ -50,13 +50,13 @@ class LossTerm(NamedTuple):
 LossTermFn = Callable[[PyTree, list, jax.Array], LossTerm]  # (meta_params, inner, key)
 
 
-def _unroll_fn(family: TaskFamily, learned: LSTMOptimizer, options: UnrollOptions):
+def _unroll_fn(family: TaskFamily, learned: LearnedOptimizerConfig, options: UnrollOptions):
     return lambda meta_params, state: unroll(family, learned, options, meta_params, state)
 
 
 def backprop_term(
     families: Sequence[TaskFamily],
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     options: UnrollOptions,
     differentiate: bool = True,
 ) -> LossTermFn:
@@ -89,7 +89,7 @@ def backprop_term(
 
 def antithetic_term(
     families: Sequence[TaskFamily],
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     options: UnrollOptions,
     estimator: EstimatorOptions,
 ) -> LossTermFn:
@@ -131,7 +131,7 @@ def select_where(flag: jax.Array, new: PyTree, old: PyTree) -> PyTree:
 
 
 def reset_nonfinite(
-    family: TaskFamily, learned: LSTMOptimizer, meta_params: PyTree, states
+    family: TaskFamily, learned: LearnedOptimizerConfig, meta_params: PyTree, states
 ) -> tuple[InnerState | PESState, jax.Array]:
     """Instances whose parameters are not finite restart fresh; returns them and the count.
 

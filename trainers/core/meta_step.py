@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from common.pytree import PyTree
-from meta_opt.options import LSTMOptimizer
+from meta_opt.architectures import LearnedOptimizerConfig
 from tasks.base import TaskFamily
 from trainers.config.sections import EstimatorOptions, UnrollOptions
 from trainers.core.imitation_term import Targets, imitation_term
@@ -89,7 +89,7 @@ class MetaState(NamedTuple):
 
 def make_meta_step(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     unroll_options: UnrollOptions,
     objective: MetaObjective,
     outer: optax.GradientTransformation,

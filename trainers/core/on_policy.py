@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import optax
 
 from common.pytree import PyTree
+from meta_opt.architectures import LearnedOptimizerConfig
 from meta_opt.inner_step import InnerCarry, init_carry, inner_step, task_objective
-from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 from trainers.core.imitation import path_mismatch
 
@@ -74,7 +74,7 @@ def _teacher_iterates(
 
 def make_segment(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     meta_params: PyTree,
     options: OnPolicy,
     instance_key: jax.Array,
@@ -121,7 +121,7 @@ def make_segment(
 
 def on_policy_loss(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     meta_params: PyTree,
     options: OnPolicy,
     instance_key: jax.Array,

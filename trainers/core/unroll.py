@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from common.pytree import PyTree
+from meta_opt.architectures import LearnedOptimizerConfig
 from meta_opt.inner_step import InnerCarry, inner_step, task_objective
-from meta_opt.options import LSTMOptimizer
 from tasks.base import TaskFamily
 from tasks.supervised import log_uniform
 from trainers.config.sections import LossKind, UnrollOptions
@@ -54,7 +54,7 @@ class InnerState(NamedTuple):
 
 def fresh_state(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     meta_params: PyTree,
     instance_key: jax.Array,
     key: jax.Array,
@@ -83,7 +83,7 @@ def episode_start(key: jax.Array, options: UnrollOptions) -> jax.Array:
 
 def initial_states(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     meta_params: PyTree,
     key: jax.Array,
     num_instances: int,
@@ -122,7 +122,7 @@ def reduce_losses(losses: jax.Array, kind: LossKind, initial_loss: jax.Array) ->
 
 def unroll(
     family: TaskFamily,
-    learned: LSTMOptimizer,
+    learned: LearnedOptimizerConfig,
     options: UnrollOptions,
     meta_params: PyTree,
     state: InnerState,

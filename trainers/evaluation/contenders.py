@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import meta_opt
-from meta_opt.registry import NEEDS_RUN_LENGTH
+from meta_opt.architectures import LearnedOptimizerConfig
+from meta_opt.options import BASELINES
 from tasks.base import TaskFamily
 from trainers.core.trajectories import BuildOptimizer, run_grid
 from trainers.evaluation.statistics import tuning_score
@@ -50,27 +51,25 @@ def baseline(
 ) -> Contender:
     """A baseline from `meta_opt.get_optimizer` with its tuning grid.
 
-    ESGD and Jacobi are tuned over learning rate x damping; the others over the learning
-    rate. "momentum" is SGD with heavy-ball momentum 0.9; "adam_cosine" decays its rate to
-    zero over `num_steps` (the run's length, required for it); the rest use optax's defaults.
+    The grid is the product of the values of the hyperparameters its row of
+    `meta_opt.options.BASELINE_TABLE` tunes (ESGD and Jacobi: learning rate x damping;
+    the others: the learning rate). "momentum" is SGD with heavy-ball momentum 0.9;
+    a baseline whose schedule needs the run's length ("adam_cosine") gets `num_steps`
+    as its `decay_steps` (required for it); the rest use optax's defaults.
     """
-    if name in ("esgd", "jacobi"):
-        pairs = list(itertools.product(learning_rates, dampings))
-        grid = {
-            "learning_rate": np.array([p[0] for p in pairs], np.float32),
-            "damping": np.array([p[1] for p in pairs], np.float32),
-        }
-    else:
-        grid = {"learning_rate": np.asarray(learning_rates, np.float32)}
+    row = BASELINES[name]
+    values = {"learning_rate": learning_rates, "damping": dampings}
+    settings = list(itertools.product(*(values[h] for h in row.tuned)))
+    grid = {h: np.array([s[i] for s in settings], np.float32) for i, h in enumerate(row.tuned)}
     fixed: dict[str, Any] = {}
-    if name in NEEDS_RUN_LENGTH:
+    if row.needs_run_length:
         if num_steps is None:
             raise ValueError(f"baseline {name!r} needs the run's length (num_steps)")
         fixed["decay_steps"] = num_steps
     return Contender(name, lambda hparams: meta_opt.get_optimizer(name, **hparams, **fixed), grid)
 
 
-def learned_contender(label: str, lstm: meta_opt.LSTMOptimizer, meta_params: Any) -> Contender:
+def learned_contender(label: str, lstm: LearnedOptimizerConfig, meta_params: Any) -> Contender:
     """A meta-trained LSTM optimizer (its weights are constants of the traced run)."""
     return Contender(label, lambda hparams: lstm.transformation(meta_params), {}, learned=True)
 

@@ -71,16 +71,11 @@ def card_markdown(
 ) -> str:
     """The bundle's README.md: what it is, how to use it, how it was trained and evaluated."""
     lstm = config.meta_train.lstm
-    inputs = (
-        f"inputs {', '.join(lstm.inputs)}"
-        if lstm.inputs
-        else f"v1 features {', '.join(lstm.features)}"
-    )
     lines = [
         f"# Pretrained optimizer `{name}`",
         "",
-        f"A coordinatewise LSTM optimizer (hidden sizes {list(lstm.hidden_sizes)}; {inputs}; output scale "
-        f"{lstm.output_scale}), exported from `{source}` on {datetime.date.today().isoformat()}.",
+        f"A learned optimizer, {lstm.summary}, exported from `{source}` on "
+        f"{datetime.date.today().isoformat()}.",
         "",
         "## Use",
         "",
