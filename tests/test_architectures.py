@@ -132,7 +132,7 @@ def test_a_format_2_checkpoint_with_a_pre_registry_config_loads(tmp_path):
     save_checkpoint(tmp_path, 3, state, {"config": plain})
     learned = load_learned(tmp_path)
     assert learned.config.meta_train.lstm == LSTMv1Config(hidden_sizes=(4,))
-    assert learned.path.name == "ckpt-00000003"
+    assert learned.path.name == "ckpt-00000003" and learned.run_folder == tmp_path
     same = jax.tree_util.tree_map(np.array_equal, learned.meta_params, state.meta_params)
     assert all(jax.tree_util.tree_leaves(same))
 

@@ -18,6 +18,7 @@ from trainers.io.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     restore_latest,
+    run_folder_of,
     save_checkpoint,
 )
 
@@ -114,6 +115,16 @@ def test_keeps_last_two_and_no_tmp(tmp_path):
     assert names == ["ckpt-00000003", "ckpt-00000004"]
     assert [p.name for p in list_checkpoints(tmp_path)] == names
     assert latest_checkpoint(tmp_path).name == "ckpt-00000004"
+
+
+def test_run_folder_of_inverts_the_checkpoint_layout(tmp_path):
+    path = save_checkpoint(tmp_path / "run", 2, make_state(), {})
+    assert run_folder_of(path) == tmp_path / "run"
+    copied = tmp_path / "elsewhere" / path.name  # a checkpoint folder taken out of its run
+    copied.parent.mkdir()
+    path.rename(copied)
+    assert run_folder_of(copied) is None
+    assert run_folder_of(tmp_path / "run" / "checkpoints") is None  # not a ckpt-<step> folder
 
 
 def test_steps_sort_numerically_and_resave_replaces(tmp_path):

@@ -40,6 +40,7 @@ __all__ = [
     "list_checkpoints",
     "load_checkpoint",
     "restore_latest",
+    "run_folder_of",
     "save_checkpoint",
 ]
 
@@ -69,6 +70,14 @@ def checkpoint_step(path: str | os.PathLike) -> int:
     if match is None:
         raise CheckpointError(f"{path}: not a checkpoint folder name (ckpt-<step>)")
     return int(match.group(1))
+
+
+def run_folder_of(checkpoint: str | os.PathLike) -> pathlib.Path | None:
+    """The run folder a `<run>/checkpoints/ckpt-<step>` folder belongs to (see `save_checkpoint`),
+    or None for a checkpoint folder copied out of that layout."""
+    checkpoint = pathlib.Path(checkpoint)
+    in_layout = _NAME.fullmatch(checkpoint.name) and checkpoint.parent.name == "checkpoints"
+    return checkpoint.parent.parent if in_layout else None
 
 
 def list_checkpoints(run_dir: str | os.PathLike) -> list[pathlib.Path]:

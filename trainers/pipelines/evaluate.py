@@ -202,12 +202,12 @@ def evaluate_command(
         task_names,
         config.data_dir,
     )
-    default_folder = (
-        pathlib.Path(config.out_dir) / f"pretrained_{learned[0].path.name}"
-        if learned[0].pretrained
-        else learned[0].path.parents[2]
-    )
-    folder = pathlib.Path(out) if out else default_folder / "evaluate"
+    first = learned[0]  # the report sits beside the first run: <experiment>/evaluate
+    if first.pretrained:
+        experiment = pathlib.Path(config.out_dir) / f"pretrained_{first.path.name}"
+    else:  # beside the run folder, or beside a checkpoint folder copied out of its run
+        experiment = (first.run_folder or first.path).parent
+    folder = pathlib.Path(out) if out else experiment / "evaluate"
     save_config(config, folder / "config.yaml")
     intro = (
         "Checkpoints: "
@@ -220,7 +220,7 @@ def evaluate_command(
     )
     run_config = {**to_dict(config), "checkpoints": {c.label: str(c.path) for c in learned}}
     training = training_section(
-        {c.label: c.path.parents[1] for c in learned if not c.pretrained}, folder
+        {c.label: c.run_folder for c in learned if c.run_folder is not None}, folder
     )
     results, written = run_evaluation(
         evaluation,

@@ -17,7 +17,12 @@ from common.pytree import PyTree
 from trainers.config import from_dict
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.task_families import build_family
-from trainers.io.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from trainers.io.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    run_folder_of,
+)
 from trainers.pipelines.train import initial_meta_state
 
 
@@ -30,6 +35,7 @@ class LearnedCheckpoint(NamedTuple):
     path: pathlib.Path
     step: int
     pretrained: bool = False  # a shipped bundle (`pretrained:NAME`), not a run's checkpoint
+    run_folder: pathlib.Path | None = None  # the training run's folder; None for a bundle
 
 
 def checkpoint_folder(path: str | pathlib.Path) -> pathlib.Path:
@@ -108,4 +114,6 @@ def load_learned(path: str | pathlib.Path, label: str = "lstm") -> LearnedCheckp
     config = from_dict(ExperimentConfig, saved, source=str(manifest))
     state, _ = load_checkpoint(folder, initial_meta_state(config, build_family(config)))
     step = int(state.step)
-    return LearnedCheckpoint(label, config, state.meta_params, folder, step)
+    return LearnedCheckpoint(
+        label, config, state.meta_params, folder, step, run_folder=run_folder_of(folder)
+    )
