@@ -17,6 +17,7 @@ import pathlib
 import pytest
 
 from benchmarks import (
+    bench_compile_flags,
     bench_connect,
     bench_esgd,
     bench_lstm_optimizer,
@@ -27,6 +28,7 @@ from benchmarks import (
     bench_shorten_convergence,
     common,
 )
+from tests.conftest import FAST_COMPILE_FLAGS
 from tests.markdown import table_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -356,3 +358,26 @@ def test_bench_shorten_convergence_tiny(capsys, tmp_path):
         check_json(out, "shorten_convergence")["table"]["headers"]
         == bench_shorten_convergence.HEADERS
     )
+
+
+@pytest.mark.slow
+def test_bench_compile_flags_tiny(capsys, tmp_path):
+    out = tmp_path / "compile_flags.json"
+    bench_compile_flags.main(["--tiny", "--out", str(out)])
+    found = tables(capsys.readouterr().out)
+    assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
+    rows = check_table(
+        found[1],
+        bench_compile_flags.HEADERS,
+        2,
+        positive=("compile s", "x faster than defaults"),
+        nonnegative=("max abs Δ final loss vs defaults",),
+    )
+    assert [r["flags"] for r in rows] == ["XLA defaults", "tests (conftest.py)"]
+    assert number(rows[0]["x faster than defaults"]) == 1  # the defaults against themselves
+    assert number(rows[0]["max abs Δ final loss vs defaults"]) == 0
+    for row in rows[1:]:  # float rounding only
+        assert number(row["max abs Δ final loss vs defaults"]) < 1e-4, row
+    results = check_json(out, "compile_flags")
+    assert bench_compile_flags.FLAG_SETS["tests (conftest.py)"] == FAST_COMPILE_FLAGS
+    assert all(len(r) == 1 for r in results["rounds"].values())
