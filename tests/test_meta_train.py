@@ -110,12 +110,11 @@ def _meta_params(run_dir: pathlib.Path, config_path: pathlib.Path):
 
 
 def test_killed_run_resumes_bitwise(tmp_path):
+    """Only the killed run needs a process of its own: the whole run and the resume run here."""
     config = write_config(tmp_path, steps=40, every=1)
     train = [sys.executable, "-m", "trainers.commands.cli", "train", "--no-progress"]
     whole = tmp_path / "whole"
-    subprocess.run(
-        train + ["--config", str(config), "--out", str(whole)], check=True, capture_output=True
-    )
+    assert cli.main(["train", "--config", str(config), "--out", str(whole), "--no-progress"]) == 0
     killed = tmp_path / "killed"
     process = subprocess.Popen(
         train + ["--config", str(config), "--out", str(killed)],
@@ -130,7 +129,7 @@ def test_killed_run_resumes_bitwise(tmp_path):
     process.wait()
     stopped_at = int(list_checkpoints(killed)[-1].name.split("-")[1])
     assert stopped_at < 40
-    subprocess.run(train + ["--resume", str(killed)], check=True, capture_output=True)
+    assert cli.main(["train", "--resume", str(killed), "--no-progress"]) == 0
     a, b = _meta_params(whole, config), _meta_params(killed, config)
     assert int(a.step) == int(b.step) == 40
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
