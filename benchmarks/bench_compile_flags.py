@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3, help="processes per flag set")
     parser.add_argument("--quick", action="store_true", help="rounds=2")
     parser.add_argument(
-        "--tiny", action="store_true", help="adam at 2 steps, one round: seconds, for tests"
+        "--tiny", action="store_true", help="adam at 2 steps, 2 flag sets, 1 round: for tests"
     )
     parser.add_argument("--out", default="runs/benchmarks/compile_flags.json")
     args = common.parse_args(parser, argv, PRESETS)
@@ -118,17 +118,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for _ in range(args.rounds):
         for name in args.flags:
             rounds[name].append(measure(FLAG_SETS[name], args.programs, args.steps))
-    defaults = rounds["XLA defaults"][0]
+
+    def total_seconds(measured: dict[str, dict[str, Any]]) -> float:
+        return sum(measured[p]["compile_s"] for p in args.programs)
+
+    base = statistics.median(total_seconds(m) for m in rounds["XLA defaults"])
+    defaults = rounds["XLA defaults"][0]  # losses are deterministic: one round is enough
     printer = common.RowPrinter(
         f"Compilation of {', '.join(args.programs)} (digits_mlp, {args.steps} steps), "
         f"median of {args.rounds} process(es):",
         HEADERS,
     )
     for name, measured in rounds.items():
-        seconds = statistics.median(sum(m[p]["compile_s"] for p in args.programs) for m in measured)
-        base = statistics.median(
-            sum(m[p]["compile_s"] for p in args.programs) for m in rounds["XLA defaults"]
-        )
+        seconds = statistics.median(total_seconds(m) for m in measured)
         drift = max(
             abs(a - b)
             for p in args.programs
