@@ -34,7 +34,6 @@ setup(
         "matplotlib>=3.9.0",
         "pyyaml>=6.0.1",
         "tqdm>=4.66.0",
-        "dacite>=1.9.2",
         "tabulate>=0.10.0",
     ],
     extras_require={

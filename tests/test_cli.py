@@ -151,7 +151,7 @@ def test_every_user_error_type_is_a_user_error_and_prints_as_one_line(
                     getattr(b, "id", "").endswith(("Error", "Exception")) for b in node.bases
                 ):
                     declared.add(node.name)
-    assert declared - {k.__name__ for k in kinds} <= {"UserError", "_Problem"}, declared
+    assert declared - {k.__name__ for k in kinds} <= {"UserError", "_WrongType"}, declared
     for kind in kinds:  # raised inside any command, each is one line with exit status 2
 
         def refuse(*args, kind=kind, **kwargs):

@@ -142,6 +142,40 @@ def test_wrong_type_names_key_and_expected_type(data, key, expected):
     assert expected in str(info.value)
 
 
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """A schema with a `__post_init__` check and an optional nested section."""
+
+    low: int = 0
+    high: int = 1
+    inner: Inner | None = None
+
+    def __post_init__(self):
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Either:
+    value: int | str = 0
+
+
+def test_post_init_error_and_mapping_keys_are_located():
+    with pytest.raises(ConfigError) as info:
+        from_dict(Outer, {"name": "r", "maybe": {"widht": 1}})
+    assert info.value.key == "maybe.widht"  # an optional section's own problem, not its type
+    with pytest.raises(ConfigError, match=r"^<dict>: sec: low \(2\) must not exceed high \(1\)$"):
+        from_dict(Checked, {"low": 2}, path="sec")
+    with pytest.raises(ConfigError, match=r"^<dict>: flags \(key 3\): expected str, got int 3$"):
+        from_dict(Outer, {"name": "r", "flags": {3: True}})
+    assert from_dict(Checked, {"low": 1, "inner": None}) == Checked(1, 1)
+
+
+def test_unions_other_than_optional_are_a_schema_error():
+    with pytest.raises(TypeError, match=r"X \| None unions only"):
+        from_dict(Either, {"value": 1})
+
+
 def test_literal_violation_lists_allowed_values():
     with pytest.raises(
         ConfigError,
