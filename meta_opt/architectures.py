@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 ARCHITECTURES: Mapping[str, str] = {
     "lstm_v1": "meta_opt.lstm_v1_config:LSTMv1Config",
     "lstm_v2": "meta_opt.lstm_v2_config:LSTMv2Config",
+    "hierarchical": "meta_opt.hierarchical_config:HierarchicalConfig",
 }
 
 
