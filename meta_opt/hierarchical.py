@@ -155,9 +155,10 @@ def transformation(config: HierarchicalConfig, meta_params: PyTree) -> optax.Gra
             treedef.flatten_up_to(state.momenta),
             treedef.flatten_up_to(state.second_moment),
         )
-        steps = state.count.astype(jnp.float32)
+        dtype = jnp.result_type(*grads) if grads else jnp.float32
+        steps = state.count.astype(dtype)
         t = steps + 1.0
-        progress = jnp.tanh(steps / jnp.asarray(config.step_timescales))
+        progress = jnp.tanh(steps / jnp.asarray(config.step_timescales, dtype))
         if config.horizon is not None:
             progress = jnp.concatenate([progress, (steps / config.horizon)[None]])
         moments = [_moments(config, *leaf, t) for leaf in zip(grads, old_m, old_v)]

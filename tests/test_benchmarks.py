@@ -20,6 +20,7 @@ from benchmarks import (
     bench_compile_flags,
     bench_connect,
     bench_esgd,
+    bench_hierarchical,
     bench_lstm_optimizer,
     bench_lstm_v2,
     bench_meta_seeds,
@@ -249,6 +250,42 @@ def test_bench_lstm_v2_tiny(capsys, tmp_path):
     assert [r["optimizer"] for r in records] == ["adam", "lstm_v1", "lstm_v2"] * 2
     assert [number(r["x adam"]) for r in records][0::3] == [1.0, 1.0]  # adam against itself
     check_json(out, "lstm_v2")
+
+
+@pytest.mark.slow
+def test_bench_hierarchical_tiny(capsys, tmp_path):
+    out = tmp_path / "hierarchical.json"
+    bench_hierarchical.main(["--tiny", "--out", str(out)])
+    found = tables(capsys.readouterr().out)
+    assert len(found) == 2 and found[0] == found[1]  # as measured, then the same table at the end
+    records = check_table(found[1], bench_hierarchical.HEADERS, 4)
+    assert [r["measure"] for r in records] == [
+        "update / Adam",
+        "whole step / Adam",
+        "inner steps/s",
+        "state floats / param",
+    ]
+    assert {r["verdict"] for r in records[:3]} <= {"met", "not met"}
+    results = check_json(out, "hierarchical")
+    for part, names in (
+        ("update", ("adam", "lstm_v2", "hierarchical")),
+        ("whole_step", ("adam", "v2_mixed", "v2_digits", "hierarchical")),
+    ):
+        assert sorted(results[part]) == sorted(names)
+        for name in names:
+            for value in results[part][name].values():
+                assert math.isfinite(value) and value > 0, (part, name)
+        assert results[part]["adam"]["ratio_to_adam"] == 1.0  # adam against itself
+    meta = results["meta_train"]
+    assert sorted(meta["inner_steps_per_second"]) == ["hierarchical", "lstm_v2"]
+    assert all(v > 0 for v in meta["inner_steps_per_second"].values())
+    assert meta["hierarchical_over_v2"] > 0
+    floats = results["state_floats_per_parameter"]
+    assert floats["adam"] == 2.0  # mu and nu; the integer count is no float
+    # 4 momenta + the second moment; the per-tensor LSTM rows add 2 * 32 * 8 / 99,978
+    expected = results["config_state_floats_per_parameter"]
+    assert expected == 5 and expected <= floats["hierarchical"] < expected + 0.01
+    assert floats["lstm_v2"] > floats["hierarchical"]
 
 
 @pytest.mark.slow
