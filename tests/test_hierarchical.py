@@ -260,7 +260,7 @@ def test_state_shapes_empty_tensors_and_missing_params():
     tx = config.transformation(meta_params_of(config))
     state = tx.init(params)
     assert isinstance(state, HierarchicalState)
-    assert state.momenta["w"].shape == (5, 3, 4) and state.second_moment["s"].shape == ()
+    assert state.momenta["w"].shape == (4, 5, 3) and state.second_moment["s"].shape == ()
     assert state.lstm_state[0].hidden.shape == (3, config.lstm_hidden)  # one row per tensor
     grads = jax.tree_util.tree_map(lambda p: 0.1 * jnp.ones_like(p), params)
     updates, _ = jax.jit(tx.update)(grads, state, params)
