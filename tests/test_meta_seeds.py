@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tasks
+from meta_opt.hierarchical_config import HierarchicalConfig
 from meta_opt.options import LSTMOptimizer
 from trainers.config import ExperimentConfig, MetaTrainConfig, TaskConfig, UnrollOptions
 from trainers.core.meta_seeds import (
@@ -22,11 +23,17 @@ from trainers.pipelines.train import initial_meta_state, outer_optimizer
 STEPS = 3
 
 
-def tiny_config(seed: int) -> ExperimentConfig:
+ARCHITECTURES = {
+    "lstm_v1": LSTMOptimizer(hidden_sizes=(4,)),
+    "hierarchical": HierarchicalConfig(lstm_hidden=4, num_mlps=2),
+}
+
+
+def tiny_config(seed: int, kind: str = "lstm_v1") -> ExperimentConfig:
     train = MetaTrainConfig(
         num_instances=2,
         unroll=UnrollOptions(horizon=6, unroll_length=3),
-        lstm=LSTMOptimizer(hidden_sizes=(4,)),
+        lstm=ARCHITECTURES[kind],
         imitation_weight=1.0,
         imitation_batch=2,
     )
@@ -47,9 +54,9 @@ def hand_targets(family) -> Targets:
     return Targets(start, points, keys, jnp.ones(3))
 
 
-@pytest.fixture(scope="module")
-def setting():
-    configs = [tiny_config(seed) for seed in (0, 7)]
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def setting(request):
+    configs = [tiny_config(seed, request.param) for seed in (0, 7)]
     family = tasks.get_family("quadratic", dim=4)
     train = configs[0].meta_train
     meta_step = make_meta_step(
