@@ -70,7 +70,8 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     ]  # evaluated beside the demo's own
     assert [r[0] for r in rows] == ["lstm (geodesic)", "lstm (loss only)", *shipped, "adam", "esgd"]
     all_rows, rows = rows, [r for r in rows if not r[0].startswith("pretrained ")]
-    assert rows[0][-1] == "not tuned (learned)" and rows[2][-1].startswith("lr=")
+    assert rows[0][6] == "not tuned (learned)" and rows[2][6].startswith("lr=")
+    assert all(r[7].endswith(" ms") for r in rows)  # each optimizer's own time per step
     results = json.loads((demo / "evaluate" / "results.json").read_text())
     # the table shows the numbers of results.json
     adam = next(o for o in results[0]["optimizers"] if o["optimizer"] == "adam")

@@ -227,6 +227,13 @@ def test_evaluate_task_pairs_seeds_and_summarizes_against_independent_numbers(tm
     for row, contender in zip(rows, result.results):  # censored median: misses count as slowest
         hits = steps_to_target(contender.runs.steps, contender.runs.curves[0], result.target_loss)
         assert row["median_steps_to_target"] == np.median(np.nan_to_num(hits, nan=np.inf))
+        # wall clock: the held-out call's measured time over its 12 steps, and the median
+        # steps to target times that (inf where half the seeds or more never get there)
+        assert 0 < contender.runs.seconds < 60
+        assert row["step_seconds"] == pytest.approx(contender.runs.seconds / 12)
+        assert row["seconds_to_target"] == pytest.approx(
+            row["median_steps_to_target"] * row["step_seconds"]
+        )
     assert (
         best_baseline(result).label
         == min(result.results[1:], key=lambda r: np.mean(r.final_losses)).label

@@ -49,7 +49,13 @@ def censored_median(hits: np.ndarray) -> float:
 
 def summarize(task: TaskResult) -> list[dict[str, Any]]:
     """One row per contender: final loss, test metrics, steps to target (mean and SE over the runs
-    that reach it; censored median over all) and chosen values."""
+    that reach it; censored median over all), wall-clock cost and chosen values.
+
+    `step_seconds` is the held-out call's wall time over its steps: one step of all seeds at
+    once (vmapped, gradient and the recorded evaluations included, compilation excluded), on
+    the machine that ran it. `seconds_to_target` is the censored median steps to target times
+    that: a learned optimizer that needs fewer steps but costs more per step can lose on it.
+    """
     rows = []
     for result in task.results:
         final = result.final_losses
@@ -72,6 +78,8 @@ def summarize(task: TaskResult) -> list[dict[str, Any]]:
             if np.isfinite(hits).any()
             else (math.nan, math.nan)
         )
+        row["step_seconds"] = result.runs.seconds / task.num_steps
+        row["seconds_to_target"] = row["median_steps_to_target"] * row["step_seconds"]
         row["chosen"] = result.chosen
         row["at_edge"] = result.tuning.at_edge() if result.tuning else []
         rows.append(row)
