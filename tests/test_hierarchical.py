@@ -17,6 +17,7 @@ from meta_opt import get_optimizer
 from meta_opt.hierarchical import HierarchicalState
 from meta_opt.hierarchical_config import HierarchicalConfig
 from tests.test_lstm_optimizer import float64
+from tests.test_lstm_v2 import quadratic_trajectories
 
 KEY = jax.random.PRNGKey(0)
 CONFIG = HierarchicalConfig(horizon=50, output_scale=0.1)
@@ -152,32 +153,6 @@ def test_one_tensors_gradient_changes_only_that_tensors_update():
     assert not np.allclose(other["v"][:, 1:], plain["v"][:, 1:], rtol=1e-4)
 
 
-def scaled_loss_trajectories(config, scales, steps: int = 15) -> np.ndarray:
-    """Flat params after each of `steps` updates on c * F for each c (F a random quadratic)."""
-    params = normal_tree(3)
-    flat0, _ = ravel_pytree(params)
-    a = jax.random.normal(jax.random.PRNGKey(4), (flat0.size, flat0.size))
-    hessian = a @ a.T / flat0.size + 0.5 * jnp.eye(flat0.size)
-    target = jnp.linspace(-1, 1, flat0.size)
-    tx = config.transformation(config.init(KEY))
-
-    @jax.jit
-    def trajectory(c):
-        loss = lambda p: (
-            c * 0.5 * (ravel_pytree(p)[0] - target) @ hessian @ (ravel_pytree(p)[0] - target)
-        )
-
-        def step(carry, _):
-            params, state = carry
-            updates, state = tx.update(jax.grad(loss)(params), state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, state), ravel_pytree(params)[0]
-
-        return jax.lax.scan(step, (params, tx.init(params)), None, length=steps)[1]
-
-    return np.stack([trajectory(jnp.asarray(c, jnp.float64)) for c in scales])
-
-
 def test_a_scaled_loss_gives_the_same_trajectory():
     # Every input is a ratio or divided by its RMS over the tensor, so only the two ε
     # (rms_eps in g/√(v̂+ε), 1e-5 in the RMS normalizer) can tell c * F from F. With
@@ -185,7 +160,7 @@ def test_a_scaled_loss_gives_the_same_trajectory():
     # a column's mean square (of order c²): negligible from c = 100 on, a floor at small c.
     with float64():
         config = HierarchicalConfig(output_scale=0.3, rms_eps=1e-30, param_feature=False)
-        unit, reference, large, huge, small = scaled_loss_trajectories(
+        unit, reference, large, huge, small = quadratic_trajectories(
             config, (1.0, 100.0, 1e4, 1e6, 1e-4)
         )
         assert np.abs(reference[-1] - ravel_pytree(normal_tree(3))[0]).max() > 1e-2
