@@ -102,7 +102,18 @@ class AblationConfig:
       extra_teachers: other teachers (e.g. not the tuned winner); each runs `extra_teacher_arms` again.
       extra_teacher_arms: the supervised arms repeated with every extra teacher.
       curve_points: validations per run, evenly spaced in compute (plus one before training).
-      comparisons: paired comparisons "a:b" of the report (arms absent from `arms` are skipped).
+      comparisons: paired comparisons "a:b" of the report (arms absent from `arms` are skipped),
+        Holm-adjusted together (per metric).
+      primary: the comparisons "a:b" the ablation is run to decide, declared before it runs;
+        reported first, Holm-adjusted among themselves, each with the smallest effect it
+        detects at 80% power.
+      equivalence_margin: m > 0 makes a comparison "equivalent" when two one-sided tests put
+        |a − b| below m x (b's mean); 0: no margin (a difference inside the noise stays
+        "inconclusive").
+      negative_control: a pair "a:b" of arms that should not differ (e.g. geodesic:chord where
+        the level-set paths are chords); its paired spread is reported as the noise floor.
+      confirmatory: the run tests settings chosen on other runs: it must draw its held-out
+        seeds from a fresh stream (`evaluation.seed` set, not the experiment seed).
     """
 
     arms: tuple[str, ...] = (
@@ -135,6 +146,10 @@ class AblationConfig:
         "on_policy:teacher",
         "on_policy:none",
     )
+    primary: tuple[str, ...] = ()
+    equivalence_margin: float = 0.05
+    negative_control: str | None = None
+    confirmatory: bool = False
 
     def __post_init__(self):
         unknown = sorted(set(self.arms + self.extra_teacher_arms) - set(SUPERVISION_ARMS))
@@ -151,11 +166,19 @@ class AblationConfig:
             )
         if self.imitation_weight <= 0:
             raise ValueError(f"imitation_weight must be > 0, got {self.imitation_weight}")
-        for pair in self.comparisons:
+        control = () if self.negative_control is None else (self.negative_control,)
+        for pair in self.comparisons + self.primary + control:
             if pair.count(":") != 1 or any(a not in SUPERVISION_ARMS for a in pair.split(":")):
                 raise ValueError(
                     f"comparison {pair!r} is not 'arm:arm' with arms from {SUPERVISION_ARMS}"
                 )
+        missing = sorted(
+            {a for pair in self.primary + control for a in pair.split(":")} - set(self.arms)
+        )
+        if missing:
+            raise ValueError(f"primary and negative_control name arms not in `arms`: {missing}")
+        if self.equivalence_margin < 0:
+            raise ValueError(f"equivalence_margin must be >= 0, got {self.equivalence_margin}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +261,14 @@ def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> E
         located = ConfigError(
             "scoring on the validation split needs task.options.validation_size > 0",
             key="meta_train.unroll.score_on",
+            source=str(path),
+        )
+        raise attribute_override(located, overrides)
+    if config.ablation.confirmatory and config.evaluation.seed in (None, config.seed):
+        located = ConfigError(
+            "a confirmatory ablation draws its held-out seeds from a fresh stream: set "
+            f"evaluation.seed to a value other than the experiment seed {config.seed}",
+            key="ablation.confirmatory",
             source=str(path),
         )
         raise attribute_override(located, overrides)

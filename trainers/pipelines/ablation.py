@@ -50,6 +50,7 @@ __all__ = [
     "arm_config",
     "curve_steps",
     "learned_runs",
+    "seed_stream_note",
     "step_cost",
     "teacher_label",
     "train_arm",
@@ -155,6 +156,18 @@ def trained_arms(
     return runs, skipped, pairs
 
 
+def seed_stream_note(config: ExperimentConfig) -> str:
+    """Which stream the held-out evaluation seeds come from, and whether it is a fresh one."""
+    seed = config.evaluation.seed
+    if seed is None or seed == config.seed:
+        return (
+            f"Held-out seeds: the experiment seed's stream ({config.seed}); an exploratory run "
+            "(a confirmatory one sets a fresh `evaluation.seed`)."
+        )
+    kind = "confirmatory" if config.ablation.confirmatory else "not declared confirmatory"
+    return f"Held-out seeds: a fresh stream, `evaluation.seed` = {seed} ({kind})."
+
+
 def ablation_command(
     config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True
 ) -> dict[str, Any]:
@@ -175,8 +188,9 @@ def ablation_command(
     family = build_family(
         config
     )  # evaluation: the task as configured, without meta_train.task_variation
+    evaluation_seed = config.seed if evaluation.seed is None else evaluation.seed
     tuning_keys, held_out_keys = evaluation_keys(
-        config.seed if evaluation.seed is None else evaluation.seed,
+        evaluation_seed,
         0,
         evaluation.tuning_seeds,
         evaluation.seeds,
@@ -222,7 +236,10 @@ def ablation_command(
             logger=logger,
             title=f"Supervision ablation on {config.task.name}",
             skipped=skipped,
-            notes=pair_notes(pairs),
+            notes=[*pair_notes(pairs), seed_stream_note(config)],
+            primary=config.ablation.primary,
+            negative_control=config.ablation.negative_control,
+            margin=config.ablation.equivalence_margin,
         )
     data["imitation_pairs"] = pairs
     write_text(folder / "results.json", json.dumps(data, indent=2, default=float) + "\n")

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from trainers.evaluation.evaluate import TaskResult
-from trainers.evaluation.verdicts import rule_sentence
 from trainers.reporting.ablation_statistics import (
     VALIDATION_KEY,
     ArmEvaluation,
@@ -94,6 +93,59 @@ ARM_COLUMNS = [
 ]
 
 
+COMPARISON_COLUMNS = [
+    "comparison",
+    "metric",
+    "mean a − b",
+    "95% interval",
+    "relative to b",
+    "p (Holm)",
+    "equivalence p (Holm)",
+    "detectable at 80% power",
+    "verdict",
+]
+
+
+def _p(value: float) -> str:
+    return "—" if math.isnan(value) else ("< 1e-4" if value < 1e-4 else f"{value:.3g}")
+
+
+def comparison_row(c: Mapping) -> list[str]:
+    """One comparison as a table row (COMPARISON_COLUMNS)."""
+    return [
+        f"{c['a']} vs {c['b']}",
+        c["metric"].replace("_", " "),
+        f"{c['difference']:+.4f}",
+        f"[{c['lower']:+.4f}, {c['upper']:+.4f}]",
+        f"{100 * c['relative']:+.1f}%",
+        f"{_p(c['p_adjusted'])} (raw {_p(c['p'])}, of {c['family_size']})",
+        "—"
+        if math.isnan(c["margin"])
+        else f"{_p(c['p_equivalence_adjusted'])} (± {c['margin']:.3g})",
+        _fmt(c["detectable"]),
+        c["verdict"],
+    ]
+
+
+def statistics_sentence(margin: float) -> str:
+    """How the comparison tables' verdicts are made, in words."""
+    equivalence = (
+        f"equivalent where two one-sided tests at ± {margin:.0%} of b's mean both reject "
+        "(Holm-adjusted); "
+        if margin
+        else "no equivalence margin is set, so no pair can be called equivalent; "
+    )
+    return (
+        "a − b per meta-seed (the same seed of both arms), a paired t-test over the meta-seeds "
+        "(n − 1 degrees of freedom) with Holm's correction within each family and metric (the "
+        "'of N' is the family's size): wins or loses where the adjusted p is below 0.05, "
+        + equivalence
+        + "inconclusive otherwise (not the same as equal). The 95% interval is unadjusted. "
+        "Detectable: the smallest true difference the test finds with 80% power at 0.05 / N, "
+        "from the observed spread."
+    )
+
+
 def write_ablation_report(
     arms: Sequence[ArmEvaluation],
     tuned: TaskResult,
@@ -104,11 +156,16 @@ def write_ablation_report(
     title: str = "Supervision ablation",
     skipped: Mapping[str, str] | None = None,
     notes: Sequence[str] = (),
+    primary: Sequence[str] = (),
+    negative_control: str | None = None,
+    margin: float = 0.0,
 ) -> dict:
     """Writes report.md, ablation_validation.png and ablation_eval.png; logs tables to W&B.
 
     `skipped`: arms that could not be trained (label -> why), listed under the table;
-    `notes`: further lines under it (the imitation pairs every arm shares).
+    `notes`: further lines under it (the imitation pairs every arm shares, the seed stream);
+    `primary`, `negative_control`, `margin`: as `ablation_statistics.comparisons`. The
+    primary comparisons open the report; the negative control has its own section.
 
     Returns:
       Every number of the report as plain data (for results.json).
@@ -118,7 +175,9 @@ def write_ablation_report(
     adam = _baseline(tuned, "adam")
     rows = [arm_row(arm, adam, level) for arm in arms]
     base = baseline_rows(tuned)
-    compared = comparisons(arms, pairs)
+    compared = comparisons(
+        arms, pairs, primary=primary, negative_control=negative_control, margin=margin
+    )
     k, e = arms[0].final_losses.shape
     table = [
         [
@@ -148,17 +207,10 @@ def write_ablation_report(
         ]
         for r in base
     ]
-    compare_table = [
-        [
-            f"{c['a']} vs {c['b']}",
-            c["metric"].replace("_", " "),
-            f"{c['difference']:+.4f}",
-            f"[{c['lower']:+.4f}, {c['upper']:+.4f}]",
-            f"{100 * c['relative']:+.1f}%",
-            c["verdict"],
-        ]
-        for c in compared
-    ]
+    tables = {
+        family: [comparison_row(c) for c in compared if c["family"] == family]
+        for family in ("primary", "secondary", "control")
+    }
     plot_validation_curves(arms, folder / "ablation_validation.png", level)
     curves = {
         arm.label: (arm.runs.steps, arm.runs.curves.reshape(-1, arm.runs.curves.shape[-1]), True)
@@ -174,6 +226,7 @@ def write_ablation_report(
     lines = [
         f"# {title}",
         "",
+        *_primary_section(tables["primary"], margin),
         f"{k} meta-seeds per arm, each evaluated on the same {e} held-out seeds for {tuned.num_steps} "
         "inner steps. Arm values: per meta-seed the mean over evaluation seeds, then mean ± SE over "
         "meta-seeds; the eval-seed SE columns are the mean over meta-seeds of the SE over evaluation "
@@ -194,15 +247,13 @@ def write_ablation_report(
             base_table,
         ),
         "",
-        "## Paired comparisons",
+        "## Other paired comparisons" if primary else "## Paired comparisons",
         "",
-        "a − b per meta-seed (the same seed of both arms), over the meta-seeds. " + rule_sentence(),
+        statistics_sentence(margin),
         "",
-        markdown_table(
-            ["comparison", "metric", "mean a − b", "95% interval", "relative to b", "verdict"],
-            compare_table,
-        ),
+        markdown_table(COMPARISON_COLUMNS, tables["secondary"]),
         "",
+        *_control_section(tables["control"], negative_control),
         "![validation](ablation_validation.png)",
         "",
         "![held-out runs](ablation_eval.png)",
@@ -212,9 +263,7 @@ def write_ablation_report(
     if logger is not None:
         logger.log_table("ablation/arms", ARM_COLUMNS, table)
         logger.log_table(
-            "ablation/comparisons",
-            ["comparison", "metric", "mean a − b", "95% interval", "relative to b", "verdict"],
-            compare_table,
+            "ablation/comparisons", COMPARISON_COLUMNS, [comparison_row(c) for c in compared]
         )
         logger.log_image("ablation/validation", folder / "ablation_validation.png")
         logger.log_image("ablation/eval", folder / "ablation_eval.png")
@@ -227,9 +276,43 @@ def write_ablation_report(
         "arms": rows,
         "baselines": base,
         "comparisons": compared,
+        "primary": list(primary),
+        "negative_control": negative_control,
+        "equivalence_margin": margin,
         "files": {
             "report": str(folder / "report.md"),
             "validation": str(folder / "ablation_validation.png"),
             "eval": str(folder / "ablation_eval.png"),
         },
     }
+
+
+def _primary_section(rows: Sequence[list[str]], margin: float) -> list[str]:
+    if not rows:
+        return []
+    return [
+        "## Primary question",
+        "",
+        "The comparisons declared in the config before the run (`ablation.primary`), "
+        "Holm-adjusted among themselves. " + statistics_sentence(margin),
+        "",
+        markdown_table(COMPARISON_COLUMNS, rows),
+        "",
+    ]
+
+
+def _control_section(rows: Sequence[list[str]], pair: str | None) -> list[str]:
+    if pair is None:
+        return []
+    if not rows:
+        return [f"Negative control `{pair}`: not run (an arm of it is missing).", ""]
+    return [
+        "## Noise floor (negative control)",
+        "",
+        f"`{pair}`: two arms that should not differ. Their paired spread is what the "
+        "comparisons above must exceed to mean anything; a verdict other than inconclusive or "
+        "equivalent here is a false positive of the procedure.",
+        "",
+        markdown_table(COMPARISON_COLUMNS, rows),
+        "",
+    ]

@@ -20,8 +20,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainers.evaluation.evaluate import TaskResult
+from trainers.evaluation.hypothesis_tests import (
+    ALPHA,
+    detectable_effect,
+    holm,
+    paired_test,
+    verdict_of_tests,
+)
 from trainers.evaluation.statistics import censored_median, mean_and_se, steps_to_target
-from trainers.evaluation.verdicts import interval_verdict, paired_interval
+from trainers.evaluation.verdicts import paired_interval
 
 if TYPE_CHECKING:
     from trainers.core.trajectories import Trajectories
@@ -136,34 +143,96 @@ def baseline_rows(tuned: TaskResult) -> list[dict[str, Any]]:
     return rows
 
 
-def comparisons(arms: Sequence[ArmEvaluation], pairs: Sequence[str]) -> list[dict[str, Any]]:
+FAMILIES = ("primary", "secondary", "control")
+
+
+def _wanted_pairs(
+    arms: Sequence[ArmEvaluation],
+    pairs: Sequence[str],
+    primary: Sequence[str],
+    negative_control: str | None,
+) -> list[tuple[str, str, str]]:
+    """(a, b, family) of every comparison, the primary ones first, each pair once."""
+    wanted = [(*pair.split(":"), "primary") for pair in primary]
+    wanted += [(*pair.split(":"), "secondary") for pair in pairs]
+    wanted += [
+        (arm.label, arm.supervision, "secondary") for arm in arms if arm.label != arm.supervision
+    ]
+    if negative_control is not None:
+        wanted.append((*negative_control.split(":"), "control"))
+    families: dict[tuple[str, str], str] = {}
+    for a, b, family in wanted:  # a pair declared twice stays in its first family
+        families.setdefault((a, b), family)
+    return [(a, b, family) for (a, b), family in families.items()]
+
+
+def comparisons(
+    arms: Sequence[ArmEvaluation],
+    pairs: Sequence[str],
+    *,
+    primary: Sequence[str] = (),
+    negative_control: str | None = None,
+    margin: float = 0.0,
+    alpha: float = ALPHA,
+) -> list[dict[str, Any]]:
     """Paired comparisons "a:b" (arms present only) on final training and test loss.
 
-    Every extra-teacher arm is also compared with the same arm under the main teacher.
+    Each comparison is a paired t-test over meta-seeds, Holm-adjusted within its family
+    and metric. The families: the declared `primary` pairs; every other pair (`pairs`,
+    and each extra-teacher arm against the same arm under the main teacher); and the
+    `negative_control` pair alone (two arms that differ in nothing that should matter:
+    its spread is the noise floor). With `margin` > 0, two one-sided tests against
+    ± margin x (b's mean) can make a verdict "equivalent". `detectable` is the smallest
+    difference the comparison finds with 80% power at alpha / (its family's size), a
+    Bonferroni bound on Holm's first step.
     """
     by_label = {arm.label: arm for arm in arms}
-    wanted = [tuple(pair.split(":")) for pair in pairs]
-    wanted += [(arm.label, arm.supervision) for arm in arms if arm.label != arm.supervision]
     rows = []
-    for a, b in wanted:
+    for a, b, family in _wanted_pairs(arms, pairs, primary, negative_control):
         if a not in by_label or b not in by_label:
             continue
         for name in ("final_loss", "test_loss"):
             values_a, values_b = by_label[a].metric(name), by_label[b].metric(name)
             if values_a is None or values_b is None:
                 continue
-            interval = paired_interval(np.mean(values_a, axis=1), np.mean(values_b, axis=1))
+            per_seed_a, per_seed_b = np.mean(values_a, axis=1), np.mean(values_b, axis=1)
+            reference = float(np.mean(values_b))
+            test = paired_test(per_seed_a, per_seed_b, margin * abs(reference) if margin else None)
+            interval = paired_interval(per_seed_a, per_seed_b)
             rows.append(
                 {
                     "a": a,
                     "b": b,
                     "metric": name,
+                    "family": family,
                     "difference": interval.mean,
                     "lower": interval.lower,
                     "upper": interval.upper,
                     "dof": interval.dof,
-                    "relative": interval.mean / float(np.mean(values_b)),
-                    "verdict": interval_verdict(interval),
+                    "relative": interval.mean / reference,
+                    "sd": test.sd,
+                    "p": test.p,
+                    "margin": test.margin,
+                    "p_equivalence": test.p_equivalence,
+                    "a_diverges": not np.all(np.isfinite(per_seed_a)),
+                    "b_diverges": not np.all(np.isfinite(per_seed_b)),
                 }
             )
+    for family in FAMILIES:
+        for name in ("final_loss", "test_loss"):
+            group = [r for r in rows if r["family"] == family and r["metric"] == name]
+            adjusted = holm([r["p"] for r in group])
+            adjusted_equivalence = holm([r["p_equivalence"] for r in group])
+            for row, p, p_eq in zip(group, adjusted, adjusted_equivalence):
+                row["family_size"] = len(group)
+                row["p_adjusted"], row["p_equivalence_adjusted"] = float(p), float(p_eq)
+                row["detectable"] = detectable_effect(row["sd"], row["dof"] + 1, alpha / len(group))
+                a_diverges, b_diverges = row.pop("a_diverges"), row.pop("b_diverges")
+                row["verdict"] = (
+                    "diverges"
+                    if a_diverges
+                    else "wins"
+                    if b_diverges
+                    else verdict_of_tests(row["difference"], p, p_eq, alpha)
+                )
     return rows
