@@ -12,7 +12,7 @@ import tasks
 from meta_opt import LSTMOptimizer
 from meta_opt.inner_step import init_carry, inner_step, task_objective
 from trainers.config.sections import UnrollOptions
-from trainers.core.imitation import imitation_loss, path_mismatch
+from trainers.core.imitation import endpoint_weights, imitation_loss, path_mismatch
 from trainers.core.unroll import initial_states, unroll
 
 KEY = jax.random.PRNGKey(0)
@@ -47,23 +47,35 @@ def test_the_optimizers_own_trajectory_as_target_scores_zero(setting):
     np.testing.assert_allclose(loss, 0.0, atol=1e-10)
 
 
-def test_targets_shifted_by_delta_score_delta_squared_over_the_end_distance(setting):
+def test_targets_shifted_by_delta_score_delta_squared_over_standing_still(setting):
     family, meta_params, start, instance_key, run_key, own = setting
     delta = jnp.array([0.3, -0.1, 0.2, 0.05])
     shifted = {"theta": own["theta"] + delta}
-    end_distance = jnp.sum((shifted["theta"][-1] - start["theta"]) ** 2)
-    expected = jnp.sum(delta**2) / end_distance  # every point misses by exactly delta
+    standing_still = jnp.mean(jnp.sum((shifted["theta"] - start["theta"]) ** 2, axis=1))
+    expected = jnp.sum(delta**2) / standing_still  # every point misses by exactly delta
     loss = imitation_loss(family, LEARNED, meta_params, start, shifted, instance_key, run_key)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
-def test_standing_still_on_an_evenly_spaced_chord_scores_the_closed_form():
-    start = {"w": jnp.zeros(3)}
+@pytest.mark.parametrize("weights", [None, "endpoint", "random"])
+def test_standing_still_scores_one_under_every_arm_and_weighting(weights):
+    """Equal effective imitation weight: the chord, teacher and endpoint arms alike."""
+    rng = np.random.default_rng(0)
+    start = {"w": jnp.asarray(rng.normal(size=3)), "b": jnp.asarray(rng.normal(size=(2, 2)))}
     end = jnp.array([1.0, 2.0, -2.0])
-    targets = {"w": jnp.arange(1, T + 1)[:, None] / T * end}
-    stay = {"w": jnp.zeros((T, 3))}
-    expected = 1 / 3 + 1 / (2 * T) + 1 / (6 * T**2)  # mean of (k/T)^2 over k = 1..T
-    np.testing.assert_allclose(path_mismatch(stay, targets, start), expected, rtol=1e-6)
+    chord = {"w": start["w"] + jnp.arange(1, T + 1)[:, None] / T * end, "b": jnp.ones((T, 2, 2))}
+    wander = jax.tree_util.tree_map(lambda t: t + jnp.asarray(rng.normal(size=t.shape)), chord)
+    w = {
+        None: None,
+        "endpoint": endpoint_weights(T),
+        "random": jnp.asarray(rng.uniform(size=T)),
+    }[weights]
+    for targets in (chord, wander):
+        stay = jax.tree_util.tree_map(lambda s, t: jnp.broadcast_to(s, t.shape), start, targets)
+        np.testing.assert_allclose(path_mismatch(stay, targets, start, w), 1.0, rtol=1e-6)
+    # the chord's standing-still score under the old end-distance normalisation, for the record
+    old = jnp.mean(jnp.sum((chord["w"] - start["w"]) ** 2, 1)) / jnp.sum(end**2)
+    np.testing.assert_allclose(old, 1 / 3 + 1 / (2 * T) + 1 / (6 * T**2), rtol=1e-6)
 
 
 def test_a_one_step_unroll_scores_the_update_so_its_meta_gradient_is_not_zero():

@@ -107,9 +107,9 @@ def test_endpoint_weights_score_only_the_last_point():
     assert float(path_mismatch(trajectory, moved, start, weights)) == pytest.approx(
         float(got), rel=1e-6
     )
-    # equal weights are the plain mean of the original loss
-    plain = np.mean(np.sum((trajectory["x"] - targets["x"]) ** 2, axis=1)) / np.sum(
-        (end - start["x"]) ** 2
+    # equal weights: the plain mean, over standing still's plain mean
+    plain = np.mean(np.sum((trajectory["x"] - targets["x"]) ** 2, axis=1)) / np.mean(
+        np.sum((targets["x"] - start["x"]) ** 2, axis=1)
     )
     assert float(path_mismatch(trajectory, targets, start, jnp.ones(4))) == pytest.approx(
         float(plain), rel=1e-5

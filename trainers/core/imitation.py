@@ -24,7 +24,7 @@ def squared_norm(tree: PyTree) -> jax.Array:
 def path_mismatch(
     trajectory: PyTree, targets: PyTree, start: PyTree, weights: jax.Array | None = None
 ) -> jax.Array:
-    """Mean over k of ||trajectory_k - target_k||^2, over ||target_T - start||^2.
+    """Weighted mean over k of ||trajectory_k - target_k||^2, over that of ||target_k - start||^2.
 
     Args:
       trajectory: the optimizer's iterates theta_1 ... theta_T, leaves [T, ...].
@@ -34,16 +34,23 @@ def path_mismatch(
         "endpoint" supervision weighs only the last point (`endpoint_weights`), so
         every supervision arm shares this one loss and its normalisation.
 
-    Dividing by the squared end-to-end distance makes pairs of every scale weigh
-    alike: a trajectory that stays at `start` scores the mean of
-    ||target_k - start||^2 / ||target_T - start||^2 (1/3 + 1/(2T) + 1/(6T^2)
-    for targets evenly spaced on the chord).
+    The denominator is the score of a trajectory that stays at `start`, so standing still
+    scores exactly 1 under every arm and weighting, and pairs of every scale weigh alike.
+    (Normalised by ||target_T - start||^2 instead, as before issue 25, standing still
+    scored 1/3 + 1/(2T) + 1/(6T^2) on an evenly spaced chord but 1 on the endpoint: the
+    same beta gave the endpoint arm about three times the imitation weight.)
     """
-    gap = jax.vmap(squared_norm)(jax.tree_util.tree_map(jnp.subtract, trajectory, targets))
-    end = jax.tree_util.tree_map(lambda t: t[-1], targets)
-    scale = squared_norm(jax.tree_util.tree_map(jnp.subtract, end, start))
-    weights = jnp.ones_like(gap) if weights is None else weights
-    return jnp.sum(weights * gap) / jnp.sum(weights) / jnp.maximum(scale, 1e-12)
+    weights = (
+        jnp.ones(jax.tree_util.tree_leaves(targets)[0].shape[0]) if weights is None else weights
+    )
+
+    def weighted_mean_distance(points: PyTree, reference: PyTree) -> jax.Array:
+        distances = jax.vmap(squared_norm)(jax.tree_util.tree_map(jnp.subtract, points, reference))
+        return jnp.sum(weights * distances) / jnp.sum(weights)
+
+    starts = jax.tree_util.tree_map(lambda s, t: jnp.broadcast_to(s, t.shape), start, targets)
+    standing_still = weighted_mean_distance(targets, starts)
+    return weighted_mean_distance(trajectory, targets) / jnp.maximum(standing_still, 1e-12)
 
 
 def endpoint_weights(num_points: int) -> jax.Array:
