@@ -6,11 +6,15 @@
 # (constant and cosine), RMSProp and SGD with momentum (each tuned on 4 separate seeds), 16
 # held-out seeds each. At most 8 runs at once (evaluation.parallel_runs: the CNN's tuning grid at
 # once needs more memory than small machines have; batching changes no result).
-# Usage: bash configs/evaluate_pretrained.sh CHECKPOINT OUT [a.b=value ...]
-#   (CHECKPOINT: a run folder or pretrained:NAME; extra overrides, e.g. evaluation.seeds=8)
+# Usage: bash configs/evaluate_pretrained.sh CHECKPOINT[,CHECKPOINT...] OUT [a.b=value ...]
+#   (CHECKPOINT: [LABEL=]a run folder, a ckpt-<step> folder or pretrained:NAME; several,
+#   comma-separated, are evaluated in one run against the same tuned baselines, so their
+#   time-per-step columns are measured in one process; extra overrides, e.g. evaluation.seeds=8)
 set -eu
 cd "$(dirname "$0")/.."
-CHECKPOINT=${1:?checkpoint} OUT=${2:?out folder}
+CHECKPOINTS=() OUT=${2:?out folder}
+IFS=, read -r -a LIST <<< "${1:?checkpoint}"
+for CHECKPOINT in "${LIST[@]}"; do CHECKPOINTS+=(--checkpoint "$CHECKPOINT"); done
 MNIST=../shared/data/mnist
 TASKS="{name: digits_mlp, options: {hidden_sizes: [20], activation: sigmoid, batch_size: 128}},
   {name: wine_mlp, options: {hidden_sizes: [20], activation: sigmoid, batch_size: 32}},
@@ -24,6 +28,6 @@ if [ -d "$MNIST" ]; then
     TASKS="$TASKS, {name: mnist_cnn, options: {source: auto, channels: [8, 16]}}"
   fi
 fi
-.venv/bin/meta-opt evaluate --checkpoint "$CHECKPOINT" --out "$OUT" --no-progress --generalization \
+.venv/bin/meta-opt evaluate "${CHECKPOINTS[@]}" --out "$OUT" --no-progress --generalization \
   --baselines adam,adam_cosine,rmsprop,momentum "evaluation.tasks=[$TASKS]" evaluation.parallel_runs=8 \
   "data_dir=$([ -d "$MNIST" ] && echo "$MNIST" || echo null)" logging.mode=offline "${@:3}"
