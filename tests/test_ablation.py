@@ -235,9 +235,15 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(
         )
     assert {(c["a"], c["b"]) for c in data["comparisons"]} == {("chord", "none")}
     pairs = data["imitation_pairs"]  # the chord arm alone imitates: all its pairs, none dropped
-    assert (
-        pairs["arms"]["chord"]["dropped"] == 0
-        and pairs["common_pairs"] == pairs["arms"]["chord"]["certified"]
+    assert pairs["arms"]["chord"]["dropped"] == [0, 0]  # one entry per meta-seed
+    assert [pairs["common_pairs"]] * 2 == pairs["arms"]["chord"]["certified"]
+    for k in range(2):  # each meta-seed its own teacher runs: the seeds' target sets differ
+        assert (out / "arms" / "chord" / f"targets-{k}.npz").exists()
+    from geodesic_targets.targets import TargetSet
+
+    own = [TargetSet.load(out / "arms" / "chord" / f"targets-{k}.npz") for k in range(2)]
+    assert not np.allclose(
+        jax.tree_util.tree_leaves(own[0].targets)[0], jax.tree_util.tree_leaves(own[1].targets)[0]
     )
     assert f"the same {pairs['common_pairs']} pairs" in report
     assert data["baselines"][0]["baseline"] == "adam"

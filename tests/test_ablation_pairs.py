@@ -1,4 +1,5 @@
-"""Every arm of an ablation imitates the same pairs; arm folders from before that are trained again."""
+"""Every arm of an ablation imitates the same pairs, each meta-seed its own draw; arm folders
+from before that rule are trained again."""
 
 from __future__ import annotations
 
@@ -56,10 +57,26 @@ def generated(tmp_path_factory):
     }
 
 
-def made_by(generated, change=None):
-    """A stand-in for make_targets returning the module's sets (`change` edits one arm's: label, set -> set)."""
-    return lambda cfg, fam, progress=True: (change or (lambda label, s: s))(
-        cfg.meta_train.supervision, generated[cfg.meta_train.supervision]
+def made_by(generated, change=None, seeds=None):
+    """A stand-in for make_targets returning the module's sets.
+
+    `change(label, seed offset, set) -> set` edits one arm's set at one meta-seed; `seeds`
+    (a list) collects the seeds asked for.
+    """
+
+    def make(cfg, fam, progress=True):
+        label = cfg.meta_train.supervision
+        if seeds is not None:
+            seeds.append((label, cfg.seed))
+        full = generated[label]
+        return change(label, cfg.seed, full) if change else full
+
+    return make
+
+
+def _without_first(full, count=1):
+    return dataclasses.replace(
+        full.subset(full.pair_keys()[count:]), num_dropped=0, num_uncertified=count
     )
 
 
@@ -74,43 +91,60 @@ def test_two_arms_get_identical_pair_lists_and_the_report_says_what_was_dropped(
     config, tmp_path, monkeypatch, generated
 ):
     # the teacher arm as if one of its pairs had failed to certify: the chord arm must drop it too
-    def fewer(label, full):
-        if label != "teacher":
-            return full
-        return dataclasses.replace(
-            full.subset(full.pair_keys()[1:]), num_dropped=0, num_uncertified=1
-        )
+    fewer = lambda label, seed, full: _without_first(full) if label == "teacher" else full
+    asked = []
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer, asked))
+    summary = ablation_pairs.common_pair_targets(
+        arms_of(config, tmp_path), tmp_path, None, progress=False
+    )
+    from geodesic_targets.targets import TargetSet
 
+    # each meta-seed k of every arm asked for its own draw, from seed + k
+    assert sorted(asked) == [("chord", 0), ("chord", 1), ("teacher", 0), ("teacher", 1)]
+    for k in range(2):
+        chord = TargetSet.load(tmp_path / "arms" / "chord" / ablation_pairs.targets_name(k))
+        teacher = TargetSet.load(tmp_path / "arms" / "teacher" / ablation_pairs.targets_name(k))
+        full = TargetSet.load(tmp_path / "arms" / "chord" / ablation_pairs.generated_name(k))
+        assert len(full.levels) == 4
+        assert chord.pair_keys() == teacher.pair_keys() == full.pair_keys()[1:]
+        assert (chord.path, teacher.path) == ("chord", "teacher")
+        assert (chord.num_dropped, teacher.num_dropped) == (1, 0)
+    np.testing.assert_array_equal(chord.start_steps, full.start_steps[1:])
+    np.testing.assert_array_equal(
+        np.asarray(chord.targets["mlp/~/linear_0"]["w"]),
+        np.asarray(full.targets["mlp/~/linear_0"]["w"])[1:],
+    )
+    assert summary["common_pairs"] == 3 and summary["common_per_meta_seed"] == [3, 3]
+    assert "none" not in summary["arms"]
+    assert summary["arms"]["chord"]["dropped"] == [1, 1]
+    assert summary["arms"]["teacher"]["dropped"] == [0, 0]
+    assert json.loads((tmp_path / "pairs.json").read_text()) == summary
+    notes = ablation_pairs.pair_notes(summary)
+    assert "same 3 pairs" in notes[0] and any(
+        "`chord`, per meta-seed: 4 certified" in line and "1 dropped" in line for line in notes
+    )
+
+
+def test_every_meta_seed_keeps_as_many_pairs_as_the_poorest(
+    config, tmp_path, monkeypatch, generated
+):
+    # meta-seed 1's teacher certifies two pairs fewer: both meta-seeds keep 2 pairs, their first
+    fewer = lambda label, seed, full: (
+        _without_first(full, 2) if (label, seed) == ("teacher", 1) else full
+    )
     monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer))
     summary = ablation_pairs.common_pair_targets(
         arms_of(config, tmp_path), tmp_path, None, progress=False
     )
     from geodesic_targets.targets import TargetSet
 
-    chord = TargetSet.load(tmp_path / "arms" / "chord" / "targets.npz")
-    teacher = TargetSet.load(tmp_path / "arms" / "teacher" / "targets.npz")
-    generated = TargetSet.load(tmp_path / "arms" / "chord" / ablation_pairs.GENERATED)
-    assert (
-        len(generated.levels) == 4
-        and chord.pair_keys() == teacher.pair_keys() == generated.pair_keys()[1:]
-    )
-    assert (
-        (chord.path, teacher.path) == ("chord", "teacher")
-        and chord.num_dropped == 1
-        and teacher.num_dropped == 0
-    )
-    np.testing.assert_array_equal(chord.start_steps, generated.start_steps[1:])
-    np.testing.assert_array_equal(
-        np.asarray(chord.targets["mlp/~/linear_0"]["w"]),
-        np.asarray(generated.targets["mlp/~/linear_0"]["w"])[1:],
-    )
-    assert summary["common_pairs"] == 3 and "none" not in summary["arms"]
-    assert summary["arms"]["chord"]["dropped"] == 1 and summary["arms"]["teacher"]["dropped"] == 0
-    assert json.loads((tmp_path / "pairs.json").read_text()) == summary
-    notes = ablation_pairs.pair_notes(summary)
-    assert "same 3 pairs" in notes[0] and any(
-        "`chord`: 4 certified" in line and "1 dropped" in line for line in notes
-    )
+    assert summary["common_per_meta_seed"] == [4, 2] and summary["common_pairs"] == 2
+    full = generated["chord"].pair_keys()
+    seed_0 = TargetSet.load(tmp_path / "arms" / "chord" / ablation_pairs.targets_name(0))
+    seed_1 = TargetSet.load(tmp_path / "arms" / "teacher" / ablation_pairs.targets_name(1))
+    assert seed_0.pair_keys() == full[:2] and seed_1.pair_keys() == full[2:]
+    assert summary["arms"]["chord"]["dropped"] == [2, 2]
+    assert "4/2 certified" in "\n".join(ablation_pairs.pair_notes(summary))
 
 
 def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(
@@ -118,7 +152,7 @@ def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(
 ):
     from geodesic_targets.targets import NoCertifiedPairs
 
-    def none_for_teacher(label, full):
+    def none_for_teacher(label, seed, full):
         if label == "teacher":
             raise NoCertifiedPairs(
                 "no pair was certified (4 failed path searches, 0 not descending)"
@@ -130,7 +164,8 @@ def test_an_arm_without_any_certified_pair_is_named_and_the_rest_keep_theirs(
         arms_of(config, tmp_path), tmp_path, None, progress=False
     )
     assert "no pair was certified" in summary["arms"]["teacher"]["why_none"]
-    assert summary["common_pairs"] == 4 and (tmp_path / "arms" / "chord" / "targets.npz").exists()
+    assert summary["common_pairs"] == 4
+    assert (tmp_path / "arms" / "chord" / ablation_pairs.targets_name(1)).exists()
 
 
 def test_an_arm_folder_from_before_common_pairs_is_moved_aside_and_trained_again(config, tmp_path):

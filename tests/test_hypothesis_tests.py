@@ -110,3 +110,10 @@ def test_detectable_effect_grows_with_a_stricter_level_and_edge_cases():
     assert detectable_effect(1.0, 16, alpha=0.05 / 3) > detectable_effect(1.0, 16)
     assert detectable_effect(0.0, 16) == 0.0
     assert math.isnan(detectable_effect(1.0, 1))
+
+
+def test_detectable_effect_with_two_pairs_where_scipy_tails_are_nan():
+    """K = 2 (one degree of freedom): the far wrong-sign tail is nan in scipy, and negligible."""
+    effect = detectable_effect(0.0187, 2)
+    assert power_at(effect, 0.0187, 2) == pytest.approx(0.8, abs=1e-6)
+    assert effect > detectable_effect(0.0187, 3) > detectable_effect(0.0187, 16)

@@ -14,6 +14,7 @@ from trainers.config import ExperimentConfig, MetaTrainConfig, TaskConfig, Unrol
 from trainers.core.meta_seeds import (
     inner_steps_per_meta_step,
     seeds_step,
+    seeds_step_with_targets,
     stack_states,
     unstack_state,
 )
@@ -42,9 +43,9 @@ def tiny_config(seed: int, kind: str = "lstm_v1") -> ExperimentConfig:
     )
 
 
-def hand_targets(family) -> Targets:
+def hand_targets(family, seed: int = 0) -> Targets:
     """Three pairs with random starts and 3 target points each (imitation needs no real path here)."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
     start = jax.vmap(lambda k: family.instance(k).init(jax.random.fold_in(k, 1)))(keys)
     points = jax.tree_util.tree_map(
@@ -94,6 +95,39 @@ def test_vmapped_meta_seeds_equal_separate_runs(setting):
             )
     # the seeds really are different runs
     assert not np.allclose(metrics["meta_loss"][0], metrics["meta_loss"][1])
+
+
+def test_each_meta_seed_follows_its_own_targets():
+    """Stacked target sets: run k of the vmapped step equals a run of seed k on set k alone."""
+    configs = [tiny_config(seed) for seed in (0, 7)]
+    family = tasks.get_family("quadratic", dim=4)
+    train = configs[0].meta_train
+    build = lambda targets: make_meta_step(
+        family,
+        train.lstm,
+        train.unroll,
+        MetaObjective(1.0, 1.0, 2),
+        outer_optimizer(configs[0]),
+        targets,
+    )
+    own = [hand_targets(family, seed) for seed in (1, 2)]
+    together = jax.jit(seeds_step_with_targets(build))
+    stacked, metrics = together(
+        stack_states([initial_meta_state(c, family) for c in configs]), stack_states(own)
+    )
+    for index, (config, targets) in enumerate(zip(configs, own)):
+        state, alone = jax.jit(build(targets))(initial_meta_state(config, family))
+        np.testing.assert_allclose(
+            metrics["imitation_loss"][index], alone["imitation_loss"], rtol=2e-5
+        )
+        for a, b in zip(
+            jax.tree_util.tree_leaves(unstack_state(stacked, index)),
+            jax.tree_util.tree_leaves(state),
+        ):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6)
+    # and with the other seed's set, seed 0's imitation loss differs
+    _, swapped = jax.jit(build(own[1]))(initial_meta_state(configs[0], family))
+    assert not np.isclose(float(swapped["imitation_loss"]), float(metrics["imitation_loss"][0]))
 
 
 def test_stack_and_unstack_round_trip(setting):

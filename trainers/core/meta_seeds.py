@@ -2,8 +2,8 @@
 
 Meta-seeds differ in everything meta-training draws from its seed (the LSTM's
 initial weights, the task instances in flight, their minibatches and the imitation
-batches); they share the task family, the supervision targets and the outer
-optimizer. Stacking their `MetaState`s along a new leading axis and `vmap`ping the
+batches) and, in an ablation, their target sets (`seeds_step_with_targets`); they
+share the task family and the outer optimizer. Stacking their `MetaState`s along a new leading axis and `vmap`ping the
 meta-step runs all K as one program: small per-seed programs (a 2-core CPU, a
 few hundred parameters) are dominated by per-call overhead, which K seeds then share.
 """
@@ -11,6 +11,7 @@ few hundred parameters) are dominated by per-call overhead, which K seeds then s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +32,15 @@ def unstack_state(stacked: MetaState, index: int) -> MetaState:
 def seeds_step(meta_step: Callable[[MetaState], tuple[MetaState, dict]]) -> Callable:
     """`step(stacked) -> (stacked, metrics)`: one meta-step of every run (metrics [K]); jit it once."""
     return jax.vmap(meta_step)
+
+
+def seeds_step_with_targets(build: Callable[[Any], Callable[[MetaState], tuple[MetaState, dict]]]):
+    """`step(stacked, targets) -> (stacked, metrics)`: run k's meta-step on its own targets.
+
+    `build(targets)` makes one run's meta-step on one target set; `targets` stacks K sets
+    of equal size on a leading axis, one per run, so each run imitates its own draw.
+    """
+    return jax.vmap(lambda state, targets: build(targets)(state))
 
 
 def inner_steps_per_meta_step(

@@ -112,9 +112,11 @@ def power_at(effect: float, sd: float, n: int, alpha: float = ALPHA) -> float:
     dof = n - 1
     critical = stats.t.ppf(1 - alpha / 2, dof)
     noncentrality = abs(effect) / sd * math.sqrt(n)
-    return float(
-        stats.nct.sf(critical, dof, noncentrality) + stats.nct.cdf(-critical, dof, noncentrality)
-    )
+    upper = float(stats.nct.sf(critical, dof, noncentrality))
+    # the wrong-sign tail is below P(T < 0) = Phi(-noncentrality); scipy returns nan for it
+    # far out, where it is negligible
+    lower = float(stats.nct.cdf(-critical, dof, noncentrality))
+    return upper + (lower if math.isfinite(lower) else 0.0)
 
 
 def detectable_effect(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:

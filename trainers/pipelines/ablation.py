@@ -10,7 +10,7 @@ validated at evenly spaced points on the same held-out instances
 baselines run on the same held-out evaluation seeds and
 `trainers.reporting.ablation_report` writes the comparison.
 
-Folder: `arms/<label>/` per arm (arm.json: the settings it is trained with; targets.npz,
+Folder: `arms/<label>/` per arm (arm.json: the settings it is trained with; targets-<k>.npz per meta-seed,
 metrics.jsonl with the mean over meta-seeds, its W&B run, result.npz: the K meta-parameters
 and validation curves). An arm whose result.npz exists is not trained again (if arm.json
 matches), so a stopped ablation resumes at the arm it was in (that arm starts over). At the top:

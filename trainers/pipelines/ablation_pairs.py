@@ -1,19 +1,24 @@
-"""Every arm of an ablation imitates the same pairs.
+"""Every arm of an ablation imitates the same pairs, and each meta-seed its own.
 
 Arms generate their targets from the same teacher runs, but a pair certified for one
 arm (the chord, the teacher's iterates: never searched) may fail for another (a level
 set path): imitating different pairs would confound the supervision with the pairs.
-So every arm with stored targets generates its full set once
-(`arms/<label>/targets_generated.npz`), the pairs certified by every one of them are
-kept, in the teacher's order (instance, then start step), and each arm trains on its own targets at exactly those pairs
-(`arms/<label>/targets.npz`, with `num_dropped` counting the pairs left out).
-`pairs.json` at the top says how many pairs were kept and, per arm, how many it had
-certified and dropped. Arm folders trained before this rule are moved aside and trained
-again (`trainers.pipelines.arm_records.supersede_old_arm`).
+And one target draw for all meta-seeds would leave the variance of the target set out
+of every interval. So meta-seed k of every arm draws its own teacher runs (the targets
+key of seed + k, as its meta-parameters are seed + k's): each arm with stored targets
+generates its full set once per meta-seed (`arms/<label>/targets_generated-<k>.npz`);
+for each meta-seed the pairs certified by every arm are kept, in the teacher's order
+(instance, then start step); and every meta-seed keeps the same number of them (the
+fewest any meta-seed has, its first ones), so the K sets stack into one vmapped
+meta-step. Each arm trains meta-seed k on `arms/<label>/targets-<k>.npz`.
+`pairs.json` at the top says how many pairs each meta-seed kept and, per arm and
+meta-seed, how many it had certified and dropped. Arm folders trained before this rule
+are moved aside and trained again (`trainers.pipelines.arm_records.supersede_old_arm`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from collections.abc import Sequence
@@ -25,8 +30,22 @@ from trainers.config.experiment import ExperimentConfig
 from trainers.config.supervision import uses_stored_targets
 from trainers.pipelines.geodesics import make_targets
 
-GENERATED = "targets_generated.npz"
 NO_TARGETS = "no_targets.txt"
+
+
+def generated_name(meta_seed: int) -> str:
+    """The file of an arm's full target set for one meta-seed."""
+    return f"targets_generated-{meta_seed}.npz"
+
+
+def targets_name(meta_seed: int) -> str:
+    """The file of the pairs one meta-seed of an arm imitates."""
+    return f"targets-{meta_seed}.npz"
+
+
+def meta_seed_config(config: ExperimentConfig, meta_seed: int) -> ExperimentConfig:
+    """Meta-seed k's config: the seed + k that draws its meta-parameters and its targets."""
+    return dataclasses.replace(config, seed=config.seed + meta_seed)
 
 
 def common_pair_targets(
@@ -36,63 +55,72 @@ def common_pair_targets(
     *,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Writes each stored-targets arm's `targets.npz` restricted to the pairs every such arm certified.
+    """Writes each stored-targets arm's `targets-<k>.npz`: meta-seed k's pairs every such arm certified.
 
     Args:
       arms: (label, arm config, arm folder) of every arm; those without stored targets
-        (none, on_policy) are passed over.
+        (none, on_policy) are passed over. Their configs share `ablation.meta_seeds`.
       folder: the ablation folder (`pairs.json` is written there).
       family: the meta-training task family.
       progress: show target generation's progress bars.
 
     Returns:
-      The summary written to `pairs.json`: the common pair count and, per arm, its
-      certified and dropped counts (or why it has no targets).
+      The summary written to `pairs.json`: the pairs kept per meta-seed ("common_pairs"),
+      how many each meta-seed had in common, and per arm the certified and dropped counts
+      of every meta-seed (or why it has no targets).
     """
-    generated: dict[str, TargetSet] = {}
+    stored = [(label, config, f) for label, config, f in arms if uses_stored_targets(config)]
+    meta_seeds = arms[0][1].ablation.meta_seeds if arms else 0
+    generated: dict[str, list[TargetSet]] = {}
     summary: dict[str, Any] = {"arms": {}}
-    for label, config, arm_folder in arms:
-        if not uses_stored_targets(config):
-            continue
+    for label, config, arm_folder in stored:
         arm_folder.mkdir(parents=True, exist_ok=True)
-        if not (arm_folder / GENERATED).exists() and not (arm_folder / NO_TARGETS).exists():
+        for k in range(meta_seeds):
+            path = arm_folder / generated_name(k)
+            if path.exists() or (arm_folder / NO_TARGETS).exists():
+                continue
             try:
-                make_targets(config, family, progress=progress).save(arm_folder / GENERATED)
+                make_targets(meta_seed_config(config, k), family, progress=progress).save(path)
             except NoCertifiedPairs as err:
-                write_text(arm_folder / NO_TARGETS, f"{err}\n")
+                write_text(arm_folder / NO_TARGETS, f"meta-seed {k}: {err}\n")
         if (arm_folder / NO_TARGETS).exists():
             summary["arms"][label] = {
                 "why_none": (arm_folder / NO_TARGETS).read_text(encoding="utf-8").strip()
             }
         else:
-            generated[label] = TargetSet.load(arm_folder / GENERATED)
-    certified_by_all = (
-        set.intersection(*[set(t.pair_keys()) for t in generated.values()]) if generated else set()
-    )
-    common = (
-        [key for key in next(iter(generated.values())).pair_keys() if key in certified_by_all]
-        if generated
-        else []
-    )
-    for label, target_set in generated.items():
-        arm_folder = next(f for name, _, f in arms if name == label)
+            generated[label] = [
+                TargetSet.load(arm_folder / generated_name(k)) for k in range(meta_seeds)
+            ]
+    common = [_common_keys([sets[k] for sets in generated.values()]) for k in range(meta_seeds)]
+    kept = min((len(keys) for keys in common), default=0) if generated else 0
+    for label, sets in generated.items():
+        arm_folder = next(f for name, _, f in stored if name == label)
         summary["arms"][label] = {
-            "certified": len(target_set.levels),
-            "dropped": len(target_set.levels) - len(common),
-            "uncertified": int(target_set.num_uncertified),
-            "not_descending": int(target_set.num_not_descending),
+            "certified": [len(s.levels) for s in sets],
+            "dropped": [len(s.levels) - kept for s in sets],
+            "uncertified": [int(s.num_uncertified) for s in sets],
+            "not_descending": [int(s.num_not_descending) for s in sets],
         }
-        if not common:
+        if not kept:
             write_text(
                 arm_folder / NO_TARGETS,
                 "no pair was certified for every arm with stored targets "
-                f"({', '.join(generated)})\n",
+                f"({', '.join(generated)}) at every meta-seed\n",
             )
-        elif not (arm_folder / "targets.npz").exists():
-            target_set.subset(common).save(arm_folder / "targets.npz")
-    summary["common_pairs"] = len(common)
+            continue
+        for k, target_set in enumerate(sets):
+            if not (arm_folder / targets_name(k)).exists():
+                target_set.subset(common[k][:kept]).save(arm_folder / targets_name(k))
+    summary["common_pairs"] = kept
+    summary["common_per_meta_seed"] = [len(keys) for keys in common] if generated else []
     write_text(folder / "pairs.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _common_keys(sets: Sequence[TargetSet]) -> list:
+    """The pairs certified in every set, in the first set's order."""
+    certified_by_all = set.intersection(*[set(s.pair_keys()) for s in sets])
+    return [key for key in sets[0].pair_keys() if key in certified_by_all]
 
 
 def pair_notes(summary: dict[str, Any]) -> list[str]:
@@ -100,13 +128,21 @@ def pair_notes(summary: dict[str, Any]) -> list[str]:
     arms = {label: row for label, row in summary["arms"].items() if "certified" in row}
     if not arms:
         return []
+    per_seed = summary["common_per_meta_seed"]
     lines = [
-        f"Imitation pairs: every arm with stored targets imitates the same {summary['common_pairs']} pairs, "
-        "those certified for all of them; a pair one arm could not certify is dropped for all."
+        f"Imitation pairs: each meta-seed draws its own teacher runs, and every arm with stored "
+        f"targets imitates the same {summary['common_pairs']} pairs of it, those certified for all "
+        f"arms (the first {summary['common_pairs']} of each meta-seed's {', '.join(map(str, per_seed))} "
+        "in common); a pair one arm could not certify is dropped for all."
     ]
     for label, row in arms.items():
         lines.append(
-            f"- `{label}`: {row['certified']} certified ({row['uncertified']} uncertified, "
-            f"{row['not_descending']} not descending), {row['dropped']} dropped for another arm"
+            f"- `{label}`, per meta-seed: {_counts(row['certified'])} certified "
+            f"({_counts(row['uncertified'])} uncertified, {_counts(row['not_descending'])} not "
+            f"descending), {_counts(row['dropped'])} dropped"
         )
     return lines
+
+
+def _counts(values: Sequence[int]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "/".join(map(str, values))

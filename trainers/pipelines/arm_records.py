@@ -19,9 +19,8 @@ from trainers.config.supervision import uses_stored_targets
 from trainers.config.task_families import task_variation
 from trainers.errors import RunError
 
-PAIRS_MARK = (
-    "common to every arm with stored targets"  # arm.json of arms trained on the common pairs
-)
+# arm.json of arms trained on the pairs common to every arm, drawn per meta-seed
+PAIRS_MARK = "common to every arm with stored targets, drawn per meta-seed"
 
 
 def _training_settings(config: ExperimentConfig) -> dict[str, Any]:
@@ -79,10 +78,11 @@ def check_reusable(config: ExperimentConfig, folder: pathlib.Path) -> None:
 
 
 def supersede_old_arm(config: ExperimentConfig, arm_folder: pathlib.Path) -> pathlib.Path | None:
-    """Moves aside an arm folder trained before every arm imitated the same pairs; returns where to.
+    """Moves aside an arm folder trained before the current pair rule; returns where to.
 
-    Such an arm imitated its own certified pairs, which other arms may not have had, so
-    it is trained again; its folder is kept as `<arm>.before-common-pairs` (nothing is deleted).
+    Such an arm imitated its own certified pairs, which other arms may not have had, or
+    one target set for all its meta-seeds, so it is trained again; its folder is kept as
+    `<arm>.before-common-pairs` (nothing is deleted).
     """
     record = arm_folder / "arm.json"
     if not uses_stored_targets(config) or not record.exists():

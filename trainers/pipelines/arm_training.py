@@ -18,14 +18,22 @@ import numpy as np
 from common.npz_tree import decode, encode, read_npz, write_npz
 from common.progress import progress_bar
 from common.pytree import PyTree
+from geodesic_targets.targets import TargetSet
 from trainers.config import to_dict
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.supervision import uses_stored_targets
-from trainers.core.meta_seeds import inner_steps_per_meta_step, seeds_step, stack_states
+from trainers.core.imitation_term import Targets
+from trainers.core.meta_seeds import (
+    inner_steps_per_meta_step,
+    seeds_step,
+    seeds_step_with_targets,
+    stack_states,
+)
 from trainers.core.trajectories import run_grid
+from trainers.errors import RunError
 from trainers.io.run_logger import RunLogger
-from trainers.pipelines.geodesics import make_targets
-from trainers.pipelines.imitation_targets import load_targets
+from trainers.pipelines.ablation_pairs import targets_name
+from trainers.pipelines.imitation_targets import targets_on_device
 from trainers.pipelines.train import (
     build_meta_step,
     initial_meta_state,
@@ -97,6 +105,24 @@ class ArmRun:
         )
 
 
+def meta_seed_targets(config: ExperimentConfig, folder: pathlib.Path) -> Targets | None:
+    """The arm's K target sets (`folder/targets-<k>.npz`) stacked on a leading axis.
+
+    None where the arm stores no targets. The sets are written by
+    `trainers.pipelines.ablation_pairs.common_pair_targets`, equal in size.
+
+    Raises:
+      RunError: a meta-seed's set is missing (the arm was not prepared by the ablation).
+    """
+    if not uses_stored_targets(config):
+        return None
+    paths = [folder / targets_name(k) for k in range(config.ablation.meta_seeds)]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise RunError(f"arm targets missing (made by `meta-opt ablation`): {', '.join(missing)}")
+    return stack_states([targets_on_device(config, TargetSet.load(p)) for p in paths])
+
+
 def train_arm(
     config: ExperimentConfig,
     family,
@@ -108,11 +134,14 @@ def train_arm(
     """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds."""
     train = config.meta_train
     seeds = config.ablation.meta_seeds
-    if uses_stored_targets(config) and not (folder / "targets.npz").exists():
-        make_targets(config, family, progress=progress).save(folder / "targets.npz")
-    targets = load_targets(config, family, folder)
-    meta_step = build_meta_step(config, family, targets)
-    step = jax.jit(seeds_step(meta_step))
+    targets = meta_seed_targets(config, folder)
+    if targets is None:
+        step = jax.jit(seeds_step(build_meta_step(config, family, None)))
+    else:
+        with_targets = jax.jit(
+            seeds_step_with_targets(lambda t: build_meta_step(config, family, t))
+        )
+        step = lambda state: with_targets(state, targets)
     validate = jax.jit(
         jax.vmap(validation_fn(config, family))
     )  # same instances for every arm and seed

@@ -41,6 +41,17 @@ def load_targets(config: ExperimentConfig, family, run_dir: pathlib.Path) -> Tar
         target_set = make_targets(config, family, progress=False)
         if sharding.is_primary():
             target_set.save(run_dir / "targets.npz")
+    return targets_on_device(config, target_set)
+
+
+def targets_on_device(config: ExperimentConfig, target_set: TargetSet) -> Targets:
+    """A stored target set as the imitation term's `Targets`, checked against the config.
+
+    Raises:
+      RunError: the set was made for another task, or with another path or schedule
+        than `meta_train.supervision` asks for.
+    """
+    train = config.meta_train
     if target_set.task != config.task.name:
         raise RunError(f"targets were made for task {target_set.task!r}, not {config.task.name!r}")
     wanted = with_supervision(config).geodesics.targets
