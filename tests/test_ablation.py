@@ -106,6 +106,9 @@ def test_no_budget_keeps_the_configured_meta_steps(config_path):
     assert {arm_config(config, arm).meta_train.num_meta_steps for arm in ablation_arms(config)} == {
         7
     }
+    assert "equal outer updates. Every arm takes 7 meta-steps" in ablation.budget_note(config)
+    matched = load_experiment(config_path)
+    assert "equal inner steps. Every arm computes at most 60 inner" in ablation.budget_note(matched)
 
 
 @pytest.mark.parametrize(

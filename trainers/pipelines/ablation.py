@@ -48,6 +48,7 @@ __all__ = [
     "ablation_arms",
     "ablation_command",
     "arm_config",
+    "budget_note",
     "curve_steps",
     "learned_runs",
     "seed_stream_note",
@@ -156,6 +157,23 @@ def trained_arms(
     return runs, skipped, pairs
 
 
+def budget_note(config: ExperimentConfig) -> str:
+    """How the arms' compute is matched: equal inner steps, or equal outer updates."""
+    budget = config.ablation.inner_step_budget
+    if budget:
+        return (
+            f"Budget: equal inner steps. Every arm computes at most {budget:,} inner steps "
+            "(imitation unrolls included), so arms with an imitation term take fewer outer "
+            "updates (the meta-steps column). For equal outer updates, run again with "
+            "`ablation.inner_step_budget=0`."
+        )
+    return (
+        f"Budget: equal outer updates. Every arm takes {config.meta_train.num_meta_steps} "
+        "meta-steps, so arms with an imitation term compute more inner steps (the inner steps / "
+        "meta-step column). For equal inner steps, set `ablation.inner_step_budget`."
+    )
+
+
 def seed_stream_note(config: ExperimentConfig) -> str:
     """Which stream the held-out evaluation seeds come from, and whether it is a fresh one."""
     seed = config.evaluation.seed
@@ -236,7 +254,7 @@ def ablation_command(
             logger=logger,
             title=f"Supervision ablation on {config.task.name}",
             skipped=skipped,
-            notes=[*pair_notes(pairs), seed_stream_note(config)],
+            notes=[*pair_notes(pairs), budget_note(config), seed_stream_note(config)],
             primary=config.ablation.primary,
             negative_control=config.ablation.negative_control,
             margin=config.ablation.equivalence_margin,
