@@ -81,6 +81,10 @@ def test_demo_writes_the_report_the_plots_and_three_wandb_runs(demo, capsys):
     assert shown_mean == pytest.approx(adam["final_loss"][0], rel=5e-3)
     assert shown_se == pytest.approx(adam["final_loss"][1], abs=abs(shown_mean) * 5e-3 + 1e-12)
     assert results[0]["steps"] == 6 and adam["seeds"] == 2
+    # and each seed's own numbers, whose mean is the row's
+    assert len(adam["per_seed_final_loss"]) == 2 and len(adam["per_seed_test_loss"]) == 2
+    assert np.mean(adam["per_seed_final_loss"]) == pytest.approx(adam["final_loss"][0], rel=1e-6)
+    assert np.mean(adam["per_seed_test_loss"]) == pytest.approx(adam["test_loss"][0], rel=1e-6)
     comparison = table_rows(report, "run")
     assert {r[0] for r in comparison} == {"lstm (geodesic)", "lstm (loss only)"}
     for png in (

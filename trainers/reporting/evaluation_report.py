@@ -217,12 +217,21 @@ def write_report(
 
 
 def results_json(tasks: Sequence[TaskResult]) -> list[dict[str, Any]]:
-    """The report's numbers as plain data (results.json), for scripts and RESULTS.md."""
+    """The report's numbers as plain data (results.json), for scripts and RESULTS.md.
+
+    Each optimizer's row also holds its per-seed final training loss (and test loss where
+    the task has one), in held-out seed order, so any two optimizers can be compared
+    seed by seed afterwards (`trainers.evaluation.verdicts`, `hypothesis_tests`).
+    """
     out = []
     for task in tasks:
         rows = []
-        for row in summarize(task):
-            rows.append({k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items()})
+        for row, result in zip(summarize(task), task.results):
+            row = {k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items()}
+            row["per_seed_final_loss"] = [float(v) for v in result.final_losses]
+            if "test_loss" in result.runs.metrics:
+                row["per_seed_test_loss"] = [float(v) for v in result.runs.metrics["test_loss"][0]]
+            rows.append(row)
         out.append(
             {
                 "task": task.label,

@@ -1,0 +1,76 @@
+"""Two learned optimizers compared task by task from results.json, Holm over the tasks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tests.markdown import table_rows
+from trainers.reporting.learned_pairs import compare_learned, comparison_table, main
+
+RNG = np.random.default_rng(0)
+SEEDS = 16
+
+
+def _optimizer(label, values, ms):
+    return {
+        "optimizer": label,
+        "per_seed_final_loss": [float(v) for v in values],
+        "step_seconds": ms / 1000,
+        "seconds_to_target": ms / 1000 * 20,
+    }
+
+
+def _results():
+    tasks = []
+    for name, shift in (("clear_win", -0.1), ("noise", 0.0), ("loss", 0.05)):
+        b = 1.0 + 0.1 * RNG.normal(size=SEEDS)
+        a = b + shift + 0.01 * RNG.normal(size=SEEDS)
+        tasks.append(
+            {"task": name, "optimizers": [_optimizer("hier", a, 1.0), _optimizer("v2", b, 9.0)]}
+        )
+    tasks.append({"task": "only_one", "optimizers": [_optimizer("hier", np.ones(SEEDS), 1.0)]})
+    return tasks
+
+
+def test_paired_p_values_are_holm_adjusted_over_tasks():
+    results = _results()
+    rows = compare_learned(results, "hier", "v2")
+    assert [r["task"] for r in rows] == ["clear_win", "noise", "loss"]  # both optimizers only
+    raw = np.array(
+        [
+            stats.ttest_rel(
+                t["optimizers"][0]["per_seed_final_loss"], t["optimizers"][1]["per_seed_final_loss"]
+            ).pvalue
+            for t in results[:3]
+        ]
+    )
+    order = np.argsort(raw)
+    adjusted = np.empty(3)
+    adjusted[order] = np.minimum(np.maximum.accumulate(raw[order] * np.array([3, 2, 1])), 1.0)
+    np.testing.assert_allclose([r["p_adjusted"] for r in rows], adjusted, rtol=1e-9)
+    assert [r["verdict"] for r in rows] == ["wins", "equivalent", "loses"]
+    assert rows[0]["step_seconds"] == (0.001, 0.009)
+
+
+def test_table_and_command_line(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(_results()))
+    assert main([str(path), "hier", "v2"]) == 0
+    printed = capsys.readouterr().out
+    rows = table_rows(printed)[1:]
+    assert [r[0] for r in rows] == ["clear_win", "noise", "loss"]
+    assert rows[0][6] == "1 / 9" and rows[0][7] == "0.02 s / 0.18 s"
+    assert (
+        printed.strip()
+        == comparison_table(compare_learned(_results_copy(path), "hier", "v2")).strip()
+    )
+    with pytest.raises(SystemExit):
+        main([str(path), "hier", "nobody"])
+
+
+def _results_copy(path):
+    return json.loads(path.read_text())
