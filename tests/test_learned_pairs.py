@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from tests.markdown import table_rows
-from trainers.reporting.learned_pairs import compare_learned, comparison_table, main
+from trainers.reporting.learned_pairs import compare_learned, comparison_table
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 RNG = np.random.default_rng(0)
 SEEDS = 16
@@ -56,21 +60,17 @@ def test_paired_p_values_are_holm_adjusted_over_tasks():
     assert rows[0]["step_seconds"] == (0.001, 0.009)
 
 
-def test_table_and_command_line(tmp_path, capsys):
+def test_table_and_command_line(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps(_results()))
-    assert main([str(path), "hier", "v2"]) == 0
-    printed = capsys.readouterr().out
+    script = [sys.executable, str(ROOT / "configs" / "compare_learned.py"), str(path)]
+    printed = subprocess.run(
+        [*script, "hier", "v2"], capture_output=True, text=True, check=True
+    ).stdout
     rows = table_rows(printed)[1:]
     assert [r[0] for r in rows] == ["clear_win", "noise", "loss"]
     assert rows[0][6] == "1 / 9" and rows[0][7] == "0.02 s / 0.18 s"
-    assert (
-        printed.strip()
-        == comparison_table(compare_learned(_results_copy(path), "hier", "v2")).strip()
-    )
-    with pytest.raises(SystemExit):
-        main([str(path), "hier", "nobody"])
-
-
-def _results_copy(path):
-    return json.loads(path.read_text())
+    expected = comparison_table(compare_learned(json.loads(path.read_text()), "hier", "v2"))
+    assert printed.strip() == expected.strip()
+    refused = subprocess.run([*script, "hier", "nobody"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "holds both 'hier' and 'nobody'" in refused.stderr

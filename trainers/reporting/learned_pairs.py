@@ -5,17 +5,13 @@ several learned optimizers ran on the same held-out seeds (repeated `--checkpoin
 question "is A at least as good as B?" is a paired comparison per task over those seeds,
 and over many tasks a family: each task's two-sided paired t-test p-value is
 Holm-adjusted over the tasks, and with a margin, two one-sided tests can call a task
-"equivalent" (`trainers.evaluation.hypothesis_tests`).
-
-    python -m trainers.reporting.learned_pairs RESULTS_JSON A B [--metric per_seed_test_loss]
+"equivalent" (`trainers.evaluation.hypothesis_tests`). The command line is
+`configs/compare_learned.py`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import pathlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,25 +115,3 @@ def comparison_table(rows: Sequence[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", type=pathlib.Path, help="an evaluation's results.json")
-    parser.add_argument("a", help="optimizer label A (the verdict is for A)")
-    parser.add_argument("b", help="optimizer label B")
-    parser.add_argument("--metric", default="per_seed_final_loss")
-    parser.add_argument("--margin", type=float, default=0.05)
-    args = parser.parse_args(argv)
-    results = json.loads(args.results.read_text(encoding="utf-8"))
-    rows = compare_learned(results, args.a, args.b, args.metric, args.margin)
-    if not rows:
-        parser.error(
-            f"no task of {args.results} holds both {args.a!r} and {args.b!r} with {args.metric}"
-        )
-    print(comparison_table(rows))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

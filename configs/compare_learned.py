@@ -1,0 +1,42 @@
+"""Two learned optimizers of one evaluation, task by task (trainers.reporting.learned_pairs).
+
+Usage: .venv/bin/python configs/compare_learned.py RESULTS_JSON A B [--metric per_seed_test_loss]
+       [--margin 0.05]
+A and B are optimizer labels as the evaluation report shows them; the verdict is for A. Prints
+one markdown row per task holding both: means, ratio, the paired t-test's p Holm-adjusted over
+the tasks, the verdict, and both optimizers' ms per step and time to target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections.abc import Sequence
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from trainers.reporting.learned_pairs import compare_learned, comparison_table  # noqa: E402
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=pathlib.Path, help="an evaluation's results.json")
+    parser.add_argument("a", help="optimizer label A (the verdict is for A)")
+    parser.add_argument("b", help="optimizer label B")
+    parser.add_argument("--metric", default="per_seed_final_loss")
+    parser.add_argument("--margin", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    rows = compare_learned(results, args.a, args.b, args.metric, args.margin)
+    if not rows:
+        parser.error(
+            f"no task of {args.results} holds both {args.a!r} and {args.b!r} ({args.metric})"
+        )
+    print(comparison_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
