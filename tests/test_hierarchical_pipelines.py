@@ -84,16 +84,15 @@ def test_export_pretrained_and_evaluate(tmp_path, monkeypatch):
     config, _ = meta_opt.load_pretrained("hier", shipped)
     assert config == HierarchicalConfig(lstm_hidden=8, num_mlps=2)
     monkeypatch.setattr("meta_opt.pretrained_bundles.PRETRAINED_DIR", shipped)
-    results = {}
-    for label, checkpoint in (("run", str(run)), ("bundle", "pretrained:hier")):
-        out = tmp_path / f"eval_{label}"
-        assert (
-            cli.main(["evaluate", "--checkpoint", checkpoint, "--out", str(out), "--no-progress"])
-            == 0
-        )
-        results[label] = json.loads((out / "results.json").read_text())[0]["optimizers"]
-    assert [o["optimizer"] for o in results["bundle"]] == ["hier", "adam"]
+    out = tmp_path / "evaluate"  # the run and its bundle in one evaluation, on the same seeds
+    args = ["evaluate", "--checkpoint", f"run={run}", "--checkpoint", "pretrained:hier"]
+    assert cli.main([*args, "--out", str(out), "--no-progress"]) == 0
+    rows = {
+        o["optimizer"]: o for o in json.loads((out / "results.json").read_text())[0]["optimizers"]
+    }
+    assert list(rows) == ["run", "hier", "adam"]
+    np.testing.assert_allclose(rows["hier"]["final_loss"], rows["run"]["final_loss"], rtol=1e-6)
     np.testing.assert_allclose(
-        results["bundle"][0]["final_loss"], results["run"][0]["final_loss"], rtol=1e-6
+        rows["hier"]["per_seed_final_loss"], rows["run"]["per_seed_final_loss"], rtol=1e-6
     )
-    assert np.all(np.isfinite(results["run"][0]["final_loss"]))
+    assert np.all(np.isfinite(rows["run"]["final_loss"]))
