@@ -14,6 +14,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from trainers.evaluation.evaluate import TaskResult
+from trainers.reporting.ablation_comparisons import (
+    COMPARISON_COLUMNS,
+    comparison_row,
+    control_section,
+    fmt,
+    primary_section,
+    statistics_sentence,
+)
 from trainers.reporting.ablation_statistics import (
     VALIDATION_KEY,
     ArmEvaluation,
@@ -25,7 +33,7 @@ from trainers.reporting.ablation_statistics import (
     inner_steps_to_level,
 )
 from trainers.reporting.plots import finite_mean_se, plot_loss_curves, save_figure
-from trainers.reporting.tables import format_mean_se, markdown_table
+from trainers.reporting.tables import markdown_table
 
 __all__ = [
     "ARM_COLUMNS",
@@ -66,16 +74,6 @@ def plot_validation_curves(arms: Sequence[ArmEvaluation], path: pathlib.Path, le
     return save_figure(fig, path)
 
 
-def _fmt(value, digits=3) -> str:
-    if isinstance(value, tuple):
-        return format_mean_se(value, digits)
-    if isinstance(value, float):
-        return (
-            "—" if math.isnan(value) else ("never" if math.isinf(value) else f"{value:.{digits}g}")
-        )
-    return str(value)
-
-
 ARM_COLUMNS = [
     "arm",
     "teacher",
@@ -91,59 +89,6 @@ ARM_COLUMNS = [
     "inner steps to common level",
     "wall s",
 ]
-
-
-COMPARISON_COLUMNS = [
-    "comparison",
-    "metric",
-    "mean a − b",
-    "95% interval",
-    "relative to b",
-    "p (Holm)",
-    "equivalence p (Holm)",
-    "detectable at 80% power",
-    "verdict",
-]
-
-
-def _p(value: float) -> str:
-    return "—" if math.isnan(value) else ("< 1e-4" if value < 1e-4 else f"{value:.3g}")
-
-
-def comparison_row(c: Mapping) -> list[str]:
-    """One comparison as a table row (COMPARISON_COLUMNS)."""
-    return [
-        f"{c['a']} vs {c['b']}",
-        c["metric"].replace("_", " "),
-        f"{c['difference']:+.4f}",
-        f"[{c['lower']:+.4f}, {c['upper']:+.4f}]",
-        f"{100 * c['relative']:+.1f}%",
-        f"{_p(c['p_adjusted'])} (raw {_p(c['p'])}, of {c['family_size']})",
-        "—"
-        if math.isnan(c["margin"])
-        else f"{_p(c['p_equivalence_adjusted'])} (± {c['margin']:.3g})",
-        _fmt(c["detectable"]),
-        c["verdict"],
-    ]
-
-
-def statistics_sentence(margin: float) -> str:
-    """How the comparison tables' verdicts are made, in words."""
-    equivalence = (
-        f"equivalent where two one-sided tests at ± {margin:.0%} of b's mean both reject "
-        "(Holm-adjusted); "
-        if margin
-        else "no equivalence margin is set, so no pair can be called equivalent; "
-    )
-    return (
-        "a − b per meta-seed (the same seed of both arms), a paired t-test over the meta-seeds "
-        "(n − 1 degrees of freedom) with Holm's correction within each family and metric (the "
-        "'of N' is the family's size): wins or loses where the adjusted p is below 0.05, "
-        + equivalence
-        + "inconclusive otherwise (not the same as equal). The 95% interval is unadjusted. "
-        "Detectable: the smallest true difference the test finds with 80% power at 0.05 / N, "
-        "from the observed spread."
-    )
 
 
 def write_ablation_report(
@@ -185,13 +130,13 @@ def write_ablation_report(
             r["teacher"],
             r["inner_steps_per_meta_step"],
             r["meta_steps"],
-            _fmt(r.get("final_loss")),
-            _fmt(r.get("final_loss_eval_se"), 2),
-            _fmt(r.get("test_loss", math.nan)),
-            _fmt(r.get("test_loss_eval_se", math.nan), 2),
-            _fmt(r.get("gap", math.nan)),
-            _fmt(r.get("ratio_to_adam", math.nan)),
-            f"{_fmt(r.get('median_steps_to_adam', math.nan))} ({r.get('reached_adam', '—')})",
+            fmt(r.get("final_loss")),
+            fmt(r.get("final_loss_eval_se"), 2),
+            fmt(r.get("test_loss", math.nan)),
+            fmt(r.get("test_loss_eval_se", math.nan), 2),
+            fmt(r.get("gap", math.nan)),
+            fmt(r.get("ratio_to_adam", math.nan)),
+            f"{fmt(r.get('median_steps_to_adam', math.nan))} ({r.get('reached_adam', '—')})",
             r["inner_steps_to_level"] if r["inner_steps_to_level"] >= 0 else "never",
             f"{r['seconds']:.0f}",
         ]
@@ -200,9 +145,9 @@ def write_ablation_report(
     base_table = [
         [
             r["baseline"],
-            _fmt(r["final_loss"]),
-            _fmt(r.get("test_loss", math.nan)),
-            _fmt(r["median_steps_to_adam"]),
+            fmt(r["final_loss"]),
+            fmt(r.get("test_loss", math.nan)),
+            fmt(r["median_steps_to_adam"]),
             ", ".join(f"{n}={v:g}" for n, v in r["chosen"].items()),
         ]
         for r in base
@@ -226,7 +171,7 @@ def write_ablation_report(
     lines = [
         f"# {title}",
         "",
-        *_primary_section(tables["primary"], margin),
+        *primary_section(tables["primary"], margin),
         f"{k} meta-seeds per arm, each evaluated on the same {e} held-out seeds for {tuned.num_steps} "
         "inner steps. Arm values: per meta-seed the mean over evaluation seeds, then mean ± SE over "
         "meta-seeds; the eval-seed SE columns are the mean over meta-seeds of the SE over evaluation "
@@ -253,7 +198,7 @@ def write_ablation_report(
         "",
         markdown_table(COMPARISON_COLUMNS, tables["secondary"]),
         "",
-        *_control_section(tables["control"], negative_control),
+        *control_section(tables["control"], negative_control),
         "![validation](ablation_validation.png)",
         "",
         "![held-out runs](ablation_eval.png)",
@@ -285,34 +230,3 @@ def write_ablation_report(
             "eval": str(folder / "ablation_eval.png"),
         },
     }
-
-
-def _primary_section(rows: Sequence[list[str]], margin: float) -> list[str]:
-    if not rows:
-        return []
-    return [
-        "## Primary question",
-        "",
-        "The comparisons declared in the config before the run (`ablation.primary`), "
-        "Holm-adjusted among themselves. " + statistics_sentence(margin),
-        "",
-        markdown_table(COMPARISON_COLUMNS, rows),
-        "",
-    ]
-
-
-def _control_section(rows: Sequence[list[str]], pair: str | None) -> list[str]:
-    if pair is None:
-        return []
-    if not rows:
-        return [f"Negative control `{pair}`: not run (an arm of it is missing).", ""]
-    return [
-        "## Noise floor (negative control)",
-        "",
-        f"`{pair}`: two arms that should not differ. Their paired spread is what the "
-        "comparisons above must exceed to mean anything; a verdict other than inconclusive or "
-        "equivalent here is a false positive of the procedure.",
-        "",
-        markdown_table(COMPARISON_COLUMNS, rows),
-        "",
-    ]
