@@ -1,5 +1,5 @@
 """The hierarchical optimizer through the pipelines, unchanged: meta-training with each
-estimator and an extra family, exact resume, export and `meta_opt.pretrained`, evaluation
+estimator (PES with an extra family), exact resume, export and `meta_opt.pretrained`, evaluation
 (issue 24, item 2), on tiny configs. K meta-seeds: `tests/test_meta_seeds.py`, parametrized
 over architectures; the ablation (`meta_train.lstm={kind: hierarchical}`) was run end to end
 once (2026-12-04, the issue-24 note: it passed) but is not repeated here, for the suite's 10-minute budget."""
@@ -51,9 +51,17 @@ def checkpoint_state(run, step=None):
         return folder.name, {k: data[k] for k in data.files}
 
 
-def test_a_stopped_run_resumes_exactly(tmp_path):
-    one_family = "meta_train.extra_tasks=[]"  # the extra family: the estimator tests below
-    whole = train(tmp_path, "whole", "truncated", one_family)
+ONE_FAMILY = "meta_train.extra_tasks=[]"  # the extra family: the PES test below
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """A 4-meta-step truncated run on one family, shared by the resume and export tests."""
+    return train(tmp_path_factory.mktemp("hierarchical"), "whole", "truncated", ONE_FAMILY)
+
+
+def test_a_stopped_run_resumes_exactly(tmp_path, whole_run):
+    one_family, whole = ONE_FAMILY, whole_run
     stopped = train(tmp_path, "stopped", "truncated", "meta_train.num_meta_steps=2", one_family)
     resume = ["train", "--resume", str(stopped), "meta_train.num_meta_steps=4", "--no-progress"]
     assert cli.main(resume) == 0
@@ -65,9 +73,11 @@ def test_a_stopped_run_resumes_exactly(tmp_path):
     assert any(not np.array_equal(first[k], a[k]) for k in a)  # meta-training moved something
 
 
-@pytest.mark.parametrize("estimator", ["es", "pes"])
-def test_the_evolution_strategies_estimators_meta_train_it(tmp_path, estimator):
-    run = train(tmp_path, "run", estimator, "meta_train.num_meta_steps=2")
+@pytest.mark.parametrize(
+    "estimator, families", [("es", [ONE_FAMILY]), ("pes", [])], ids=["es", "pes"]
+)
+def test_the_evolution_strategies_estimators_meta_train_it(tmp_path, estimator, families):
+    run = train(tmp_path, "run", estimator, "meta_train.num_meta_steps=2", *families)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     losses = [r["meta_loss"] for r in rows if "meta_loss" in r]
     assert len(losses) == 2 and np.all(np.isfinite(losses))
@@ -75,8 +85,8 @@ def test_the_evolution_strategies_estimators_meta_train_it(tmp_path, estimator):
     assert any(not np.array_equal(first[k], last[k]) for k in last)
 
 
-def test_export_pretrained_and_evaluate(tmp_path, monkeypatch):
-    run = train(tmp_path, "run")
+def test_export_pretrained_and_evaluate(tmp_path, monkeypatch, whole_run):
+    run = whole_run
     shipped = tmp_path / "shipped"
     assert (
         cli.main(["export", "--checkpoint", str(run), "--name", "hier", "--to", str(shipped)]) == 0
