@@ -90,6 +90,38 @@ def test_arms_take_the_meta_steps_their_budget_buys(config_path):
     assert all(c.seed == config.seed for c in configs)  # same validation instances for every arm
 
 
+def test_variants_are_arms_with_overrides_under_their_own_label(config_path):
+    variant = (
+        "ablation.variants=[{label: wide_none, supervision: none, "
+        "overrides: ['meta_train.num_instances=4']}]"
+    )
+    config = load_experiment(config_path, [variant, "ablation.comparisons=[wide_none:none]"])
+    arms = ablation_arms(config)
+    assert [a.label for a in arms] == ["none", "chord", "wide_none", "teacher @ sgd lr=0.5"]
+    wide = arm_config(config, arms[2])
+    assert wide.meta_train.supervision == "none" and wide.meta_train.num_instances == 4
+    assert arm_config(config, arms[0]).meta_train.num_instances == 2  # the others unchanged
+    # the budget buys the variant's own meta-steps: 4 instances x 5 steps = 20 per meta-step
+    assert (step_cost(wide), wide.meta_train.num_meta_steps) == (20, 3)
+
+
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ("{label: v, supervision: bogus}", "unknown arm 'bogus'"),
+        ("{label: chord, supervision: none}", "not an arm's name"),
+        ("{label: v, supervision: none, overrides: ['meta_train.nope=1']}", "variants\\[0\\]"),
+        (
+            "{label: v, supervision: none, overrides: ['meta_train.unroll.score_on=validation']}",
+            "validation_size",
+        ),
+    ],
+)
+def test_bad_variants_are_config_errors(config_path, variant, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(config_path, [f"ablation.variants=[{variant}]"])
+
+
 def test_a_budget_below_one_meta_step_is_an_error(config_path):
     from trainers.errors import RunError
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from geodesic_targets.options import ConnectOptions, SpectrumOptions, SweepOptions, TargetOptions
 from meta_opt.options import check_hparams
-from trainers.config.arms import ARMS
+from trainers.config.ablation_section import AblationConfig, ArmVariant
 from trainers.config.evaluation_section import EvaluationConfig
-from trainers.config.loader import ConfigError, attribute_override, load_config
-from trainers.config.sections import SUPERVISION_ARMS, LoggingConfig, MetaTrainConfig, TaskConfig
+from trainers.config.loader import ConfigError, apply_overrides, attribute_override, load_config
+from trainers.config.sections import LoggingConfig, MetaTrainConfig, OptimizerConfig, TaskConfig
 from trainers.config.task_families import (
     build_family,
     check_task,
@@ -26,6 +25,7 @@ from trainers.config.task_families import (
     family_for,
     task_variation,
 )
+from trainers.config.typed import from_dict, to_dict
 
 __all__ = [
     "AblationConfig",
@@ -40,24 +40,6 @@ __all__ = [
     "load_experiment",
     "task_variation",
 ]
-
-
-def _adam(learning_rate: float) -> Callable[[], dict[str, Any]]:
-    return lambda: {"learning_rate": learning_rate}
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizerConfig:
-    """An optimizer by name, built with `meta_opt.get_optimizer(name, **hparams)`."""
-
-    name: str = "adam"
-    hparams: Mapping[str, Any] = dataclasses.field(default_factory=_adam(1e-2))
-
-    def build(self):
-        """The optax transformation this section names (imports JAX)."""
-        from meta_opt.registry import get_optimizer
-
-        return get_optimizer(self.name, **self.hparams)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,99 +68,6 @@ class GeodesicsConfig:
     baseline: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     spectrum: SpectrumOptions = dataclasses.field(default_factory=SpectrumOptions)
     spectrum_optimizers: tuple[OptimizerConfig, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class AblationConfig:
-    """`meta-opt ablation`: supervision arms x meta-seeds at a matched inner-step budget.
-
-    Attributes:
-      arms: `meta_train.supervision` arms to train (each with the teacher `geodesics.baseline`).
-      meta_seeds: K meta-training runs per arm (seeds seed, seed + 1, ...), trained together.
-      inner_step_budget: inner steps each run computes, imitation unrolls included; an
-        arm takes budget // (its inner steps per meta-step) meta-steps. 0: every arm takes
-        `meta_train.num_meta_steps` (compute not matched; the report says so).
-      imitation_weight: beta of every supervised arm.
-      extra_teachers: other teachers (e.g. not the tuned winner); each runs `extra_teacher_arms` again.
-      extra_teacher_arms: the supervised arms repeated with every extra teacher.
-      curve_points: validations per run, evenly spaced in compute (plus one before training).
-      comparisons: paired comparisons "a:b" of the report (arms absent from `arms` are skipped),
-        Holm-adjusted together (per metric).
-      primary: the comparisons "a:b" the ablation is run to decide, declared before it runs;
-        reported first, Holm-adjusted among themselves, each with the smallest effect it
-        detects at 80% power.
-      equivalence_margin: m > 0 makes a comparison "equivalent" when two one-sided tests put
-        |a − b| below m x (b's mean); 0: no margin (a difference inside the noise stays
-        "inconclusive").
-      negative_control: a pair "a:b" of arms that should not differ (e.g. geodesic:chord where
-        the level-set paths are chords); its paired spread is reported as the noise floor.
-      confirmatory: the run tests settings chosen on other runs: it must draw its held-out
-        seeds from a fresh stream (`evaluation.seed` set, not the experiment seed).
-    """
-
-    arms: tuple[str, ...] = (
-        "none",
-        "teacher",
-        "chord",
-        "endpoint",
-        "geodesic",
-        "geodesic_schedule",
-        "on_policy",
-    )
-    meta_seeds: int = 5
-    inner_step_budget: int = 0
-    imitation_weight: float = 1.0
-    extra_teachers: tuple[OptimizerConfig, ...] = ()
-    extra_teacher_arms: tuple[str, ...] = ("teacher", "geodesic_schedule")
-    curve_points: int = 10
-    comparisons: tuple[str, ...] = (
-        "geodesic:chord",
-        "geodesic:teacher",
-        "geodesic:none",
-        "geodesic_schedule:chord",
-        "geodesic_schedule:teacher",
-        "geodesic_schedule:none",
-        "chord:none",
-        "teacher:none",
-        "endpoint:chord",
-        "endpoint:teacher",
-        "endpoint:none",
-        "on_policy:teacher",
-        "on_policy:none",
-    )
-    primary: tuple[str, ...] = ()
-    equivalence_margin: float = 0.05
-    negative_control: str | None = None
-    confirmatory: bool = False
-
-    def __post_init__(self):
-        unknown = sorted(set(self.arms + self.extra_teacher_arms) - set(SUPERVISION_ARMS))
-        if unknown or not self.arms:
-            raise ValueError(
-                f"unknown or no arm(s) {unknown}; known: {', '.join(SUPERVISION_ARMS)}"
-            )
-        if any(not ARMS[arm].imitates for arm in self.extra_teacher_arms):
-            raise ValueError("extra_teacher_arms: an arm without imitation ('none') has no teacher")
-        if self.meta_seeds < 2 or self.inner_step_budget < 0 or self.curve_points < 1:
-            raise ValueError(
-                f"need meta_seeds >= 2 (for a standard error), inner_step_budget >= 0 "
-                f"and curve_points >= 1: {self}"
-            )
-        if self.imitation_weight <= 0:
-            raise ValueError(f"imitation_weight must be > 0, got {self.imitation_weight}")
-        control = () if self.negative_control is None else (self.negative_control,)
-        for pair in self.comparisons + self.primary + control:
-            if pair.count(":") != 1 or any(a not in SUPERVISION_ARMS for a in pair.split(":")):
-                raise ValueError(
-                    f"comparison {pair!r} is not 'arm:arm' with arms from {SUPERVISION_ARMS}"
-                )
-        missing = sorted(
-            {a for pair in self.primary + control for a in pair.split(":")} - set(self.arms)
-        )
-        if missing:
-            raise ValueError(f"primary and negative_control name arms not in `arms`: {missing}")
-        if self.equivalence_margin < 0:
-            raise ValueError(f"equivalence_margin must be >= 0, got {self.equivalence_margin}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,15 +144,18 @@ def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> E
         check_optimizer(
             optimizer, f"geodesics.spectrum_optimizers[{i}]", source=str(path), overrides=overrides
         )
-    if config.meta_train.unroll.score_on == "validation" and not config.task.options.get(
-        "validation_size"
-    ):
-        located = ConfigError(
-            "scoring on the validation split needs task.options.validation_size > 0",
-            key="meta_train.unroll.score_on",
-            source=str(path),
-        )
-        raise attribute_override(located, overrides)
+    try:
+        check_scoring(config, source=str(path))
+    except ConfigError as err:
+        raise attribute_override(err, overrides) from None
+    for i, variant in enumerate(config.ablation.variants):
+        at = f"ablation.variants[{i}].overrides"
+        try:
+            check_scoring(variant_config(config, variant), source=f"{path} ({at})")
+        except ConfigError as err:
+            raise attribute_override(
+                ConfigError(str(err), key=at, source=str(path)), overrides
+            ) from None
     if config.ablation.confirmatory and config.evaluation.seed in (None, config.seed):
         located = ConfigError(
             "a confirmatory ablation draws its held-out seeds from a fresh stream: set "
@@ -275,6 +167,32 @@ def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> E
     from trainers.config.supervision import with_supervision  # it reads ExperimentConfig
 
     return with_supervision(config)  # the arm's target settings, so a saved config makes them
+
+
+def check_scoring(config: ExperimentConfig, *, source: str = "") -> None:
+    """Scoring meta-training on the validation split needs a validation split.
+
+    Raises:
+      ConfigError: at `meta_train.unroll.score_on`.
+    """
+    if config.meta_train.unroll.score_on == "validation" and not config.task.options.get(
+        "validation_size"
+    ):
+        raise ConfigError(
+            "scoring on the validation split needs task.options.validation_size > 0",
+            key="meta_train.unroll.score_on",
+            source=source,
+        )
+
+
+def variant_config(config: ExperimentConfig, variant: ArmVariant) -> ExperimentConfig:
+    """`config` with a variant arm's overrides applied (checked like a loaded config).
+
+    Raises:
+      ConfigError: an override names an unknown key or a value of the wrong type.
+    """
+    data = apply_overrides(to_dict(config), variant.overrides)
+    return from_dict(ExperimentConfig, data, source=f"ablation variant {variant.label!r}")
 
 
 def check_optimizer(

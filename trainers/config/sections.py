@@ -8,7 +8,7 @@ checking a config stays light (`meta-opt config`). The evaluation section is in
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from meta_opt.architectures import LearnedOptimizerConfig
@@ -226,3 +226,21 @@ class LoggingConfig:
     run_name: str | None = None
     tags: tuple[str, ...] = ()
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+
+
+def _adam(learning_rate: float) -> Callable[[], dict[str, Any]]:
+    return lambda: {"learning_rate": learning_rate}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """An optimizer by name, built with `meta_opt.get_optimizer(name, **hparams)`."""
+
+    name: str = "adam"
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=_adam(1e-2))
+
+    def build(self):
+        """The optax transformation this section names (imports JAX)."""
+        from meta_opt.registry import get_optimizer
+
+        return get_optimizer(self.name, **self.hparams)

@@ -29,7 +29,7 @@ from common.atomic import write_text
 from common.progress import progress_bar
 from trainers.config import save_config, to_dict
 from trainers.config.arms import ARMS
-from trainers.config.experiment import ExperimentConfig, OptimizerConfig
+from trainers.config.experiment import ArmVariant, ExperimentConfig, OptimizerConfig, variant_config
 from trainers.config.supervision import with_supervision
 from trainers.config.task_families import build_family
 from trainers.errors import RunError
@@ -66,6 +66,7 @@ class Arm:
     label: str
     supervision: str
     teacher: OptimizerConfig
+    overrides: tuple[str, ...] = ()
 
 
 def teacher_label(teacher: OptimizerConfig) -> str:
@@ -76,9 +77,13 @@ def teacher_label(teacher: OptimizerConfig) -> str:
 
 
 def ablation_arms(config: ExperimentConfig) -> list[Arm]:
-    """The configured arms with the main teacher, then the repeated arms of each extra teacher."""
+    """The configured arms with the main teacher, the variants, then each extra teacher's arms."""
     ablation = config.ablation
     arms = [Arm(name, name, config.geodesics.baseline) for name in ablation.arms]
+    arms += [
+        Arm(v.label, v.supervision, config.geodesics.baseline, v.overrides)
+        for v in ablation.variants
+    ]
     arms += [
         Arm(f"{name} @ {teacher_label(teacher)}", name, teacher)
         for teacher in ablation.extra_teachers
@@ -94,6 +99,8 @@ def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
       RunError: the budget does not buy one meta-step.
     """
     ablation = config.ablation
+    if arm.overrides:
+        config = variant_config(config, ArmVariant(arm.label, arm.supervision, arm.overrides))
     weight = ablation.imitation_weight if ARMS[arm.supervision].imitates else 0.0
     train = dataclasses.replace(
         config.meta_train, supervision=arm.supervision, imitation_weight=weight, targets=None

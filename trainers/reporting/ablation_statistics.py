@@ -179,7 +179,7 @@ def comparisons(
 
     Each comparison is a paired t-test over meta-seeds, Holm-adjusted within its family
     and metric. The families: the declared `primary` pairs; every other pair (`pairs`,
-    and each extra-teacher arm against the same arm under the main teacher); and the
+    and each extra-teacher arm or variant against its base arm); and the
     `negative_control` pair alone (two arms that differ in nothing that should matter:
     its spread is the noise floor). With `margin` > 0, two one-sided tests against
     ± margin x (b's mean) can make a verdict "equivalent". `detectable` is the smallest
