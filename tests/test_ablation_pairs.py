@@ -187,3 +187,29 @@ def test_an_arm_folder_from_before_common_pairs_is_moved_aside_and_trained_again
     check_reusable(none_cfg, none_folder)
     assert "pairs" not in json.loads((none_folder / "arm.json").read_text())
     assert supersede_old_arm(none_cfg, none_folder) is None
+
+
+def test_an_arm_loads_one_stacked_target_set_per_meta_seed(
+    config, tmp_path, monkeypatch, generated
+):
+    from trainers.errors import RunError
+    from trainers.pipelines.arm_training import meta_seed_targets
+
+    arms = arms_of(config, tmp_path)
+    assert meta_seed_targets(arms[0][1], arms[0][2]) is None  # the loss-only arm stores none
+    label, chord_cfg, chord_folder = arms[1]
+    with pytest.raises(RunError, match="targets-0.npz"):
+        meta_seed_targets(chord_cfg, chord_folder)
+    fewer = lambda label, seed, full: _without_first(full) if seed == 1 else full
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer))
+    ablation_pairs.common_pair_targets(arms, tmp_path, None, progress=False)
+    stacked = meta_seed_targets(chord_cfg, chord_folder)
+    from geodesic_targets.targets import TargetSet
+
+    own = [TargetSet.load(chord_folder / ablation_pairs.targets_name(k)) for k in range(2)]
+    assert stacked.instance_keys.shape[:2] == (2, 3)  # K = 2 meta-seeds x the 3 common pairs
+    np.testing.assert_array_equal(np.asarray(stacked.instance_keys[1]), own[1].instance_keys)
+    np.testing.assert_array_equal(
+        np.asarray(stacked.start["mlp/~/linear_0"]["w"][0]),
+        np.asarray(own[0].start_params["mlp/~/linear_0"]["w"]),
+    )
