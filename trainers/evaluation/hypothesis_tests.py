@@ -107,6 +107,17 @@ def verdict_of_tests(mean: float, p: float, p_equivalence: float, alpha: float =
     return "inconclusive"
 
 
+def comparison_verdict(
+    a_diverged: bool, b_diverged: bool, mean: float, p: float, p_equivalence: float
+) -> str:
+    """`verdict_of_tests`, after divergence: 'diverges' if a diverged, 'wins' if only b did."""
+    if a_diverged:
+        return "diverges"
+    if b_diverged:
+        return "wins"
+    return verdict_of_tests(mean, p, p_equivalence)
+
+
 def power_at(effect: float, sd: float, n: int, alpha: float = ALPHA) -> float:
     """Power of the two-sided paired t-test at level alpha to detect a true mean `effect`."""
     dof = n - 1

@@ -22,10 +22,10 @@ import numpy as np
 from trainers.evaluation.evaluate import TaskResult
 from trainers.evaluation.hypothesis_tests import (
     ALPHA,
+    comparison_verdict,
     detectable_effect,
     holm,
     paired_test,
-    verdict_of_tests,
 )
 from trainers.evaluation.statistics import censored_median, mean_and_se, steps_to_target
 from trainers.evaluation.verdicts import paired_interval
@@ -228,11 +228,7 @@ def comparisons(
                 row["p_adjusted"], row["p_equivalence_adjusted"] = float(p), float(p_eq)
                 row["detectable"] = detectable_effect(row["sd"], row["dof"] + 1, alpha / len(group))
                 a_diverges, b_diverges = row.pop("a_diverges"), row.pop("b_diverges")
-                row["verdict"] = (
-                    "diverges"
-                    if a_diverges
-                    else "wins"
-                    if b_diverges
-                    else verdict_of_tests(row["difference"], p, p_eq, alpha)
+                row["verdict"] = comparison_verdict(
+                    a_diverges, b_diverges, row["difference"], p, p_eq
                 )
     return rows

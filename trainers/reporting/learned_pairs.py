@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from trainers.evaluation.hypothesis_tests import holm, paired_test, verdict_of_tests
+from trainers.evaluation.hypothesis_tests import comparison_verdict, holm, paired_test
 from trainers.reporting.tables import markdown_table
 
 COLUMNS = (
@@ -82,12 +82,9 @@ def compare_learned(
         rows, holm([r["p"] for r in rows]), holm([r["p_equivalence"] for r in rows])
     ):
         row["p_adjusted"], row["p_equivalence_adjusted"] = float(p), float(p_eq)
-        if row["diverged"]:
-            row["verdict"] = "diverges"
-        elif row["b_diverged"]:
-            row["verdict"] = "wins"
-        else:
-            row["verdict"] = verdict_of_tests(row["mean_difference"], p, p_eq)
+        row["verdict"] = comparison_verdict(
+            row["diverged"], row["b_diverged"], row["mean_difference"], p, p_eq
+        )
     return rows
 
 
