@@ -353,3 +353,45 @@ def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tm
         check_reusable(arm, tmp_path / "chord")
     unvaried = load_experiment(config_path, ["meta_train.task_variation={}"])
     check_reusable(arm_config(unvaried, ablation_arms(unvaried)[1]), tmp_path / "chord")
+
+
+class _Stop(Exception):
+    """Raised by a test's on_step to stop an arm as a killed session would."""
+
+
+def test_a_stopped_arm_resumes_from_its_checkpoint_bit_for_bit(config_path, tmp_path):
+    from trainers.config.task_families import build_family
+    from trainers.io.checkpoint import list_checkpoints
+    from trainers.pipelines.arm_training import discard_checkpoints, train_arm
+
+    config = load_experiment(config_path)
+    arm = next(a for a in ablation_arms(config) if a.label == "none")
+    arm_cfg = arm_config(config, arm)
+    arm_cfg = dataclasses.replace(
+        arm_cfg, meta_train=dataclasses.replace(arm_cfg.meta_train, checkpoint_every=1)
+    )
+    steps = arm_cfg.meta_train.num_meta_steps
+    assert steps >= 3
+    family = build_family(arm_cfg, training=True)
+    whole = train_arm(arm_cfg, family, tmp_path / "whole", progress=False)
+
+    def stop_at_two(step):
+        if step == 2:
+            raise _Stop
+
+    stopped = tmp_path / "stopped"
+    with pytest.raises(_Stop):
+        train_arm(arm_cfg, family, stopped, progress=False, on_step=stop_at_two)
+    assert [p.name for p in list_checkpoints(stopped)] == ["ckpt-00000002"]
+    resumed = train_arm(arm_cfg, family, stopped, progress=False)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(whole.meta_params), jax.tree_util.tree_leaves(resumed.meta_params)
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert whole.validation.keys() == resumed.validation.keys()
+    for name in whole.validation:
+        np.testing.assert_array_equal(whole.validation[name], resumed.validation[name])
+    np.testing.assert_array_equal(whole.skipped, resumed.skipped)
+    assert [p.name for p in list_checkpoints(stopped)] == [f"ckpt-{steps:08d}"]
+    discard_checkpoints(stopped)
+    assert list_checkpoints(stopped) == []

@@ -36,6 +36,7 @@ from common.pytree import PyTree
 
 __all__ = [
     "CheckpointError",
+    "checkpoint_step",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",

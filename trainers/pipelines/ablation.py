@@ -12,8 +12,9 @@ baselines run on the same held-out evaluation seeds and
 
 Folder: `arms/<label>/` per arm (arm.json: the settings it is trained with; targets-<k>.npz per meta-seed,
 metrics.jsonl with the mean over meta-seeds, its W&B run, result.npz: the K meta-parameters
-and validation curves). An arm whose result.npz exists is not trained again (if arm.json
-matches), so a stopped ablation resumes at the arm it was in (that arm starts over). At the top:
+and validation curves; checkpoints/ while it trains). An arm whose result.npz exists is not
+trained again (if arm.json matches), and an arm stopped mid-training resumes from its newest
+checkpoint (every `meta_train.checkpoint_every` meta-steps), bit for bit. At the top:
 report.md, results.json, the plots, config.yaml and the report's W&B run. Target generation is
 not counted in the inner-step budget.
 """
@@ -38,7 +39,14 @@ from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.ablation_pairs import NO_TARGETS, common_pair_targets, pair_notes
 from trainers.pipelines.arm_records import check_reusable, supersede_old_arm
-from trainers.pipelines.arm_training import ArmRun, curve_steps, learned_runs, step_cost, train_arm
+from trainers.pipelines.arm_training import (
+    ArmRun,
+    curve_steps,
+    discard_checkpoints,
+    learned_runs,
+    step_cost,
+    train_arm,
+)
 from trainers.reporting.ablation_report import write_ablation_report
 from trainers.reporting.ablation_statistics import ArmEvaluation
 
@@ -157,6 +165,7 @@ def trained_arms(
         result, no_targets = arm_folder / "result.npz", arm_folder / NO_TARGETS
         if not result.exists() and not no_targets.exists():
             train_arm(arm_cfg, family, arm_folder, progress=progress, label=label).save(result)
+            discard_checkpoints(arm_folder)
         if no_targets.exists():
             skipped[label] = no_targets.read_text(encoding="utf-8").strip()
         else:

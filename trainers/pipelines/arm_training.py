@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import shutil
 import time
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -31,6 +33,12 @@ from trainers.core.meta_seeds import (
 )
 from trainers.core.trajectories import run_grid
 from trainers.errors import RunError
+from trainers.io.checkpoint import (
+    checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.ablation_pairs import targets_name
 from trainers.pipelines.imitation_targets import targets_on_device
@@ -123,6 +131,23 @@ def meta_seed_targets(config: ExperimentConfig, folder: pathlib.Path) -> Targets
     return stack_states([targets_on_device(config, TargetSet.load(p)) for p in paths])
 
 
+def _resume_point(folder: pathlib.Path, state, validate, checkpoints: np.ndarray):
+    """(state, history, meta-step, seconds so far) from the arm's newest checkpoint, or a fresh start."""
+    newest = latest_checkpoint(folder)
+    if newest is None:
+        return state, {}, 0, 0.0
+    step = checkpoint_step(newest)
+    done = int(np.sum(checkpoints <= step))
+    shapes = jax.eval_shape(validate, state.meta_params)
+    like = {
+        "state": state,
+        "history": {name: np.zeros((done,) + s.shape, s.dtype) for name, s in shapes.items()},
+    }
+    saved, metadata = load_checkpoint(newest, like)
+    history = {name: list(np.asarray(v)) for name, v in saved["history"].items()}
+    return saved["state"], history, step, float(metadata["seconds"])
+
+
 def train_arm(
     config: ExperimentConfig,
     family,
@@ -130,8 +155,17 @@ def train_arm(
     *,
     progress: bool = True,
     label: str | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> ArmRun:
-    """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds."""
+    """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds.
+
+    Every `meta_train.checkpoint_every` meta-steps the arm's whole state (every seed's
+    meta-parameters, outer state, instances and keys) and its validation history are
+    checkpointed in `folder/checkpoints` (the newest kept), so a stopped arm resumes at
+    its last checkpoint and ends bit for bit as an uninterrupted one; `on_step(i)` is
+    called after meta-step i is checkpointed (tests). Delete the checkpoints once the
+    result is saved (`discard_checkpoints`).
+    """
     train = config.meta_train
     seeds = config.ablation.meta_seeds
     targets = meta_seed_targets(config, folder)
@@ -152,15 +186,26 @@ def train_arm(
         ]
     )
     checkpoints = curve_steps(train.num_meta_steps, config.ablation.curve_points)
-    history: dict[str, list[np.ndarray]] = {}
+    state, history, first, seconds_before = _resume_point(folder, state, validate, checkpoints)
     tick = time.perf_counter()
+    elapsed = lambda: seconds_before + time.perf_counter() - tick
     with (
-        RunLogger(folder, to_dict(config), config.logging, job_type="ablation-arm") as logger,
+        RunLogger(
+            folder,
+            to_dict(config),
+            config.logging,
+            job_type="ablation-arm",
+            resume_id=RunLogger.stored_run_id(folder) if first else None,
+        ) as logger,
         progress_bar(
-            train.num_meta_steps, f"arm {label or train.supervision}", unit="step", enabled=progress
+            train.num_meta_steps,
+            f"arm {label or train.supervision}",
+            unit="step",
+            initial=first,
+            enabled=progress,
         ) as bar,
     ):
-        for meta_step_index in range(train.num_meta_steps + 1):
+        for meta_step_index in range(first + bool(first), train.num_meta_steps + 1):
             metrics: dict[str, float] = {}
             if meta_step_index:
                 state, per_seed = step(state)
@@ -172,7 +217,12 @@ def train_arm(
                     metrics[name] = float(np.mean(values))
             if metrics:
                 logger.log(meta_step_index, metrics)
-        seconds = time.perf_counter() - tick
+            if meta_step_index and meta_step_index % train.checkpoint_every == 0:
+                saved = {"state": state, "history": {k: np.stack(v) for k, v in history.items()}}
+                save_checkpoint(folder, meta_step_index, saved, {"seconds": elapsed()}, keep=1)
+                if on_step is not None:
+                    on_step(meta_step_index)
+        seconds = elapsed()
         logger.log_summary({"seconds": seconds, "inner_steps_per_meta_step": step_cost(config)})
     return ArmRun(
         jax.device_get(state.meta_params),
@@ -182,6 +232,11 @@ def train_arm(
         np.asarray(state.skipped),
         seconds,
     )
+
+
+def discard_checkpoints(folder: pathlib.Path) -> None:
+    """Removes an arm's mid-training checkpoints (tens of MB at K = 16) once its result is saved."""
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 
 
 def learned_runs(
