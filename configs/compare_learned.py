@@ -1,6 +1,6 @@
 """Two learned optimizers of one evaluation, task by task (trainers.reporting.learned_pairs).
 
-Usage: .venv/bin/python configs/compare_learned.py RESULTS_JSON A B [--metric per_seed_test_loss]
+Usage: .venv/bin/python configs/compare_learned.py RESULTS_JSON A B [--metric test_loss]
        [--margin 0.05]
 A and B are optimizer labels as the evaluation report shows them; the verdict is for A. Prints
 one markdown row per task holding both: means, ratio, the paired t-test's p Holm-adjusted over
@@ -17,7 +17,11 @@ from collections.abc import Sequence
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from trainers.reporting.learned_pairs import compare_learned, comparison_table  # noqa: E402
+from trainers.reporting.learned_pairs import (  # noqa: E402
+    METRICS,
+    compare_learned,
+    comparison_table,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results", type=pathlib.Path, help="an evaluation's results.json")
     parser.add_argument("a", help="optimizer label A (the verdict is for A)")
     parser.add_argument("b", help="optimizer label B")
-    parser.add_argument("--metric", default="per_seed_final_loss")
+    parser.add_argument("--metric", choices=METRICS, default="final_loss")
     parser.add_argument("--margin", type=float, default=0.05)
     args = parser.parse_args(argv)
     results = json.loads(args.results.read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from tests.markdown import table_rows
@@ -74,3 +75,19 @@ def test_table_and_command_line(tmp_path):
     assert printed.strip() == expected.strip()
     refused = subprocess.run([*script, "hier", "nobody"], capture_output=True, text=True)
     assert refused.returncode == 2 and "holds both 'hier' and 'nobody'" in refused.stderr
+
+
+def test_test_loss_compares_the_per_seed_test_losses_and_other_metrics_are_refused():
+    results = _results()
+    for task in results:
+        for row in task["optimizers"]:
+            row["per_seed_test_loss"] = [2 * v for v in row["per_seed_final_loss"]]
+            row["test_loss"] = [1.0, 0.1]  # mean and standard error: not per seed
+    final, test = (
+        compare_learned(results, "hier", "v2"),
+        compare_learned(results, "hier", "v2", "test_loss"),
+    )
+    np.testing.assert_allclose([r["mean_a"] for r in test], [2 * r["mean_a"] for r in final])
+    np.testing.assert_allclose([r["p_adjusted"] for r in test], [r["p_adjusted"] for r in final])
+    with pytest.raises(ValueError, match="metric: expected one of final_loss, test_loss"):
+        compare_learned(results, "hier", "v2", "per_seed_test_loss")

@@ -32,6 +32,9 @@ COLUMNS = (
 )
 
 
+METRICS = ("final_loss", "test_loss")  # stored per seed in results.json
+
+
 def _row(task: dict[str, Any], label: str) -> dict[str, Any] | None:
     return next((o for o in task["optimizers"] if o["optimizer"] == label), None)
 
@@ -40,7 +43,7 @@ def compare_learned(
     results: Sequence[dict[str, Any]],
     a: str,
     b: str,
-    metric: str = "per_seed_final_loss",
+    metric: str = "final_loss",
     margin: float = 0.05,
 ) -> list[dict[str, Any]]:
     """Per task holding both: means, ratio, Holm-adjusted p, verdict for a, and their step costs.
@@ -48,9 +51,15 @@ def compare_learned(
     Args:
       results: `results.json` of one evaluation (a list of tasks).
       a, b: optimizer labels as the report shows them.
-      metric: the per-seed list to compare (`per_seed_final_loss` or `per_seed_test_loss`).
+      metric: "final_loss" or "test_loss" (their per-seed lists are compared).
       margin: equivalence margin as a fraction of b's mean (0: none).
+
+    Raises:
+      ValueError: another metric (the others are not stored per seed).
     """
+    if metric not in METRICS:
+        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    metric = f"per_seed_{metric}"
     rows = []
     for task in results:
         row_a, row_b = _row(task, a), _row(task, b)
