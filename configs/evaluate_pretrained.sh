@@ -7,7 +7,8 @@
 # held-out seeds each. At most 8 runs at once (evaluation.parallel_runs: the CNN's tuning grid at
 # once needs more memory than small machines have; batching changes no result).
 # Usage: bash configs/evaluate_pretrained.sh CHECKPOINT[,CHECKPOINT...] OUT [a.b=value ...]
-#   (CHECKPOINT: [LABEL=]a run folder, a ckpt-<step> folder or pretrained:NAME; several,
+#   (CHECKPOINT: [LABEL=]a run folder, a ckpt-<step> folder, arm:ABLATION/arms/ARM@K (meta-seed
+#   K of an ablation arm) or pretrained:NAME; several,
 #   comma-separated, are evaluated in one run against the same tuned baselines, so their
 #   time-per-step columns are measured in one process; extra overrides, e.g. evaluation.seeds=8)
 set -eu

@@ -304,6 +304,41 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(
         family, learned_contender("one", arm_cfg.meta_train.lstm, one).build, {}, held_out, 10, 5
     )
     np.testing.assert_allclose(together.curves[1], alone.curves[0], rtol=2e-5)
+    # `meta-opt evaluate --checkpoint arm:<arm>@1` evaluates that same optimizer, config and all
+    from trainers.io.checkpoint import CheckpointError
+    from trainers.pipelines.learned_checkpoints import load_learned
+
+    spec = f"arm:{out / 'arms' / 'chord'}@1"
+    loaded = load_learned(spec, "chord_1")
+    assert loaded.config == arm_cfg and loaded.step == 3
+    for got, want in zip(
+        jax.tree_util.tree_leaves(loaded.meta_params), jax.tree_util.tree_leaves(one)
+    ):
+        np.testing.assert_array_equal(got, want)
+    for bad, message in (
+        (f"{spec[:-2]}@2", "meta-seed 2 of an arm with 2"),
+        (spec[:-2], "expected arm:"),
+    ):
+        with pytest.raises(CheckpointError, match=message):
+            load_learned(bad)
+    evaluated = tmp_path / "evaluate_arm"
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--checkpoint",
+                f"chord_1={spec}",
+                "--out",
+                str(evaluated),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    (task,) = json.loads((evaluated / "results.json").read_text())
+    (row,) = [o for o in task["optimizers"] if o["optimizer"] == "chord_1"]
+    np.testing.assert_allclose(row["per_seed_final_loss"], alone.final_losses[0], rtol=2e-5)
+
     chord_row = data["arms"][1]  # results.json keeps each meta-seed's mean over evaluation seeds
     assert chord_row["final_loss_per_meta_seed"][1] == pytest.approx(
         float(np.mean(alone.final_losses)), rel=2e-5

@@ -91,3 +91,45 @@ def test_test_loss_compares_the_per_seed_test_losses_and_other_metrics_are_refus
     np.testing.assert_allclose([r["p_adjusted"] for r in test], [r["p_adjusted"] for r in final])
     with pytest.raises(ValueError, match="metric: expected one of final_loss, test_loss"):
         compare_learned(results, "hier", "v2", "per_seed_test_loss")
+
+
+def test_arms_of_meta_seeds_are_paired_by_meta_seed_one_mean_each(tmp_path):
+    meta_seeds, rng = 5, np.random.default_rng(1)
+    tasks = []
+    for name in ("first", "second"):
+        optimizers = []
+        for k in range(meta_seeds):  # meta-seed k of both arms shares a run-level offset
+            offset = rng.normal()
+            for arm, shift, ms in (("teacher", -0.3, 2.0 + k), ("none", 0.0, 1.0)):
+                values = 1.0 + offset + shift + 0.1 * rng.normal(size=SEEDS)
+                optimizers.append(_optimizer(f"{arm}_{k}", values, ms))
+        tasks.append({"task": name, "optimizers": optimizers})
+    a = [f"teacher_{k}" for k in range(meta_seeds)]
+    b = [f"none_{k}" for k in range(meta_seeds)]
+    rows = compare_learned(tasks, a, b, margin=0)
+
+    def mean_of(task, label):
+        (row,) = [o for o in task["optimizers"] if o["optimizer"] == label]
+        return np.mean(row["per_seed_final_loss"])
+
+    raw = [
+        stats.ttest_rel([mean_of(t, x) for x in a], [mean_of(t, x) for x in b]).pvalue
+        for t in tasks
+    ]
+    smaller, larger = sorted(raw)
+    expected = {smaller: min(1.0, 2 * smaller), larger: max(min(1.0, 2 * smaller), larger)}
+    np.testing.assert_allclose([r["p_adjusted"] for r in rows], [expected[p] for p in raw])
+    assert rows[0]["mean_a"] == pytest.approx(np.mean([mean_of(tasks[0], x) for x in a]))
+    assert rows[0]["step_seconds"] == (0.004, 0.001)  # the group's median step cost
+    with pytest.raises(ValueError, match="paired by meta-seed"):
+        compare_learned(tasks, a, b[:3])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(tasks))
+    script = [sys.executable, str(ROOT / "configs" / "compare_learned.py"), str(path)]
+    printed = subprocess.run(
+        [*script, ",".join(a), ",".join(b), "--margin", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed.strip() == comparison_table(rows).strip()

@@ -177,8 +177,9 @@ def add_pipeline_commands(commands) -> None:
         action="append",
         required=True,
         metavar="[LABEL=]DIR",
-        help="a train run folder (its newest checkpoint), a ckpt-<step> folder or "
-        "pretrained:NAME (`meta-opt pretrained`); repeat to compare several",
+        help="a train run folder (its newest checkpoint), a ckpt-<step> folder, "
+        "arm:ABLATION/arms/ARM@K (meta-seed K of an ablation arm) or pretrained:NAME "
+        "(`meta-opt pretrained`); repeat to compare several",
     )
     evaluating.add_argument(
         "--tasks", help="comma-separated task names (default: the training task)"

@@ -56,6 +56,7 @@ __all__ = [
     "ablation_arms",
     "ablation_command",
     "arm_config",
+    "arm_folder",
     "budget_note",
     "curve_steps",
     "learned_runs",
@@ -131,7 +132,8 @@ def arm_config(config: ExperimentConfig, arm: Arm) -> ExperimentConfig:
     return with_supervision(config)  # the arm's target settings, as its arm.json records them
 
 
-def _arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:
+def arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:
+    """Where ablation `folder` keeps `arm`: `arms/<label>` (spaces and slashes as underscores)."""
     return folder / "arms" / arm.label.replace(" ", "_").replace("/", "_")
 
 
@@ -148,24 +150,24 @@ def trained_arms(
     """
     family = build_family(config, training=True)
     arms = [
-        (arm.label, arm_config(config, arm), _arm_folder(folder, arm))
+        (arm.label, arm_config(config, arm), arm_folder(folder, arm))
         for arm in ablation_arms(config)
     ]
     superseded = {}
-    for label, arm_cfg, arm_folder in arms:
-        moved = supersede_old_arm(arm_cfg, arm_folder)
+    for label, arm_cfg, where in arms:
+        moved = supersede_old_arm(arm_cfg, where)
         if moved is not None:
             superseded[label] = str(moved)
-        check_reusable(arm_cfg, arm_folder)
+        check_reusable(arm_cfg, where)
     pairs = common_pair_targets(arms, folder, family, progress=progress)
     pairs["superseded_arm_folders"] = superseded
     runs: dict[str, tuple[ExperimentConfig, ArmRun]] = {}
     skipped: dict[str, str] = {}
-    for label, arm_cfg, arm_folder in arms:
-        result, no_targets = arm_folder / "result.npz", arm_folder / NO_TARGETS
+    for label, arm_cfg, where in arms:
+        result, no_targets = where / "result.npz", where / NO_TARGETS
         if not result.exists() and not no_targets.exists():
-            train_arm(arm_cfg, family, arm_folder, progress=progress, label=label).save(result)
-            discard_checkpoints(arm_folder)
+            train_arm(arm_cfg, family, where, progress=progress, label=label).save(result)
+            discard_checkpoints(where)
         if no_targets.exists():
             skipped[label] = no_targets.read_text(encoding="utf-8").strip()
         else:

@@ -5,8 +5,11 @@ several learned optimizers ran on the same held-out seeds (repeated `--checkpoin
 question "is A at least as good as B?" is a paired comparison per task over those seeds,
 and over many tasks a family: each task's two-sided paired t-test p-value is
 Holm-adjusted over the tasks, and with a margin, two one-sided tests can call a task
-"equivalent" (`trainers.evaluation.hypothesis_tests`). The command line is
-`configs/compare_learned.py`.
+"equivalent" (`trainers.evaluation.hypothesis_tests`). Two *arms* of K meta-seeds each (e.g.
+`none_0..none_4` against `teacher_0..teacher_4`, evaluated with `--checkpoint
+arm:<arm>@<k>`) are compared the same way with one value per meta-seed (its mean over the
+held-out seeds), paired by meta-seed: the variance between meta-training runs is then in
+the test. The command line is `configs/compare_learned.py`.
 """
 
 from __future__ import annotations
@@ -39,10 +42,23 @@ def _row(task: dict[str, Any], label: str) -> dict[str, Any] | None:
     return next((o for o in task["optimizers"] if o["optimizer"] == label), None)
 
 
+def _values(rows: Sequence[dict[str, Any]], metric: str) -> np.ndarray:
+    """One optimizer's per-seed values, or a group's per-member means (one per meta-seed)."""
+    if len(rows) == 1:
+        return np.asarray(rows[0][metric], dtype=float)
+    return np.asarray([np.mean(row[metric]) for row in rows], dtype=float)
+
+
+def _cost(rows: Sequence[dict[str, Any]], key: str) -> float | None:
+    """A group's median of a per-optimizer cost (step seconds, time to target); None if unmeasured."""
+    values = [row.get(key) for row in rows]
+    return None if any(v is None for v in values) else float(np.median(values))
+
+
 def compare_learned(
     results: Sequence[dict[str, Any]],
-    a: str,
-    b: str,
+    a: str | Sequence[str],
+    b: str | Sequence[str],
     metric: str = "final_loss",
     margin: float = 0.05,
 ) -> list[dict[str, Any]]:
@@ -50,25 +66,33 @@ def compare_learned(
 
     Args:
       results: `results.json` of one evaluation (a list of tasks).
-      a, b: optimizer labels as the report shows them.
+      a, b: optimizer labels as the report shows them, each one label (paired by held-out
+        seed) or a group of K labels, one per meta-seed (paired by position: meta-seed k
+        of a with meta-seed k of b; each member counts as its mean over the held-out seeds).
       metric: "final_loss" or "test_loss" (their per-seed lists are compared).
       margin: equivalence margin as a fraction of b's mean (0: none).
 
     Raises:
-      ValueError: another metric (the others are not stored per seed).
+      ValueError: another metric (the others are not stored per seed), or groups of
+        different sizes (they are paired by meta-seed).
     """
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    a, b = ([a] if isinstance(a, str) else list(a)), ([b] if isinstance(b, str) else list(b))
+    if len(a) != len(b) and len(a) * len(b) > 1:
+        raise ValueError(
+            f"groups of {len(a)} and {len(b)} optimizers: arms are paired by meta-seed, "
+            "so both need one label per meta-seed"
+        )
     metric = f"per_seed_{metric}"
     rows = []
     for task in results:
-        row_a, row_b = _row(task, a), _row(task, b)
-        if row_a is None or row_b is None or metric not in row_a or metric not in row_b:
+        rows_a, rows_b = [_row(task, x) for x in a], [_row(task, x) for x in b]
+        if any(r is None or metric not in r for r in rows_a + rows_b):
             continue
-        values_a, values_b = np.asarray(row_a[metric]), np.asarray(row_b[metric])
+        values_a, values_b = _values(rows_a, metric), _values(rows_b, metric)
         mean_b = float(np.mean(values_b))
         test = paired_test(values_a, values_b, margin * abs(mean_b) if margin else None)
-        diverged = not np.all(np.isfinite(values_a))
         rows.append(
             {
                 "task": task["task"],
@@ -78,12 +102,12 @@ def compare_learned(
                 "p": test.p,
                 "p_equivalence": test.p_equivalence,
                 "mean_difference": test.mean,
-                "diverged": diverged,
+                "diverged": not np.all(np.isfinite(values_a)),
                 "b_diverged": not np.all(np.isfinite(values_b)),
-                "step_seconds": (row_a.get("step_seconds"), row_b.get("step_seconds")),
+                "step_seconds": (_cost(rows_a, "step_seconds"), _cost(rows_b, "step_seconds")),
                 "seconds_to_target": (
-                    row_a.get("seconds_to_target"),
-                    row_b.get("seconds_to_target"),
+                    _cost(rows_a, "seconds_to_target"),
+                    _cost(rows_b, "seconds_to_target"),
                 ),
             }
         )
