@@ -8,14 +8,30 @@
 # once needs more memory than small machines have; batching changes no result).
 # Usage: bash configs/evaluate_pretrained.sh CHECKPOINT[,CHECKPOINT...] OUT [a.b=value ...]
 #   (CHECKPOINT: [LABEL=]a run folder, a ckpt-<step> folder, arm:ABLATION/arms/ARM@K (meta-seed
-#   K of an ablation arm) or pretrained:NAME; several,
+#   K of an ablation arm), arms:ABLATION (every meta-seed K of every finished arm, labelled
+#   ARM_K; compare two arms with configs/compare_learned.py RESULTS A_0,...,A_4 B_0,...,B_4)
+#   or pretrained:NAME; several,
 #   comma-separated, are evaluated in one run against the same tuned baselines, so their
 #   time-per-step columns are measured in one process; extra overrides, e.g. evaluation.seeds=8)
 set -eu
 cd "$(dirname "$0")/.."
 CHECKPOINTS=() OUT=${2:?out folder}
 IFS=, read -r -a LIST <<< "${1:?checkpoint}"
-for CHECKPOINT in "${LIST[@]}"; do CHECKPOINTS+=(--checkpoint "$CHECKPOINT"); done
+for CHECKPOINT in "${LIST[@]}"; do
+  if [[ "$CHECKPOINT" == arms:* ]]; then  # every meta-seed K of every finished arm, as ARM_K
+    ABLATION=${CHECKPOINT#arms:}
+    SEEDS=$(.venv/bin/python -c 'import sys, yaml
+print(yaml.safe_load(open(sys.argv[1]))["ablation"]["meta_seeds"])' "$ABLATION/config.yaml")
+    for ARM in "$ABLATION"/arms/*/; do
+      [ -f "$ARM/result.npz" ] || continue
+      for ((K = 0; K < SEEDS; K++)); do
+        CHECKPOINTS+=(--checkpoint "$(basename "$ARM")_$K=arm:${ARM%/}@$K")
+      done
+    done
+  else
+    CHECKPOINTS+=(--checkpoint "$CHECKPOINT")
+  fi
+done
 MNIST=../shared/data/mnist
 TASKS="{name: digits_mlp, options: {hidden_sizes: [20], activation: sigmoid, batch_size: 128}},
   {name: wine_mlp, options: {hidden_sizes: [20], activation: sigmoid, batch_size: 32}},

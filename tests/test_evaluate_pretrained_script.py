@@ -48,3 +48,21 @@ def test_one_checkpoint_as_before(scratch_checkout):
         "runs/pretrain/v2_mixed"
     ]
     assert any(a.startswith("evaluation.tasks=[") for a in args)
+
+
+def test_an_ablation_folder_becomes_every_finished_arms_meta_seeds(scratch_checkout):
+    import sys
+
+    (scratch_checkout / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    ablation = scratch_checkout / "abl"
+    ablation.mkdir()
+    (ablation / "config.yaml").write_text("name: x\nablation:\n  meta_seeds: 3\n  arms: [none]\n")
+    for arm, finished in (("none", True), ("teacher", True), ("chord", False)):
+        (ablation / "arms" / arm).mkdir(parents=True)
+        if finished:
+            (ablation / "arms" / arm / "result.npz").write_bytes(b"")
+    args = _arguments(scratch_checkout, "pretrained:v2_mixed,arms:abl", "out")
+    flags = [args[i + 1] for i, a in enumerate(args) if a == "--checkpoint"]
+    assert flags == ["pretrained:v2_mixed"] + [
+        f"{arm}_{k}=arm:abl/arms/{arm}@{k}" for arm in ("none", "teacher") for k in range(3)
+    ]
