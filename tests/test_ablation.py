@@ -90,6 +90,32 @@ def test_arms_take_the_meta_steps_their_budget_buys(config_path):
     assert all(c.seed == config.seed for c in configs)  # same validation instances for every arm
 
 
+def test_the_recipe_ablation_matches_inner_steps_and_holds_out_the_same_validation_data():
+    config = load_experiment("configs/ablation_recipe_hierarchical.yaml")
+    configs = {arm.label: arm_config(config, arm) for arm in ablation_arms(config)}
+    assert list(configs) == ["none", "teacher", "validation_scored"]
+    # 4 instances x 4 families x 20 steps per meta-step; teacher adds 2 pairs x T = 100
+    assert {k: step_cost(c) for k, c in configs.items()} == {
+        "none": 320,
+        "teacher": 520,
+        "validation_scored": 320,
+    }
+    assert {k: c.meta_train.num_meta_steps for k, c in configs.items()} == {
+        "none": 1000,
+        "teacher": 615,
+        "validation_scored": 1000,
+    }
+    assert [c.meta_train.unroll.score_on for c in configs.values()] == [
+        "train",
+        "train",
+        "validation",
+    ]
+    for c in configs.values():  # every arm trains on the same examples of every family
+        sizes = [c.task.options["validation_size"]]
+        sizes += [t.options["validation_size"] for t in c.meta_train.extra_tasks]
+        assert sizes == [256, 256, 1024, 256] and c.meta_train.lstm.kind == "hierarchical"
+
+
 def test_variants_are_arms_with_overrides_under_their_own_label(config_path):
     variant = (
         "ablation.variants=[{label: wide_none, supervision: none, "
