@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import pathlib
 
 import jax
 import numpy as np
@@ -383,6 +384,23 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(
         runs["chord"][1].validation["validation_final_loss"],
         run.validation["validation_final_loss"],
     )
+    # and so does a copy of the small files kept by configs/keep_ablation.sh (another session):
+    # no target is made again for finished arms
+    import shutil
+    import subprocess
+
+    from trainers.pipelines import ablation_pairs
+
+    kept, copy = tmp_path / "kept", tmp_path / "copy"
+    script = pathlib.Path(__file__).resolve().parents[1] / "configs" / "keep_ablation.sh"
+    subprocess.run(["bash", str(script), str(out), str(kept)], check=True, capture_output=True)
+    assert not list(kept.rglob("targets*.npz"))
+    shutil.copytree(kept, copy)
+    monkeypatch.setattr(
+        ablation_pairs, "make_targets", lambda *a, **k: pytest.fail("targets were made again")
+    )
+    runs, _, pairs_again = ablation.trained_arms(config, copy, progress=False)
+    assert sorted(runs) == ["chord", "none"] and pairs_again["kept_keys"] == pairs["kept_keys"]
 
 
 def test_an_arm_folder_trained_with_other_settings_is_not_reused(config_path, tmp_path):

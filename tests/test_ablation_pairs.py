@@ -213,3 +213,42 @@ def test_an_arm_loads_one_stacked_target_set_per_meta_seed(
         np.asarray(stacked.start["mlp/~/linear_0"]["w"][0]),
         np.asarray(own[0].start_params["mlp/~/linear_0"]["w"]),
     )
+
+
+def test_a_rerun_from_the_small_files_makes_an_arms_targets_when_it_trains_at_the_recorded_pairs(
+    config, tmp_path, monkeypatch, generated
+):
+    from geodesic_targets.targets import TargetSet
+    from trainers.errors import RunError
+
+    fewer = lambda label, seed, full: _without_first(full) if label == "teacher" else full
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer))
+    arms = arms_of(config, tmp_path)
+    first = ablation_pairs.common_pair_targets(arms, tmp_path, None, progress=False)
+    assert first["stored_arms"] == ["chord", "teacher"]
+    teacher = tmp_path / "arms" / "teacher"
+    kept = [TargetSet.load(teacher / ablation_pairs.targets_name(k)) for k in range(2)]
+    assert first["kept_keys"] == [[list(key) for key in s.pair_keys()] for s in kept]
+    for path in (tmp_path / "arms").glob("*/targets*.npz"):  # a clone holds the small files only
+        path.unlink()
+    asked = []
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer, asked))
+    again = ablation_pairs.common_pair_targets(arms, tmp_path, None, progress=False)
+    assert again == first and asked == []  # the choice is recorded: nothing made up front
+    ablation_pairs.recorded_pair_targets(arms[2][1], teacher, again, None, progress=False)
+    assert sorted(asked) == [("teacher", 0), ("teacher", 1)]  # only the arm about to train
+    assert not list((tmp_path / "arms" / "chord").glob("targets*.npz"))
+    for k in range(2):
+        made = TargetSet.load(teacher / ablation_pairs.targets_name(k))
+        assert made.pair_keys() == kept[k].pair_keys()
+        np.testing.assert_array_equal(made.start_steps, kept[k].start_steps)
+    ablation_pairs.recorded_pair_targets(arms[2][1], teacher, again, None, progress=False)
+    assert len(asked) == 2  # present targets are not made again
+    # a regenerated set without a recorded pair is not the set the other arms trained on
+    monkeypatch.setattr(
+        ablation_pairs,
+        "make_targets",
+        made_by(generated, lambda label, seed, full: _without_first(full, 2)),
+    )
+    with pytest.raises(RunError, match="lack pairs that pairs.json records"):
+        ablation_pairs.recorded_pair_targets(arms[1][1], tmp_path / "arms" / "chord", again, None)

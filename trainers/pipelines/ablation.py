@@ -15,8 +15,10 @@ metrics.jsonl with the mean over meta-seeds, its W&B run, result.npz: the K meta
 and validation curves; checkpoints/ while it trains). An arm whose result.npz exists is not
 trained again (if arm.json matches), and an arm stopped mid-training resumes from its newest
 checkpoint (every `meta_train.checkpoint_every` meta-steps), bit for bit. At the top:
-report.md, results.json, the plots, config.yaml and the report's W&B run. Target generation is
-not counted in the inner-step budget.
+report.md, results.json, the plots, config.yaml, pairs.json (the pairs every arm imitates) and
+the report's W&B run. Target generation is not counted in the inner-step budget. Across
+sessions, `configs/keep_ablation.sh` keeps the small files (config, pairs.json, finished arms);
+a rerun from them makes targets only for each arm still to train, just before it trains.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from trainers.errors import RunError
 from trainers.evaluation.contenders import Contender, baseline
 from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.io.run_logger import RunLogger
-from trainers.pipelines.ablation_pairs import NO_TARGETS, common_pair_targets, pair_notes
+from trainers.pipelines.ablation_pairs import (
+    NO_TARGETS,
+    common_pair_targets,
+    pair_notes,
+    recorded_pair_targets,
+)
 from trainers.pipelines.arm_records import check_reusable, supersede_old_arm
 from trainers.pipelines.arm_training import (
     ArmRun,
@@ -166,6 +173,7 @@ def trained_arms(
     for label, arm_cfg, where in arms:
         result, no_targets = where / "result.npz", where / NO_TARGETS
         if not result.exists() and not no_targets.exists():
+            recorded_pair_targets(arm_cfg, where, pairs, family, progress=progress)
             train_arm(arm_cfg, family, where, progress=progress, label=label).save(result)
             discard_checkpoints(where)
         if no_targets.exists():

@@ -11,9 +11,13 @@ for each meta-seed the pairs certified by every arm are kept, in the teacher's o
 (instance, then start step); and every meta-seed keeps the same number of them (the
 fewest any meta-seed has, its first ones), so the K sets stack into one vmapped
 meta-step. Each arm trains meta-seed k on `arms/<label>/targets-<k>.npz`.
-`pairs.json` at the top says how many pairs each meta-seed kept and, per arm and
-meta-seed, how many it had certified and dropped. Arm folders trained before this rule
-are moved aside and trained again (`trainers.pipelines.arm_records.supersede_old_arm`).
+`pairs.json` at the top says how many pairs each meta-seed kept (and which: "kept_keys")
+and, per arm and meta-seed, how many it had certified and dropped. Once it records the
+choice, a rerun (a later session, a fresh clone holding the small files only) generates
+targets again only for each arm still to train, just before it trains, at the recorded pairs;
+generation is deterministic, so a recorded pair that does not come back is an error.
+Arm folders trained before this rule are moved aside and trained again
+(`trainers.pipelines.arm_records.supersede_old_arm`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from common.atomic import write_text
 from geodesic_targets.targets import NoCertifiedPairs, TargetSet
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.supervision import uses_stored_targets
+from trainers.errors import RunError
 from trainers.pipelines.geodesics import make_targets
 
 NO_TARGETS = "no_targets.txt"
@@ -65,22 +70,28 @@ def common_pair_targets(
       progress: show target generation's progress bars.
 
     Returns:
-      The summary written to `pairs.json`: the pairs kept per meta-seed ("common_pairs"),
-      how many each meta-seed had in common, and per arm the certified and dropped counts
-      of every meta-seed (or why it has no targets).
+      The summary written to `pairs.json`: the pairs kept per meta-seed ("common_pairs",
+      "kept_keys"), how many each meta-seed had in common, and per arm the certified and
+      dropped counts of every meta-seed (or why it has no targets).
+
+    Once `pairs.json` records the kept pairs of these arms, nothing is generated here: each
+    arm makes its own targets when it is about to train (`recorded_pair_targets`).
     """
     stored = [(label, config, f) for label, config, f in arms if uses_stored_targets(config)]
     meta_seeds = arms[0][1].ablation.meta_seeds if arms else 0
+    recorded = _recorded_choice(folder, [label for label, _, _ in stored], meta_seeds)
+    if recorded is not None:
+        return recorded
     generated: dict[str, list[TargetSet]] = {}
     summary: dict[str, Any] = {"arms": {}}
     for label, config, arm_folder in stored:
         arm_folder.mkdir(parents=True, exist_ok=True)
+        sets = []
         for k in range(meta_seeds):
-            path = arm_folder / generated_name(k)
-            if path.exists() or (arm_folder / NO_TARGETS).exists():
-                continue
+            if (arm_folder / NO_TARGETS).exists():
+                break
             try:
-                make_targets(meta_seed_config(config, k), family, progress=progress).save(path)
+                sets.append(_generated(config, arm_folder, k, family, progress))
             except NoCertifiedPairs as err:
                 write_text(arm_folder / NO_TARGETS, f"meta-seed {k}: {err}\n")
         if (arm_folder / NO_TARGETS).exists():
@@ -88,9 +99,7 @@ def common_pair_targets(
                 "why_none": (arm_folder / NO_TARGETS).read_text(encoding="utf-8").strip()
             }
         else:
-            generated[label] = [
-                TargetSet.load(arm_folder / generated_name(k)) for k in range(meta_seeds)
-            ]
+            generated[label] = sets
     common = [_common_keys([sets[k] for sets in generated.values()]) for k in range(meta_seeds)]
     kept = min((len(keys) for keys in common), default=0) if generated else 0
     for label, sets in generated.items():
@@ -113,8 +122,69 @@ def common_pair_targets(
                 target_set.subset(common[k][:kept]).save(arm_folder / targets_name(k))
     summary["common_pairs"] = kept
     summary["common_per_meta_seed"] = [len(keys) for keys in common] if generated else []
+    summary["kept_keys"] = [[list(key) for key in keys[:kept]] for keys in common] if kept else []
+    summary["stored_arms"] = [label for label, _, _ in stored]
     write_text(folder / "pairs.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _generated(config: ExperimentConfig, arm_folder: pathlib.Path, k: int, family, progress: bool):
+    """Meta-seed k's full target set of one arm, made (and kept) where it is not on disk yet."""
+    path = arm_folder / generated_name(k)
+    if path.exists():
+        return TargetSet.load(path)
+    full = make_targets(meta_seed_config(config, k), family, progress=progress)
+    full.save(path)
+    return full
+
+
+def _recorded_choice(
+    folder: pathlib.Path, stored: Sequence[str], meta_seeds: int
+) -> dict[str, Any] | None:
+    """pairs.json's summary where it records the kept pairs of these arms and meta-seeds, else None."""
+    path = folder / "pairs.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if "kept_keys" not in summary or summary.get("stored_arms") != list(stored):
+        return None
+    if summary["kept_keys"] and len(summary["kept_keys"]) != meta_seeds:
+        return None
+    return summary
+
+
+def recorded_pair_targets(
+    config: ExperimentConfig,
+    arm_folder: pathlib.Path,
+    summary: dict[str, Any],
+    family,
+    *,
+    progress: bool = True,
+) -> None:
+    """One arm's `targets-<k>.npz` where missing: its (re)generated set at the pairs `summary` keeps.
+
+    Called before an arm trains, so a rerun from the small files (a later session, another
+    clone) makes targets only for the arms it still trains.
+
+    Raises:
+      RunError: a regenerated set lacks a pair the summary records (not the targets the other
+        arms trained on).
+    """
+    if not uses_stored_targets(config) or (arm_folder / NO_TARGETS).exists():
+        return
+    for k, keys in enumerate(summary.get("kept_keys", [])):
+        if (arm_folder / targets_name(k)).exists():
+            continue
+        full = _generated(config, arm_folder, k, family, progress)
+        try:
+            chosen = full.subset([tuple(key) for key in keys])
+        except KeyError as err:
+            raise RunError(
+                f"{arm_folder / generated_name(k)}: the regenerated targets lack pairs that "
+                f"pairs.json records ({err}); not the targets the other arms trained on "
+                "(other code or settings?)"
+            ) from None
+        chosen.save(arm_folder / targets_name(k))
 
 
 def _common_keys(sets: Sequence[TargetSet]) -> list:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Keeps what a stopped `meta-opt ablation` needs to go on in a later session or clone: its
+# config.yaml and pairs.json (which pairs every arm imitates) and every finished arm (result.npz,
+# its metrics, summary and W&B offline run; or the note of why it has no targets), without the
+# target files (5 MB per arm and meta-seed at T = 100; the rerun makes them again only for arms
+# still to train, at the recorded pairs) and without the checkpoints of an arm in training.
+# Usage: bash configs/keep_ablation.sh RUN_FOLDER KEPT_FOLDER   (then git add -f KEPT_FOLDER)
+# To go on: cp -r KEPT_FOLDER RUN_FOLDER, then the same `meta-opt ablation ... --out RUN_FOLDER`.
+set -eu
+SRC=${1:?ablation run folder} DEST=${2:?folder to keep it in}
+[ -f "$SRC/config.yaml" ] || { echo "keep_ablation: $SRC holds no ablation (no config.yaml)" >&2; exit 2; }
+mkdir -p "$DEST/arms"
+cp "$SRC/config.yaml" "$DEST/"
+if [ -f "$SRC/pairs.json" ]; then cp "$SRC/pairs.json" "$DEST/"; fi
+for ARM in "$SRC"/arms/*/; do
+  [ -f "$ARM/result.npz" ] || [ -f "$ARM/no_targets.txt" ] || continue
+  NAME=$(basename "$ARM")
+  rm -rf "${DEST:?}/arms/$NAME"
+  mkdir -p "$DEST/arms/$NAME"
+  (cd "$ARM" && tar cf - --exclude='targets*.npz' --exclude=./checkpoints .) | (cd "$DEST/arms/$NAME" && tar xf -)
+  echo "kept arm $NAME"
+done
