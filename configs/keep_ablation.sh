@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keeps what a stopped `meta-opt ablation` needs to go on in a later session or clone: its
 # config.yaml and pairs.json (which pairs every arm imitates) and every finished arm (result.npz,
-# its metrics, summary and W&B offline run; or the note of why it has no targets), without the
+# its metrics, summary and W&B offline run; or the note of why it has no targets) and every finished
+# block of meta-seeds of an arm in training (ablation.seed_block), without the
 # target files (5 MB per arm and meta-seed at T = 100; the rerun makes them again only for arms
 # still to train, at the recorded pairs) and without the checkpoints of an arm in training.
 # Usage: bash configs/keep_ablation.sh RUN_FOLDER KEPT_FOLDER   (then git add -f KEPT_FOLDER)
@@ -12,11 +13,20 @@ SRC=${1:?ablation run folder} DEST=${2:?folder to keep it in}
 mkdir -p "$DEST/arms"
 cp "$SRC/config.yaml" "$DEST/"
 if [ -f "$SRC/pairs.json" ]; then cp "$SRC/pairs.json" "$DEST/"; fi
+copy() {  # copy FROM TO: a folder without target files and checkpoints
+  rm -rf "${2:?}"
+  mkdir -p "$2"
+  (cd "$1" && tar cf - --exclude='targets*.npz' --exclude=checkpoints --exclude='block-*' .) | (cd "$2" && tar xf -)
+}
 for ARM in "$SRC"/arms/*/; do
-  [ -f "$ARM/result.npz" ] || [ -f "$ARM/no_targets.txt" ] || continue
   NAME=$(basename "$ARM")
-  rm -rf "${DEST:?}/arms/$NAME"
-  mkdir -p "$DEST/arms/$NAME"
-  (cd "$ARM" && tar cf - --exclude='targets*.npz' --exclude=./checkpoints .) | (cd "$DEST/arms/$NAME" && tar xf -)
-  echo "kept arm $NAME"
+  if [ -f "$ARM/result.npz" ] || [ -f "$ARM/no_targets.txt" ]; then
+    copy "$ARM" "$DEST/arms/$NAME"
+    echo "kept arm $NAME"
+  fi
+  for BLOCK in "$ARM"block-*/; do  # the finished blocks of meta-seeds (ablation.seed_block)
+    [ -f "$BLOCK/result.npz" ] || continue
+    copy "$BLOCK" "$DEST/arms/$NAME/$(basename "$BLOCK")"
+    echo "kept arm $NAME, $(basename "$BLOCK")"
+  done
 done

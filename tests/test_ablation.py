@@ -376,7 +376,7 @@ def test_ablation_end_to_end_writes_the_report_and_resumes(
 
     # a rerun reuses every finished arm: nothing is trained again, the same runs come back
     monkeypatch.setattr(
-        ablation, "train_arm", lambda *a, **k: pytest.fail("a finished arm was retrained")
+        ablation, "train_arm_in_blocks", lambda *a, **k: pytest.fail("a finished arm was retrained")
     )
     runs, skipped, pairs = ablation.trained_arms(config, out, progress=False)
     assert sorted(runs) == ["chord", "none"] and not skipped
@@ -474,3 +474,51 @@ def test_a_stopped_arm_resumes_from_its_checkpoint_bit_for_bit(config_path, tmp_
     assert [p.name for p in list_checkpoints(stopped)] == [f"ckpt-{steps:08d}"]
     discard_checkpoints(stopped)
     assert list_checkpoints(stopped) == []
+
+
+def test_an_arm_in_blocks_of_meta_seeds_equals_the_arm_at_once_and_goes_on_block_by_block(
+    config_path, tmp_path
+):
+    from trainers.config.task_families import build_family
+    from trainers.pipelines import ablation_pairs
+    from trainers.pipelines.arm_blocks import train_arm_in_blocks
+    from trainers.pipelines.arm_training import train_arm
+
+    config = load_experiment(config_path, ["ablation.extra_teachers=[]"])
+    family = build_family(config, training=True)
+    arms = [
+        (arm.label, arm_config(config, arm), ablation.arm_folder(tmp_path, arm))
+        for arm in ablation_arms(config)
+    ]
+    ablation_pairs.common_pair_targets(arms, tmp_path, family, progress=False)
+    _, chord_cfg, chord_folder = arms[1]
+    at_once = train_arm(
+        chord_cfg, family, tmp_path / "at_once", progress=False, targets_folder=chord_folder
+    )
+    blocked = dataclasses.replace(
+        chord_cfg, ablation=dataclasses.replace(chord_cfg.ablation, seed_block=1)
+    )
+    assert blocked.ablation.seed_blocks() == [range(0, 1), range(1, 2)]
+    prepared = []
+
+    def stop_at_the_second_block(seeds):
+        prepared.append(list(seeds))
+        if seeds.start == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):  # a session ends after the first block
+        train_arm_in_blocks(blocked, family, chord_folder, stop_at_the_second_block, progress=False)
+    assert (chord_folder / "block-0" / "result.npz").exists()
+    joined = train_arm_in_blocks(
+        blocked, family, chord_folder, lambda seeds: prepared.append(list(seeds)), progress=False
+    )
+    assert prepared == [[0], [1], [1]]  # the finished block was not prepared or trained again
+    for a, b in zip(
+        jax.tree_util.tree_leaves(at_once.meta_params),
+        jax.tree_util.tree_leaves(joined.meta_params),
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+    for name in at_once.validation:
+        assert joined.validation[name].shape == at_once.validation[name].shape
+        np.testing.assert_allclose(joined.validation[name], at_once.validation[name], rtol=1e-5)
+    np.testing.assert_array_equal(joined.steps, at_once.steps)

@@ -235,6 +235,10 @@ def test_a_rerun_from_the_small_files_makes_an_arms_targets_when_it_trains_at_th
     monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer, asked))
     again = ablation_pairs.common_pair_targets(arms, tmp_path, None, progress=False)
     assert again == first and asked == []  # the choice is recorded: nothing made up front
+    ablation_pairs.recorded_pair_targets(
+        arms[2][1], teacher, again, None, progress=False, meta_seeds=range(1, 2)
+    )
+    assert asked == [("teacher", 1)]  # a block of meta-seeds: only its own
     ablation_pairs.recorded_pair_targets(arms[2][1], teacher, again, None, progress=False)
     assert sorted(asked) == [("teacher", 0), ("teacher", 1)]  # only the arm about to train
     assert not list((tmp_path / "arms" / "chord").glob("targets*.npz"))

@@ -70,6 +70,10 @@ class AblationConfig:
         seeds from a fresh stream (`evaluation.seed` set, not the experiment seed).
       variants: extra arms, each a supervision arm with config overrides under its own label
         (`ArmVariant`), trained, budgeted and compared like the others.
+      seed_block: train an arm's meta-seeds in blocks of this many (each block one vmapped run
+        with only its seeds' targets, kept on its own), so that an arm whose targets and
+        training do not fit one session together goes on block by block; 0: all K at once.
+        Vmapped seeds equal separate runs, so the blocks change no result.
     """
 
     arms: tuple[str, ...] = (
@@ -107,6 +111,7 @@ class AblationConfig:
     negative_control: str | None = None
     confirmatory: bool = False
     variants: tuple[ArmVariant, ...] = ()
+    seed_block: int = 0
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -142,3 +147,12 @@ class AblationConfig:
             raise ValueError(f"primary and negative_control name arms not in `arms`: {missing}")
         if self.equivalence_margin < 0:
             raise ValueError(f"equivalence_margin must be >= 0, got {self.equivalence_margin}")
+        if self.seed_block < 0:
+            raise ValueError(
+                f"seed_block must be >= 0 (0: every meta-seed at once), got {self.seed_block}"
+            )
+
+    def seed_blocks(self) -> list[range]:
+        """The meta-seeds trained together, block by block (one block of all K without seed_block)."""
+        size = self.seed_block or self.meta_seeds
+        return [range(k, min(k + size, self.meta_seeds)) for k in range(0, self.meta_seeds, size)]

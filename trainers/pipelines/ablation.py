@@ -18,7 +18,8 @@ checkpoint (every `meta_train.checkpoint_every` meta-steps), bit for bit. At the
 report.md, results.json, the plots, config.yaml, pairs.json (the pairs every arm imitates) and
 the report's W&B run. Target generation is not counted in the inner-step budget. Across
 sessions, `configs/keep_ablation.sh` keeps the small files (config, pairs.json, finished arms);
-a rerun from them makes targets only for each arm still to train, just before it trains.
+a rerun from them makes targets only for each arm still to train, just before it trains, and
+with `ablation.seed_block` an arm trains block by block of meta-seeds (`arm_blocks`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from trainers.pipelines.ablation_pairs import (
     pair_notes,
     recorded_pair_targets,
 )
+from trainers.pipelines.arm_blocks import train_arm_in_blocks
 from trainers.pipelines.arm_records import check_reusable, supersede_old_arm
 from trainers.pipelines.arm_training import (
     ArmRun,
@@ -173,8 +175,12 @@ def trained_arms(
     for label, arm_cfg, where in arms:
         result, no_targets = where / "result.npz", where / NO_TARGETS
         if not result.exists() and not no_targets.exists():
-            recorded_pair_targets(arm_cfg, where, pairs, family, progress=progress)
-            train_arm(arm_cfg, family, where, progress=progress, label=label).save(result)
+            prepare = lambda seeds, c=arm_cfg, w=where: recorded_pair_targets(
+                c, w, pairs, family, progress=progress, meta_seeds=seeds
+            )
+            train_arm_in_blocks(
+                arm_cfg, family, where, prepare, progress=progress, label=label
+            ).save(result)
             discard_checkpoints(where)
         if no_targets.exists():
             skipped[label] = no_targets.read_text(encoding="utf-8").strip()

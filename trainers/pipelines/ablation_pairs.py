@@ -160,8 +160,11 @@ def recorded_pair_targets(
     family,
     *,
     progress: bool = True,
+    meta_seeds: Sequence[int] | None = None,
 ) -> None:
     """One arm's `targets-<k>.npz` where missing: its (re)generated set at the pairs `summary` keeps.
+
+    Only for `meta_seeds` where given (a block of them, `ablation.seed_block`).
 
     Called before an arm trains, so a rerun from the small files (a later session, another
     clone) makes targets only for the arms it still trains.
@@ -173,7 +176,9 @@ def recorded_pair_targets(
     if not uses_stored_targets(config) or (arm_folder / NO_TARGETS).exists():
         return
     for k, keys in enumerate(summary.get("kept_keys", [])):
-        if (arm_folder / targets_name(k)).exists():
+        if (meta_seeds is not None and k not in meta_seeds) or (
+            arm_folder / targets_name(k)
+        ).exists():
             continue
         full = _generated(config, arm_folder, k, family, progress)
         try:

@@ -12,7 +12,7 @@ import dataclasses
 import pathlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -113,18 +113,21 @@ class ArmRun:
         )
 
 
-def meta_seed_targets(config: ExperimentConfig, folder: pathlib.Path) -> Targets | None:
-    """The arm's K target sets (`folder/targets-<k>.npz`) stacked on a leading axis.
+def meta_seed_targets(
+    config: ExperimentConfig, folder: pathlib.Path, meta_seeds: Sequence[int] | None = None
+) -> Targets | None:
+    """The arm's target sets (`folder/targets-<k>.npz`) of `meta_seeds` (default: all K) stacked.
 
     None where the arm stores no targets. The sets are written by
-    `trainers.pipelines.ablation_pairs.common_pair_targets`, equal in size.
+    `trainers.pipelines.ablation_pairs`, equal in size.
 
     Raises:
       RunError: a meta-seed's set is missing (the arm was not prepared by the ablation).
     """
     if not uses_stored_targets(config):
         return None
-    paths = [folder / targets_name(k) for k in range(config.ablation.meta_seeds)]
+    seeds = range(config.ablation.meta_seeds) if meta_seeds is None else meta_seeds
+    paths = [folder / targets_name(k) for k in seeds]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise RunError(f"arm targets missing (made by `meta-opt ablation`): {', '.join(missing)}")
@@ -156,8 +159,14 @@ def train_arm(
     progress: bool = True,
     label: str | None = None,
     on_step: Callable[[int], None] | None = None,
+    meta_seeds: Sequence[int] | None = None,
+    targets_folder: pathlib.Path | None = None,
 ) -> ArmRun:
     """K meta-seeds of one arm's config (`arm_config`), trained together; logs means over seeds.
+
+    `meta_seeds` picks a block of them (default: all K; seed k trains from config.seed + k)
+    and `targets_folder` where their targets are (default: `folder`): a block of an arm
+    trains in its own folder (`train_arm_in_blocks`).
 
     Every `meta_train.checkpoint_every` meta-steps the arm's whole state (every seed's
     meta-parameters, outer state, instances and keys) and its validation history are
@@ -167,8 +176,8 @@ def train_arm(
     result is saved (`discard_checkpoints`).
     """
     train = config.meta_train
-    seeds = config.ablation.meta_seeds
-    targets = meta_seed_targets(config, folder)
+    seeds = range(config.ablation.meta_seeds) if meta_seeds is None else meta_seeds
+    targets = meta_seed_targets(config, targets_folder or folder, seeds)
     if targets is None:
         step = jax.jit(seeds_step(build_meta_step(config, family, None)))
     else:
@@ -182,7 +191,7 @@ def train_arm(
     state = stack_states(
         [
             initial_meta_state(dataclasses.replace(config, seed=config.seed + k), family)
-            for k in range(seeds)
+            for k in seeds
         ]
     )
     checkpoints = curve_steps(train.num_meta_steps, config.ablation.curve_points)
