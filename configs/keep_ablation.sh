@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Keeps what a stopped `meta-opt ablation` needs to go on in a later session or clone: its
-# config.yaml and pairs.json (which pairs every arm imitates) and every finished arm (result.npz,
+# config.yaml, pairs.json (which pairs every arm imitates; pairs_progress.json while they are being
+# drawn, meta-seed by meta-seed) and every finished arm (result.npz,
 # its metrics, summary and W&B offline run; or the note of why it has no targets) and every finished
 # block of meta-seeds of an arm in training (ablation.seed_block), without the
 # target files (5 MB per arm and meta-seed at T = 100; the rerun makes them again only for arms
@@ -12,7 +13,9 @@ SRC=${1:?ablation run folder} DEST=${2:?folder to keep it in}
 [ -f "$SRC/config.yaml" ] || { echo "keep_ablation: $SRC holds no ablation (no config.yaml)" >&2; exit 2; }
 mkdir -p "$DEST/arms"
 cp "$SRC/config.yaml" "$DEST/"
-if [ -f "$SRC/pairs.json" ]; then cp "$SRC/pairs.json" "$DEST/"; fi
+for RECORD in pairs.json pairs_progress.json; do  # the pairs kept; each arm's, meta-seed by meta-seed
+  if [ -f "$SRC/$RECORD" ]; then cp "$SRC/$RECORD" "$DEST/"; fi
+done
 copy() {  # copy FROM TO: a folder without target files and checkpoints
   rm -rf "${2:?}"
   mkdir -p "$2"

@@ -256,3 +256,38 @@ def test_a_rerun_from_the_small_files_makes_an_arms_targets_when_it_trains_at_th
     )
     with pytest.raises(RunError, match="lack pairs that pairs.json records"):
         ablation_pairs.recorded_pair_targets(arms[1][1], tmp_path / "arms" / "chord", again, None)
+
+
+class _Stop(Exception):
+    """A session ending during target generation."""
+
+
+def test_a_stop_during_generation_loses_only_the_meta_seed_in_progress(
+    config, tmp_path, monkeypatch, generated
+):
+    fewer = lambda label, seed, full: _without_first(full) if label == "teacher" else full
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer))
+    whole = ablation_pairs.common_pair_targets(
+        arms_of(config, tmp_path / "whole"), tmp_path / "whole", None, progress=False
+    )
+
+    def stop_at_teacher_1(label, seed, full):
+        if (label, seed) == ("teacher", 1):
+            raise _Stop
+        return fewer(label, seed, full)
+
+    folder = tmp_path / "stopped"
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, stop_at_teacher_1))
+    with pytest.raises(_Stop):
+        ablation_pairs.common_pair_targets(arms_of(config, folder), folder, None, progress=False)
+    record = json.loads((folder / ablation_pairs.PROGRESS).read_text())
+    assert len(record["meta_seeds"]) == 1 and not (folder / "pairs.json").exists()
+    for path in (folder / "arms").glob("*/targets*.npz"):  # the next session has the record only
+        path.unlink()
+    asked = []
+    monkeypatch.setattr(ablation_pairs, "make_targets", made_by(generated, fewer, asked))
+    summary = ablation_pairs.common_pair_targets(
+        arms_of(config, folder), folder, None, progress=False
+    )
+    assert sorted(asked) == [("chord", 1), ("teacher", 1)]  # meta-seed 0 is not drawn again
+    assert summary == whole

@@ -18,6 +18,7 @@ def test_finished_arms_are_kept_without_targets_or_checkpoints(tmp_path):
     files = {
         "config.yaml": "name: x\n",
         "pairs.json": "{}\n",
+        "pairs_progress.json": "{}\n",
         "arms/none/result.npz": "r",
         "arms/none/metrics.jsonl": "m",
         "arms/none/wandb/offline-run-1/run.wandb": "w",
@@ -41,6 +42,7 @@ def test_finished_arms_are_kept_without_targets_or_checkpoints(tmp_path):
     assert _files(kept) == {
         "config.yaml",
         "pairs.json",
+        "pairs_progress.json",
         "arms/none/result.npz",
         "arms/none/metrics.jsonl",
         "arms/none/wandb/offline-run-1/run.wandb",

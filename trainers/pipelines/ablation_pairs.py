@@ -11,7 +11,9 @@ for each meta-seed the pairs certified by every arm are kept, in the teacher's o
 (instance, then start step); and every meta-seed keeps the same number of them (the
 fewest any meta-seed has, its first ones), so the K sets stack into one vmapped
 meta-step. Each arm trains meta-seed k on `arms/<label>/targets-<k>.npz`.
-`pairs.json` at the top says how many pairs each meta-seed kept (and which: "kept_keys")
+The sets are drawn meta-seed by meta-seed, every arm's, and what each arm certified is
+recorded in `pairs_progress.json` as it goes, so a stop loses at most the meta-seed in
+progress. `pairs.json` at the top says how many pairs each meta-seed kept (and which: "kept_keys")
 and, per arm and meta-seed, how many it had certified and dropped. Once it records the
 choice, a rerun (a later session, a fresh clone holding the small files only) generates
 targets again only for each arm still to train, just before it trains, at the recorded pairs;
@@ -36,6 +38,7 @@ from trainers.errors import RunError
 from trainers.pipelines.geodesics import make_targets
 
 NO_TARGETS = "no_targets.txt"
+PROGRESS = "pairs_progress.json"  # the pairs each arm certified, meta-seed by meta-seed
 
 
 def generated_name(meta_seed: int) -> str:
@@ -82,46 +85,37 @@ def common_pair_targets(
     recorded = _recorded_choice(folder, [label for label, _, _ in stored], meta_seeds)
     if recorded is not None:
         return recorded
-    generated: dict[str, list[TargetSet]] = {}
+    drawn = _drawn_pairs(stored, folder, meta_seeds, family, progress)
     summary: dict[str, Any] = {"arms": {}}
-    for label, config, arm_folder in stored:
-        arm_folder.mkdir(parents=True, exist_ok=True)
-        sets = []
-        for k in range(meta_seeds):
-            if (arm_folder / NO_TARGETS).exists():
-                break
-            try:
-                sets.append(_generated(config, arm_folder, k, family, progress))
-            except NoCertifiedPairs as err:
-                write_text(arm_folder / NO_TARGETS, f"meta-seed {k}: {err}\n")
-        if (arm_folder / NO_TARGETS).exists():
+    for label, _, arm_folder in stored:
+        if label not in drawn:
             summary["arms"][label] = {
                 "why_none": (arm_folder / NO_TARGETS).read_text(encoding="utf-8").strip()
             }
-        else:
-            generated[label] = sets
-    common = [_common_keys([sets[k] for sets in generated.values()]) for k in range(meta_seeds)]
-    kept = min((len(keys) for keys in common), default=0) if generated else 0
-    for label, sets in generated.items():
+    keys_of = lambda k: [[tuple(key) for key in drawn[label][k]["keys"]] for label in drawn]
+    common = [_common_of(keys_of(k)) for k in range(meta_seeds)] if drawn else []
+    kept = min((len(keys) for keys in common), default=0)
+    for label, seeds in drawn.items():
         arm_folder = next(f for name, _, f in stored if name == label)
         summary["arms"][label] = {
-            "certified": [len(s.levels) for s in sets],
-            "dropped": [len(s.levels) - kept for s in sets],
-            "uncertified": [int(s.num_uncertified) for s in sets],
-            "not_descending": [int(s.num_not_descending) for s in sets],
+            "certified": [len(seed["keys"]) for seed in seeds],
+            "dropped": [len(seed["keys"]) - kept for seed in seeds],
+            "uncertified": [seed["uncertified"] for seed in seeds],
+            "not_descending": [seed["not_descending"] for seed in seeds],
         }
         if not kept:
             write_text(
                 arm_folder / NO_TARGETS,
                 "no pair was certified for every arm with stored targets "
-                f"({', '.join(generated)}) at every meta-seed\n",
+                f"({', '.join(drawn)}) at every meta-seed\n",
             )
             continue
-        for k, target_set in enumerate(sets):
-            if not (arm_folder / targets_name(k)).exists():
-                target_set.subset(common[k][:kept]).save(arm_folder / targets_name(k))
+        for k in range(meta_seeds):  # from the sets on disk; the rest are made before it trains
+            full, chosen = arm_folder / generated_name(k), arm_folder / targets_name(k)
+            if full.exists() and not chosen.exists():
+                TargetSet.load(full).subset(common[k][:kept]).save(chosen)
     summary["common_pairs"] = kept
-    summary["common_per_meta_seed"] = [len(keys) for keys in common] if generated else []
+    summary["common_per_meta_seed"] = [len(keys) for keys in common]
     summary["kept_keys"] = [[list(key) for key in keys[:kept]] for keys in common] if kept else []
     summary["stored_arms"] = [label for label, _, _ in stored]
     write_text(folder / "pairs.json", json.dumps(summary, indent=2) + "\n")
@@ -192,10 +186,44 @@ def recorded_pair_targets(
         chosen.save(arm_folder / targets_name(k))
 
 
-def _common_keys(sets: Sequence[TargetSet]) -> list:
-    """The pairs certified in every set, in the first set's order."""
-    certified_by_all = set.intersection(*[set(s.pair_keys()) for s in sets])
-    return [key for key in sets[0].pair_keys() if key in certified_by_all]
+def _common_of(key_lists: Sequence[list]) -> list:
+    """The pairs in every arm's list, in the first list's order."""
+    certified_by_all = set.intersection(*[set(keys) for keys in key_lists])
+    return [key for key in key_lists[0] if key in certified_by_all]
+
+
+def _drawn_pairs(stored, folder: pathlib.Path, meta_seeds: int, family, progress: bool):
+    """Per arm with targets, per meta-seed: the pairs it certified ("keys") and its failure counts.
+
+    Meta-seed by meta-seed, every arm's set is made (or read) and its record appended to
+    `pairs_progress.json`, so a stop loses at most the meta-seed in progress: the sets
+    themselves are too large to keep between sessions, their records are not.
+    """
+    path, labels = folder / PROGRESS, [label for label, _, _ in stored]
+    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if record.get("stored_arms") != labels:
+        record = {"stored_arms": labels, "meta_seeds": []}
+    seeds = record["meta_seeds"]
+    for k in range(len(seeds), meta_seeds):
+        entry = {}
+        for label, config, arm_folder in stored:
+            arm_folder.mkdir(parents=True, exist_ok=True)
+            if (arm_folder / NO_TARGETS).exists():
+                continue
+            try:
+                full = _generated(config, arm_folder, k, family, progress)
+            except NoCertifiedPairs as err:
+                write_text(arm_folder / NO_TARGETS, f"meta-seed {k}: {err}\n")
+                continue
+            entry[label] = {
+                "keys": [list(key) for key in full.pair_keys()],
+                "uncertified": int(full.num_uncertified),
+                "not_descending": int(full.num_not_descending),
+            }
+        seeds.append(entry)
+        write_text(path, json.dumps(record) + "\n")
+    with_targets = [label for label, _, f in stored if not (f / NO_TARGETS).exists()]
+    return {label: [seeds[k][label] for k in range(meta_seeds)] for label in with_targets}
 
 
 def pair_notes(summary: dict[str, Any]) -> list[str]:
