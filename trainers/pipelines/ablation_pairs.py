@@ -63,7 +63,11 @@ def common_pair_targets(
     *,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Writes each stored-targets arm's `targets-<k>.npz`: meta-seed k's pairs every such arm certified.
+    """Chooses meta-seed k's pairs that every stored-targets arm certified; writes `targets-<k>.npz`.
+
+    The arms' sets are drawn meta-seed by meta-seed (`pairs_progress.json` records each as it
+    comes, so a stop loses only the meta-seed in progress); each arm's `targets-<k>.npz` is
+    written from the sets still on disk.
 
     Args:
       arms: (label, arm config, arm folder) of every arm; those without stored targets
