@@ -114,15 +114,16 @@ def common_pair_targets(
                 f"({', '.join(drawn)}) at every meta-seed\n",
             )
             continue
-        for k in range(meta_seeds):  # from the sets on disk; the rest are made before it trains
-            full, chosen = arm_folder / generated_name(k), arm_folder / targets_name(k)
-            if full.exists() and not chosen.exists():
-                TargetSet.load(full).subset(common[k][:kept]).save(chosen)
     summary["common_pairs"] = kept
     summary["common_per_meta_seed"] = [len(keys) for keys in common]
     summary["kept_keys"] = [[list(key) for key in keys[:kept]] for keys in common] if kept else []
     summary["stored_arms"] = [label for label, _, _ in stored]
     write_text(folder / "pairs.json", json.dumps(summary, indent=2) + "\n")
+    for _, config, arm_folder in stored:  # from the sets on disk; the rest before it trains
+        on_disk = [k for k in range(meta_seeds) if (arm_folder / generated_name(k)).exists()]
+        recorded_pair_targets(
+            config, arm_folder, summary, family, progress=progress, meta_seeds=on_disk
+        )
     return summary
 
 

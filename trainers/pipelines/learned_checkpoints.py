@@ -14,12 +14,11 @@ import json
 import pathlib
 from typing import NamedTuple
 
-import jax
-
 from common.pytree import PyTree
 from trainers.config import from_dict, load_experiment
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.task_families import build_family
+from trainers.core.meta_seeds import unstack_state
 from trainers.io.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -96,7 +95,7 @@ def load_arm_checkpoint(spec: str, label: str) -> LearnedCheckpoint:
             f"{ARM}{spec}: meta-seed {k} of an arm with {config.ablation.meta_seeds} (0 to "
             f"{config.ablation.meta_seeds - 1})"
         )
-    meta_params = jax.tree_util.tree_map(lambda leaf: leaf[k], run.meta_params)
+    meta_params = unstack_state(run.meta_params, k)
     return LearnedCheckpoint(
         label, arm_config(config, arm), meta_params, folder, int(run.steps[-1]), run_folder=None
     )
