@@ -21,19 +21,18 @@ from tasks.options import (
     AutoencoderOptions,
     Cifar10CNNOptions,
     ClassifierOptions,
+    DigitsCNNOptions,
+    LayerNormMLPOptions,
     MLPOptions,
     MnistAutoencoderOptions,
     MnistCNNOptions,
     MnistMLPOptions,
     SampledDataOptions,
 )
-from tasks.reparameterize import reparameterized, tensor_scales
+from tasks.reparameterize import rescaled
 from tasks.supervised import log_uniform, supervised_task
 
 NUM_CLASSES = 10
-PARAM_SCALE_TAG = (
-    0x5CA1  # folded into an instance key for its parameter scales (older draws unchanged)
-)
 
 
 def _on_device(
@@ -53,12 +52,7 @@ def _input_scale(key: jax.Array, options: SampledDataOptions) -> jax.Array:
 
 def _rescaled(task: Task, key: jax.Array, options: SampledDataOptions) -> Task:
     """`task` posed in rescaled coordinates where `param_scale_range` asks for it."""
-    if tuple(options.param_scale_range) == (1.0, 1.0):
-        return task
-    return reparameterized(
-        task,
-        tensor_scales(jax.random.fold_in(key, PARAM_SCALE_TAG), task, *options.param_scale_range),
-    )
+    return rescaled(task, key, options.param_scale_range)
 
 
 def classifier_family(
@@ -148,6 +142,23 @@ def digits_mlp_family(options: MLPOptions) -> TaskFamily:
     """`digits_mlp`: scikit-learn's 8x8 digits, the embedded default data set."""
     net = models.mlp(options.hidden_sizes, NUM_CLASSES, options.activation)
     return classifier_family("digits_mlp", options, load_digits_splits(), net)
+
+
+def digits_mlp_layernorm_family(options: LayerNormMLPOptions) -> TaskFamily:
+    """`digits_mlp_layernorm`: the digits MLP with LayerNorm in every hidden layer."""
+    net = models.layernorm_mlp(options.hidden_sizes, NUM_CLASSES, options.activation)
+    return classifier_family("digits_mlp_layernorm", options, load_digits_splits(), net)
+
+
+def digits_cnn_family(options: DigitsCNNOptions) -> TaskFamily:
+    """`digits_cnn`: a small convolutional classifier on the digits as [N, 8, 8, 1] images."""
+    flat = load_digits_splits()
+    image = lambda x: x.reshape(-1, 8, 8, 1)
+    splits = LabeledSplits(
+        image(flat.x_train), flat.y_train, image(flat.x_test), flat.y_test, flat.description
+    )
+    net = models.convnet(options.channels, NUM_CLASSES, options.activation)
+    return classifier_family("digits_cnn", options, splits, net)
 
 
 def mnist_mlp_family(options: MnistMLPOptions) -> TaskFamily:

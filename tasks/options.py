@@ -2,7 +2,8 @@
 
 Each family is built from one frozen options dataclass; `tasks.get_family`
 fills it from keyword overrides and the config loader fills it from YAML, so
-the fields here are the complete, typed list of what a family can vary.
+the fields here (and in `tasks.lm_options`, the language models') are the complete, typed
+list of what a family can vary.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 Activation = Literal["sigmoid", "relu", "tanh"]
 MnistSource = Literal["auto", "full", "test_only"]
 CifarFormat = Literal["auto", "bin", "py"]
+LogregData = Literal["digits", "breast_cancer", "wine"]
 
 
 def check(condition: bool, message: str) -> None:
@@ -167,6 +169,47 @@ class Cifar10CNNOptions(CNNOptions):
     def __post_init__(self):
         super().__post_init__()
         check_choice("format", self.format, CifarFormat)
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitsCNNOptions(CNNOptions):
+    """`digits_cnn`: two conv + pool stages take the 8x8 digits to 2x2 (about 1.9k parameters).
+
+    Batches of 32, not 128: on CPU its convolutions cost about 100x the digits MLP per example
+    (16 instances x 100 Adam steps: 3.5 s at batch 32, 18 s at 128, against 0.16 s for
+    `digits_mlp` at 128; nice'd on a shared 2-core machine), and such runs should take seconds.
+    """
+
+    batch_size: int = 32
+    channels: tuple[int, ...] = (8, 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerNormMLPOptions(MLPOptions):
+    """`digits_mlp_layernorm`: MLPOptions, LayerNorm before each hidden activation."""
+
+    hidden_sizes: tuple[int, ...] = (32, 32)
+    activation: Activation = "relu"
+
+
+@dataclasses.dataclass(frozen=True)
+class BadlyScaledLogregOptions(ClassifierOptions):
+    """`logreg_badly_scaled`: softmax regression on standardized features times fixed factors.
+
+    Attributes:
+      data: the scikit-learn table (digits: the 8x8 pixels, constant ones dropped).
+      log10_scale_range: feature i is multiplied by 10**e_i, the e_i evenly spaced over this
+        range in a fixed shuffled order; (0, 0) is the well-scaled problem.
+    """
+
+    data: LogregData = "digits"
+    log10_scale_range: tuple[float, float] = (-2.0, 2.0)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("data", self.data, LogregData)
+        low, high = self.log10_scale_range
+        check(low <= high, f"log10_scale_range must satisfy low <= high, got {(low, high)}")
 
 
 # Synthetic problems (tasks.synthetic)

@@ -44,3 +44,21 @@ def tensor_scales(key: jax.Array, task: Task, low: float, high: float) -> PyTree
         for k, leaf in zip(jax.random.split(key, len(leaves)), leaves)
     ]
     return jax.tree_util.tree_unflatten(treedef, draws)
+
+
+PARAM_SCALE_TAG = (
+    0x5CA1  # folded into an instance key for its parameter scales (older draws unchanged)
+)
+
+
+def rescaled(task: Task, key: jax.Array, param_scale_range: tuple[float, float]) -> Task:
+    """`task` posed in coordinates scaled by instance `key`'s draw from `param_scale_range`.
+
+    The scales come from `key` folded with `PARAM_SCALE_TAG`, so a family's other per-instance
+    draws from `key` are unchanged; (1, 1) returns `task` itself.
+    """
+    if tuple(param_scale_range) == (1.0, 1.0):
+        return task
+    return reparameterized(
+        task, tensor_scales(jax.random.fold_in(key, PARAM_SCALE_TAG), task, *param_scale_range)
+    )

@@ -29,6 +29,11 @@ SMALL = {
     "mnist_autoencoder": {"encoder_sizes": (16, 4), "batch_size": 16},
     "wine_mlp": {"batch_size": 16},
     "breast_cancer_mlp": {"batch_size": 16},
+    "digits_cnn": {"channels": (4,), "batch_size": 16},
+    "digits_mlp_layernorm": {"batch_size": 16},
+    "logreg_badly_scaled": {"batch_size": 16},
+    "char_rnn_lm": {"seq_len": 8, "batch_size": 8, "eval_size": 16},
+    "transformer_lm": {"seq_len": 8, "batch_size": 8, "eval_size": 16},
 }
 NEEDS_DATA_DIR = {"mnist_mlp", "mnist_cnn", "cifar10_cnn", "mnist_autoencoder"}
 # Plain gradient-descent step sizes under which each task's full loss must fall.
@@ -44,6 +49,11 @@ LEARNING_RATE = {
     "mnist_autoencoder": 0.01,
     "wine_mlp": 0.5,
     "breast_cancer_mlp": 0.5,
+    "digits_cnn": 0.5,
+    "digits_mlp_layernorm": 0.1,
+    "logreg_badly_scaled": 1e-3,  # features up to 100x: the curvature is ~1e4 larger
+    "char_rnn_lm": 1.0,
+    "transformer_lm": 0.1,
 }
 
 
