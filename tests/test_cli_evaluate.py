@@ -281,3 +281,64 @@ def jax_leaves(tree):
     import jax
 
     return jax.tree_util.tree_leaves(tree)
+
+
+SUITE = """\
+description: two tasks of kinds the demo's digits optimizer never met
+unseen: true
+steps: 5
+speedup_horizon: 2
+tasks:
+  - {name: quadratic}
+  - {name: logreg_badly_scaled, options: {data: wine, batch_size: 16}, steps: 4, label: logreg}
+"""
+
+
+def test_evaluate_on_a_suite_writes_its_aggregate_and_refuses_a_seen_kind(demo, tmp_path, capsys):
+    from trainers.evaluation.suite_scores import aggregate, score_suite
+
+    suite = tmp_path / "tiny_suite.yaml"
+    suite.write_text(SUITE)
+    out = tmp_path / "suite_eval"
+    run = str(demo / "train_loss_only")
+    common = ["--seeds", "3", "--tuning-seeds", "1", "--baselines", "adam,momentum"]
+    common += ["--no-progress", "evaluation.learning_rates=[0.01,0.1]"]
+    args = ["evaluate", "--checkpoint", run, "--suite", str(suite), "--out", str(out), *common]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [t["task"] for t in results] == ["quadratic", "logreg"]
+    assert [t["steps"] for t in results] == [5, 4]
+    for task in results:  # Adam's grid ran twice the task's steps for the speed-ups
+        assert task["adam_reference"]["curve_steps"][-1] == 2 * task["steps"]
+    saved = json.loads((out / "suite.json").read_text())
+    assert saved["suite"] == "tiny_suite" and saved["unseen"] is True
+    # the written aggregate is what the library computes again from results.json
+    scores = score_suite(results, learned="lstm")
+    again = {a.score: a for a in aggregate(scores, seed=0)}
+    for row in saved["optimizers"]["lstm"]["aggregate"]:
+        assert row["iqm"] == pytest.approx(again[row["score"]].iqm, nan_ok=True)
+        assert row["tasks"] == again[row["score"]].tasks
+    first = saved["optimizers"]["lstm"]["tasks"][0]
+    lstm, best = (
+        np.mean(
+            next(o for o in results[0]["optimizers"] if o["optimizer"] == n)["per_seed_final_loss"]
+        )
+        for n in ("lstm", first["train"]["baseline"])
+    )
+    assert first["train"]["ratio"] == pytest.approx(lstm / best)
+    report = (out / "report.md").read_text()
+    assert "## Suite `tiny_suite`" in report and "Marked unseen" in report
+    assert table_rows(report, "score")[0][0] == "train ratio"
+    (wandb_run,) = (out / "wandb").glob("offline-run-*")
+    assert "suite/lstm/train_ratio_iqm" in read_offline_run(wandb_run)["summary"]
+
+    seen = tmp_path / "seen.yaml"  # wine_mlp is an MLP classifier, as the demo's digits_mlp
+    seen.write_text("unseen: true\ntasks:\n  - {name: wine_mlp}\n")
+    capsys.readouterr()
+    args = ["evaluate", "--checkpoint", run, "--suite", str(seen), "--out", str(tmp_path / "no")]
+    assert main([*args, *common]) == 2
+    error = capsys.readouterr().err
+    assert "marked unseen" in error and "wine_mlp is a mlp_classifier task" in error
+    assert not (tmp_path / "no" / "results.json").exists()
+    assert main([*args, "--tasks", "quadratic", *common]) == 2
+    assert "--suite is the whole task list" in capsys.readouterr().err

@@ -19,6 +19,9 @@ from meta_opt import (
     pretrained_card,
 )
 from meta_opt.pretrained_bundles import save_pretrained
+from trainers.config import from_dict
+from trainers.config.experiment import ExperimentConfig
+from trainers.evaluation.seen_tasks import meta_training_saw
 
 CONFIG = LSTMOptimizer(hidden_sizes=(4,), output_scale=0.05, features=("gradient", "momentum"))
 PARAMS = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.25])}
@@ -157,6 +160,8 @@ def test_export_then_evaluate_pretrained_equals_evaluating_the_run(tmp_path, mon
         and "| lstm" in readme
     )
     assert "permute_labels" in readme  # the family's default task variation is on the card
+    assert card["meta_training_saw"] == {"families": ["digits_mlp"], "kinds": ["mlp_classifier"]}
+    assert "task kinds seen (an `unseen` suite refuses tasks of these): mlp_classifier" in readme
 
     # the shipped-bundle folder is meta_opt's; point it at the exported one
     monkeypatch.setattr("meta_opt.pretrained_bundles.PRETRAINED_DIR", shipped)
@@ -275,3 +280,5 @@ def test_every_shipped_card_says_the_meta_steps_it_ran():
         card = pretrained_card(name)
         assert card["config"]["meta_train"]["num_meta_steps"] == card["meta_steps"], name
         assert card.get("launched_meta_steps", card["meta_steps"]) >= card["meta_steps"], name
+        trained = from_dict(ExperimentConfig, card["config"])
+        assert card["meta_training_saw"] == meta_training_saw(trained), name

@@ -100,6 +100,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         overrides=args.overrides,
         add_baselines=("jacobi",) if args.jacobi else (),
         progress=not args.no_progress,
+        suite=args.suite,
     )
     print(format_tables(results))
     plots = ", ".join(str(path) for path in written.values() if str(path).endswith(".png"))
@@ -201,6 +202,13 @@ def add_pipeline_commands(commands) -> None:
         "--generalization",
         action="store_true",
         help="add 2x/10x steps, wider, deeper, ReLU and real MNIST (when present)",
+    )
+    evaluating.add_argument(
+        "--suite",
+        metavar="NAME",
+        help="a named task list (configs/suites/NAME.yaml, or a YAML path) instead of the "
+        "training task, with its aggregate over tasks (IQM of loss ratios and speed-ups over "
+        "tuned Adam); a suite marked unseen refuses optimizers that met its task kinds",
     )
     evaluating.add_argument("--out", help="run folder (default: <run>/../evaluate)")
     evaluating.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -67,6 +67,10 @@ class EvaluationConfig:
         4,096 evaluation images needs several GB at once) at no change in the results.
       target_loss: the loss whose first crossing is "steps to target"; None = the
         worst tuned baseline's mean final loss on each task (every baseline gets there).
+      speedup_horizon: Adam's whole learning-rate grid also runs this many times each task's
+        steps on the held-out seeds, the reference of speed-ups over Adam
+        (`trainers.evaluation.evaluate.AdamReference`); 0: none (speed-ups are then measured
+        on the tuned Adam run of the task's length and cannot exceed 1).
     """
 
     tasks: tuple[EvalTaskConfig, ...] = ()
@@ -81,8 +85,11 @@ class EvaluationConfig:
     record_points: int = 50
     target_loss: float | None = None
     parallel_runs: int = 0
+    speedup_horizon: int = 0
 
     def __post_init__(self):
+        if self.speedup_horizon < 0:
+            raise ValueError(f"speedup_horizon must be >= 0 (0: none), got {self.speedup_horizon}")
         if self.parallel_runs < 0:
             raise ValueError(
                 f"parallel_runs must be >= 0 (0: all at once), got {self.parallel_runs}"

@@ -46,14 +46,33 @@ class ContenderResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdamReference:
+    """Adam over its whole learning-rate grid on the held-out seeds, run longer than the task.
+
+    What a speed-up over Adam is measured against (`trainers.evaluation.suite_scores`): at each
+    recorded step, the lowest of the grid's seed-mean training losses (the lower envelope over
+    learning rates, as learned_optimization's normalizers take it), so a learned optimizer's
+    speed-up can exceed 1, and Adam is given every learning rate at every horizon.
+
+    Attributes:
+      steps: the recorded steps, [P] (the last is the reference's length).
+      mean_curve: the envelope of seed-mean training losses at `steps`, [P] (inf: all diverged).
+    """
+
+    steps: np.ndarray
+    mean_curve: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskResult:
-    """Every contender on one task (same held-out seeds), and the target loss."""
+    """Every contender on one task (same held-out seeds), the target loss, Adam's long reference."""
 
     label: str
     task: str
     num_steps: int
     results: tuple[ContenderResult, ...]
     target_loss: float
+    adam_reference: AdamReference | None = None
 
 
 def evaluation_keys(
@@ -87,6 +106,7 @@ def evaluate_task(
     target_loss: float | None = None,
     on_contender=None,
     parallel_runs: int = 0,
+    reference_steps: int = 0,
 ) -> TaskResult:
     """Tunes each baseline, then runs every contender on the held-out seeds.
 
@@ -100,6 +120,8 @@ def evaluate_task(
       target_loss: for steps-to-target; None = `default_target`.
       on_contender: called with each label when it is done (progress bars).
       parallel_runs: at most this many runs at once (`run_grid`; 0: all).
+      reference_steps: with a contender labelled "adam", also run its whole grid this many
+        steps on the held-out seeds (`AdamReference`); 0: no reference.
     """
     results = []
     for contender in contenders:
@@ -115,4 +137,35 @@ def evaluate_task(
         if on_contender is not None:
             on_contender(contender.label)
     target = default_target(results) if target_loss is None else float(target_loss)
-    return TaskResult(label or family.name, family.name, num_steps, tuple(results), target)
+    adam = next((c for c in contenders if c.label == "adam" and c.grid), None)
+    reference = None
+    if reference_steps and adam is not None:
+        points = max(record_points, round(record_points * reference_steps / num_steps))
+        reference = adam_reference(
+            family, adam, held_out_keys, reference_steps, points, parallel_runs
+        )
+    return TaskResult(
+        label or family.name, family.name, num_steps, tuple(results), target, reference
+    )
+
+
+def adam_reference(
+    family: TaskFamily,
+    adam: Contender,
+    keys: jax.Array,
+    num_steps: int,
+    record_points: int = 50,
+    parallel_runs: int = 0,
+) -> AdamReference:
+    """Adam's grid run for `num_steps` on `keys`; the envelope of its seed-mean curves."""
+    runs = run_grid(
+        family,
+        adam.build,
+        {k: jnp.asarray(v) for k, v in adam.grid.items()},
+        keys,
+        num_steps,
+        record_points,
+        parallel_runs,
+    )
+    curves = np.where(np.isfinite(runs.curves), runs.curves, np.inf)  # [G, K, P]
+    return AdamReference(np.asarray(runs.steps), np.min(np.mean(curves, axis=1), axis=0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tasks.registry
@@ -39,6 +39,7 @@ from trainers.pipelines.learned_checkpoints import (
     checkpoint_folder,
     load_learned,
 )
+from trainers.pipelines.suite_evaluation import plan_suite
 from trainers.reporting.evaluation_report import log_to_wandb, results_json, write_report
 from trainers.reporting.training_report import training_section
 
@@ -96,8 +97,12 @@ def run_evaluation(
     title: str = "Learned optimizers against tuned baselines",
     intro: str = "",
     extra_sections: Sequence[str] = (),
+    closing: Callable[[list[TaskResult], RunLogger], list[str]] | None = None,
 ) -> tuple[list[TaskResult], dict]:
     """Evaluates every contender on every task; writes the report and logs it to W&B.
+
+    `closing(results, logger)`, where given, returns sections put after `extra_sections` (a
+    suite's aggregate, made from the results; it may log summary values).
 
     Returns:
       `(task results, written files {"report": ..., <task label>: png, "results": results.json})`.
@@ -132,11 +137,11 @@ def run_evaluation(
                     target_loss=evaluation.target_loss,
                     on_contender=done,
                     parallel_runs=evaluation.parallel_runs,
+                    reference_steps=evaluation.speedup_horizon * task_config.steps,
                 )
             )
-        written = write_report(
-            results, folder, title=title, intro=intro, extra_sections=extra_sections
-        )
+        sections = [*extra_sections, *(closing(results, logger) if closing else [])]
+        written = write_report(results, folder, title=title, intro=intro, extra_sections=sections)
         write_text(folder / "results.json", json.dumps(results_json(results), indent=2) + "\n")
         written["results"] = folder / "results.json"
         log_to_wandb(logger, results, written)
@@ -153,6 +158,7 @@ def evaluate_command(
     overrides: Sequence[str] = (),
     add_baselines: Sequence[str] = (),
     progress: bool = True,
+    suite: str | None = None,
 ):
     """What `meta-opt evaluate` does, without printing; returns (task results, written files).
 
@@ -164,6 +170,8 @@ def evaluate_command(
         optimizer first: `<out_dir>/pretrained_<name>/evaluate`).
       overrides: dotted overrides of the config, e.g. "evaluation.learning_rates=[0.01,0.1]".
       add_baselines: appended to the configured baselines (`--jacobi`).
+      suite: a suite name or file (`--suite`): its tasks replace the task list, and its
+        aggregate over tasks closes the report (`trainers.pipelines.suite_evaluation`).
     """
     learned = [load_learned(path, label) for label, path in checkpoints]
     config = learned[0].config
@@ -193,21 +201,29 @@ def evaluate_command(
             raise RunError(
                 f"--tasks: unknown task {name!r}; known tasks: {', '.join(tasks.registry.list_tasks())}"
             )
-    config = dataclasses.replace(config, evaluation=evaluation)
-    task_configs = resolve_tasks(
-        evaluation,
-        config.task.name,
-        config.task.options,
-        config.meta_train.unroll.horizon,
-        task_names,
-        config.data_dir,
-    )
     first = learned[0]  # the report sits beside the first run: <experiment>/evaluate
     if first.pretrained:
         experiment = pathlib.Path(config.out_dir) / f"pretrained_{first.path.name}"
     else:  # beside the run folder, or beside a checkpoint folder copied out of its run
         experiment = (first.run_folder or first.path).parent
     folder = pathlib.Path(out) if out else experiment / "evaluate"
+    plan = None
+    if suite is not None:  # checked (an unseen suite against what each optimizer saw) first
+        plan = plan_suite(suite, learned, evaluation, folder, task_names=task_names)
+        evaluation = plan.evaluation
+    config = dataclasses.replace(config, evaluation=evaluation)
+    task_configs = (
+        plan.tasks
+        if plan
+        else resolve_tasks(
+            evaluation,
+            config.task.name,
+            config.task.options,
+            config.meta_train.unroll.horizon,
+            task_names,
+            config.data_dir,
+        )
+    )
     save_config(config, folder / "config.yaml")
     intro = (
         "Checkpoints: "
@@ -234,5 +250,6 @@ def evaluate_command(
         progress=progress,
         intro=intro,
         extra_sections=[training] if training else [],
+        closing=plan.closing if plan else None,
     )
     return results, written

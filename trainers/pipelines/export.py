@@ -18,6 +18,7 @@ from trainers.config import replace_path, to_dict
 from trainers.config.experiment import ExperimentConfig
 from trainers.config.task_families import task_variation
 from trainers.errors import RunError
+from trainers.evaluation.seen_tasks import meta_training_saw
 from trainers.pipelines.learned_checkpoints import load_learned
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
@@ -58,6 +59,8 @@ def training_summary(config: ExperimentConfig, meta_steps: int) -> list[str]:
         f"- supervision: `{train.supervision or ('imitation' if train.imitation_weight else 'none')}` "
         f"(imitation weight {train.imitation_weight})",
         f"- outer optimizer: Adam, learning rate {train.outer.learning_rate}; seed {config.seed}",
+        f"- task kinds seen (an `unseen` suite refuses tasks of these): "
+        f"{', '.join(meta_training_saw(config)['kinds'])}",
     ]
 
 
@@ -159,6 +162,7 @@ def export_command(
         "exported": datetime.date.today().isoformat(),
         "notes": notes,
         "evaluation": results,
+        "meta_training_saw": meta_training_saw(trained),  # what `--suite unseen` checks
     }
     readme = card_markdown(name, learned.config, learned.step, str(learned.path), report, notes)
     lstm = learned.config.meta_train.lstm

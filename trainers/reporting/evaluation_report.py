@@ -221,7 +221,10 @@ def results_json(tasks: Sequence[TaskResult]) -> list[dict[str, Any]]:
 
     Each optimizer's row also holds its per-seed final training loss (and test loss where
     the task has one), in held-out seed order, so any two optimizers can be compared
-    seed by seed afterwards (`trainers.evaluation.verdicts`, `hypothesis_tests`).
+    seed by seed afterwards (`trainers.evaluation.verdicts`, `hypothesis_tests`), and its
+    training loss at the recorded steps averaged over the seeds (`curve_steps`, `mean_curve`),
+    for speed-ups over Adam (`trainers.evaluation.suite_scores`); a task with an
+    `AdamReference` holds its envelope curve as "adam_reference".
     """
     out = []
     for task in tasks:
@@ -231,16 +234,22 @@ def results_json(tasks: Sequence[TaskResult]) -> list[dict[str, Any]]:
             row["per_seed_final_loss"] = [float(v) for v in result.final_losses]
             if "test_loss" in result.runs.metrics:
                 row["per_seed_test_loss"] = [float(v) for v in result.runs.metrics["test_loss"][0]]
+            row["curve_steps"] = [int(s) for s in result.runs.steps]
+            row["mean_curve"] = [float(v) for v in np.mean(result.runs.curves[0], axis=0)]
             rows.append(row)
-        out.append(
-            {
-                "task": task.label,
-                "family": task.task,
-                "steps": task.num_steps,
-                "target_loss": task.target_loss,
-                "optimizers": rows,
+        entry = {
+            "task": task.label,
+            "family": task.task,
+            "steps": task.num_steps,
+            "target_loss": task.target_loss,
+            "optimizers": rows,
+        }
+        if task.adam_reference is not None:  # Adam's grid run longer, for speed-ups
+            entry["adam_reference"] = {
+                "curve_steps": [int(s) for s in task.adam_reference.steps],
+                "mean_curve": [float(v) for v in task.adam_reference.mean_curve],
             }
-        )
+        out.append(entry)
     return out
 
 
