@@ -13,8 +13,8 @@ import tasks
 from tasks.base import Task, TaskFamily
 from trainers.config.sections import EvalTaskConfig, EvaluationConfig
 from trainers.core.trajectories import make_run, recorded_steps, run_grid
-from trainers.evaluation.contenders import baseline, learned_contender, tune
-from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
+from trainers.evaluation.contenders import baseline, grid_runs, learned_contender, tune
+from trainers.evaluation.evaluate import adam_reference, evaluate_task, evaluation_keys
 from trainers.evaluation.statistics import (
     best_baseline,
     mean_and_se,
@@ -128,6 +128,25 @@ def test_run_grid_matches_a_python_loop_with_the_same_keys():
                     curve.append(float(task.eval_loss(params)))
             np.testing.assert_allclose(runs.curves[g, k], curve, rtol=1e-4)
             np.testing.assert_allclose(runs.batch_losses[g, k], losses, rtol=1e-4)
+
+
+def test_the_adam_reference_is_the_envelope_of_each_learning_rate_run_alone():
+    family = tasks.get_family("quadratic", dim=4, batch_noise=0.1)
+    adam = baseline("adam", [1e-3, 0.1, 30.0])  # too slow, good, diverging
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    reference = adam_reference(family, adam, keys, 12, record_points=4)
+    grid = grid_runs(family, adam, keys, 12, record_points=4)
+    assert grid.curves.shape[:2] == (3, 3)
+    np.testing.assert_array_equal(reference.steps, recorded_steps(12, 4))
+    means = []
+    for lr in (1e-3, 0.1, 30.0):  # each setting alone, as its own grid of one
+        alone = run_grid(
+            family, lambda hp: optax.adam(hp["lr"]), {"lr": jnp.array([lr])}, keys, 12, 4
+        )
+        curve = alone.curves[0]
+        means.append(np.where(np.isfinite(curve).all(0), curve.mean(0), np.inf))
+    np.testing.assert_allclose(reference.mean_curve, np.min(means, axis=0), rtol=1e-5)
+    assert reference.mean_curve[-1] < reference.mean_curve[0]
 
 
 def test_run_grid_tunes_a_convolutional_task(tiny_data_dir):

@@ -101,6 +101,19 @@ class Tuning:
         ]
 
 
+def grid_runs(
+    family: TaskFamily,
+    contender: Contender,
+    keys: jax.Array,
+    num_steps: int,
+    record_points: int = 50,
+    parallel_runs: int = 0,
+):
+    """Every setting of the contender's grid run on every key (`run_grid`): `Trajectories` [G, K]."""
+    grid = {k: jnp.asarray(v) for k, v in contender.grid.items()}
+    return run_grid(family, contender.build, grid, keys, num_steps, record_points, parallel_runs)
+
+
 def tune(
     family: TaskFamily,
     contender: Contender,
@@ -110,15 +123,7 @@ def tune(
     parallel_runs: int = 0,
 ) -> Tuning:
     """Runs the contender's whole grid on the tuning seeds and picks the lowest mean final loss."""
-    runs = run_grid(
-        family,
-        contender.build,
-        {k: jnp.asarray(v) for k, v in contender.grid.items()},
-        keys,
-        num_steps,
-        record_points,
-        parallel_runs,
-    )
+    runs = grid_runs(family, contender, keys, num_steps, record_points, parallel_runs)
     scores = tuning_score(runs.final_losses)
     return Tuning(
         {k: np.asarray(v) for k, v in contender.grid.items()}, scores, int(np.argmin(scores))

@@ -21,7 +21,7 @@ import numpy as np
 from tasks.base import TaskFamily
 from trainers.core import keys as run_keys
 from trainers.core.trajectories import Trajectories, run_grid
-from trainers.evaluation.contenders import Contender, Tuning, tune
+from trainers.evaluation.contenders import Contender, Tuning, grid_runs, tune
 
 TUNING, HELD_OUT = 0, 1
 
@@ -158,14 +158,6 @@ def adam_reference(
     parallel_runs: int = 0,
 ) -> AdamReference:
     """Adam's grid run for `num_steps` on `keys`; the envelope of its seed-mean curves."""
-    runs = run_grid(
-        family,
-        adam.build,
-        {k: jnp.asarray(v) for k, v in adam.grid.items()},
-        keys,
-        num_steps,
-        record_points,
-        parallel_runs,
-    )
+    runs = grid_runs(family, adam, keys, num_steps, record_points, parallel_runs)
     curves = np.where(np.isfinite(runs.curves), runs.curves, np.inf)  # [G, K, P]
     return AdamReference(np.asarray(runs.steps), np.min(np.mean(curves, axis=1), axis=0))
