@@ -79,6 +79,13 @@ def _unflatten(flat: np.ndarray, like: PyTree, batch_dims: int) -> PyTree:
     )
 
 
+def _padded_batch(active: Sequence[int], count: int) -> np.ndarray:
+    """`active` path indices, then others of the `count` paths, up to the next power of two."""
+    size = min(count, 1 << (len(active) - 1).bit_length())
+    others = [i for i in range(count) if i not in set(active)]
+    return np.asarray([*active, *others[: size - len(active)]])
+
+
 class Shortener:
     """Shortens paths for one loss; compiled functions are reused across calls.
 
@@ -199,32 +206,38 @@ class Shortener:
     def _round(
         self, points, levels, contexts, progress: list[Progress], active: list[int]
     ) -> PyTree:
-        """One energy step and projection of every path in `active`; the others keep their points."""
-        values, grads, own = self._linearize(points, levels, contexts)
+        """One energy step and projection of every path in `active`; the others keep their points.
+
+        Only the active paths are computed (padded to a power of two with finished ones, whose
+        results are dropped, so a call compiles for at most log2(paths) + 1 batch sizes): paths
+        that converge early stop costing rounds. Each path's result is its own, as if shortened
+        alone, up to the last bit that XLA's batched arithmetic may change with the batch size.
+        """
+        batch = _padded_batch(active, len(progress))
+        take = lambda tree: jax.tree_util.tree_map(lambda x: x[batch], tree)
+        sub_points, sub_levels, sub_contexts = take(points), levels[batch], take(contexts)
+        values, grads, own = self._linearize(sub_points, sub_levels, sub_contexts)
         values, own = np.asarray(values), np.asarray(own)
-        flat_points, flat_grads = _flatten(points, 2), _flatten(grads, 2)
+        flat_points, flat_grads = _flatten(sub_points, 2), _flatten(grads, 2)
         moved = flat_points.copy()
-        for i in active:
+        for j, i in enumerate(active):  # the active paths are the batch's first entries
             interior, _ = energy_step(
-                flat_points[i], values[i], flat_grads[i], self.options.alpha * own[i]
+                flat_points[j], values[j], flat_grads[j], self.options.alpha * own[j]
             )
-            step = interior - flat_points[i, 1:-1]
-            chord = np.linalg.norm(flat_points[i, -1] - flat_points[i, 0])
+            step = interior - flat_points[j, 1:-1]
+            chord = np.linalg.norm(flat_points[j, -1] - flat_points[j, 0])
             norms = np.linalg.norm(step, axis=1, keepdims=True)
             scale = progress[i].damping * np.minimum(1.0, chord / np.maximum(norms, 1e-300))
-            moved[i, 1:-1] = flat_points[i, 1:-1] + step * scale
-        new = _unflatten(moved, points, 2)
+            moved[j, 1:-1] = flat_points[j, 1:-1] + step * scale
+        new = _unflatten(moved, sub_points, 2)
         max_step = jax.vmap(lambda path: jnp.mean(segment_lengths(path)))(new)
-        restored, lengths, residuals = self._restore(new, levels, contexts, max_step)
-        keep = np.zeros(len(progress), bool)
-        keep[active] = True
+        restored, lengths, residuals = self._restore(new, sub_levels, sub_contexts, max_step)
+        count = len(active)
         out = jax.tree_util.tree_map(
-            lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-            restored,
-            points,
+            lambda full, part: full.at[np.asarray(active)].set(part[:count]), points, restored
         )
-        for i in active:
-            record_round(progress[i], float(lengths[i]), float(residuals[i]), self.options)
+        for j, i in enumerate(active):
+            record_round(progress[i], float(lengths[j]), float(residuals[j]), self.options)
         return out
 
     def _keep_certified(self, points, levels, contexts, best) -> np.ndarray:

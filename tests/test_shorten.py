@@ -144,3 +144,30 @@ def test_a_schedule_by_index_keeps_each_point_below_its_own_level():
     assert result.path_length < result.length_before  # shorter than the teacher's own path
     point_losses = np.asarray(jax.vmap(loss)(result.beads))
     assert np.all(point_losses <= radii**2 + 1e-6)
+
+
+def test_paths_shortened_together_equal_each_shortened_alone():
+    """Finished paths leave the batch (`Shortener._round`): each result is the path's own,
+    as if shortened alone, up to float rounding (XLA's batched arithmetic can differ in the
+    last bit between batch sizes)."""
+    from geodesic_targets.options import ShortenOptions
+    from geodesic_targets.shortening import Shortener
+
+    shortener = Shortener(lambda p, _: disk_loss(p), ShortenOptions(num_points=9, rounds=40))
+    ends = [(in_plane(1.2 * RADIUS, 0), in_plane(1.2 * RADIUS, d)) for d in (40, 90, 150)]
+    ends.append((in_plane(1.5 * RADIUS, 10), in_plane(1.5 * RADIUS, 120)))
+    paths = []
+    for a, b in ends:  # a bent start, the chord pushed out past the disk, so there is work to do
+        mid = jax.tree_util.tree_map(lambda x, y: 1.6 * (x + y) / 2, a, b)
+        paths.append(interpolate_stack(a, mid, jnp.linspace(0, 1, 5)))
+        paths[-1] = jax.tree_util.tree_map(
+            lambda x, m, y: jnp.concatenate([x, jnp.linspace(m, y, 5)[1:]]), paths[-1], mid, b
+        )
+    schedules = [LevelSchedule.constant(LEVEL)] * len(paths)
+    together = shortener.shorten_many(paths, schedules)
+    rounds = [r.rounds for r in together]
+    assert len(set(rounds)) > 1, rounds  # paths finished at different rounds
+    for path, schedule, joint in zip(paths, schedules, together):
+        alone = shortener.shorten(path, schedule)
+        assert (alone.rounds, alone.converged) == (joint.rounds, joint.converged)
+        np.testing.assert_allclose(joint.beads["w"], alone.beads["w"], rtol=1e-5, atol=1e-6)
