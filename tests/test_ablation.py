@@ -522,3 +522,19 @@ def test_an_arm_in_blocks_of_meta_seeds_equals_the_arm_at_once_and_goes_on_block
         assert joined.validation[name].shape == at_once.validation[name].shape
         np.testing.assert_allclose(joined.validation[name], at_once.validation[name], rtol=1e-5)
     np.testing.assert_array_equal(joined.steps, at_once.steps)
+
+
+def test_arms_named_on_the_command_line_train_alone_and_the_report_waits(
+    config_path, tmp_path, capsys
+):
+    out = tmp_path / "ablation"
+    args = ["ablation", "--config", str(config_path), "--out", str(out), "--no-progress"]
+    args.append("ablation.extra_teachers=[]")
+    assert cli.main([*args, "--arms", "none"]) == 0
+    assert "trained arms: none; still to train: chord" in capsys.readouterr().out
+    assert (out / "arms" / "none" / "result.npz").exists()
+    assert not (out / "arms" / "chord" / "result.npz").exists()
+    assert not (out / "report.md").exists()
+    assert (out / "pairs.json").exists()  # every arm's pairs are drawn first, as without --arms
+    assert cli.main([*args, "--arms", "none,teacher"]) == 2
+    assert "no arm ['teacher'] in this ablation; its arms: none, chord" in capsys.readouterr().err

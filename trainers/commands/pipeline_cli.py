@@ -70,8 +70,15 @@ def _cmd_ablation(args: argparse.Namespace) -> None:
     if args.seed is not None:
         config = replace_path(config, "seed", args.seed)
     folder = pathlib.Path(args.out or pathlib.Path(config.out_dir) / config.name / "ablation")
-    ablation_command(config, folder, progress=not args.no_progress)
-    print((folder / "report.md").read_text(encoding="utf-8"), end="")
+    only = _comma_list(args.arms) if args.arms else None
+    data = ablation_command(config, folder, progress=not args.no_progress, only=only)
+    if "waiting" in data:
+        print(
+            f"trained arms: {', '.join(data['trained']) or 'none yet'}; still to train: "
+            f"{', '.join(data['waiting'])} (the report is written once every arm is trained)"
+        )
+    else:
+        print((folder / "report.md").read_text(encoding="utf-8"), end="")
     print(f"results in {folder}")
 
 
@@ -233,6 +240,12 @@ def add_pipeline_commands(commands) -> None:
     ablation = commands.add_parser(
         "ablation",
         help="supervision arms x meta-seeds at a matched inner-step budget, against tuned baselines",
+    )
+    ablation.add_argument(
+        "--arms",
+        metavar="A,B",
+        help="train only these arms now (an ablation longer than a session); the report is "
+        "written by the run that finds every arm trained",
     )
     _add_run_arguments(ablation)
     ablation.set_defaults(run=_cmd_ablation)

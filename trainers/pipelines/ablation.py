@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 from common.atomic import write_text
@@ -56,6 +57,7 @@ from trainers.pipelines.arm_training import (
     step_cost,
     train_arm,
 )
+from trainers.reporting.ablation_notes import budget_note, seed_stream_note
 from trainers.reporting.ablation_report import write_ablation_report
 from trainers.reporting.ablation_statistics import ArmEvaluation
 
@@ -147,11 +149,16 @@ def arm_folder(folder: pathlib.Path, arm: Arm) -> pathlib.Path:
 
 
 def trained_arms(
-    config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True
+    config: ExperimentConfig,
+    folder: pathlib.Path,
+    *,
+    progress: bool = True,
+    only: Sequence[str] | None = None,
 ) -> tuple[dict[str, tuple[ExperimentConfig, ArmRun]], dict[str, str], dict[str, Any]]:
     """Every arm's K trained runs: loaded where `folder/arms/<arm>` holds them, trained otherwise.
 
-    Every arm with stored targets imitates the same pairs (`ablation_pairs`).
+    Every arm with stored targets imitates the same pairs (`ablation_pairs`). With `only`,
+    just those arms are trained (the others are loaded where finished and left out otherwise).
 
     Returns:
       `({label: (arm config, runs)}, {label: why it has none}, the pairs summary)`; an
@@ -174,6 +181,8 @@ def trained_arms(
     skipped: dict[str, str] = {}
     for label, arm_cfg, where in arms:
         result, no_targets = where / "result.npz", where / NO_TARGETS
+        if only is not None and label not in only and not result.exists():
+            continue  # waits for a later invocation
         if not result.exists() and not no_targets.exists():
             prepare = lambda seeds, c=arm_cfg, w=where: recorded_pair_targets(
                 c, w, pairs, family, progress=progress, meta_seeds=seeds
@@ -189,46 +198,36 @@ def trained_arms(
     return runs, skipped, pairs
 
 
-def budget_note(config: ExperimentConfig) -> str:
-    """How the arms' compute is matched: equal inner steps, or equal outer updates."""
-    budget = config.ablation.inner_step_budget
-    if budget:
-        return (
-            f"Budget: equal inner steps. Every arm computes at most {budget:,} inner steps "
-            "(imitation unrolls included), so arms with an imitation term take fewer outer "
-            "updates (the meta-steps column). For equal outer updates, run again with "
-            "`ablation.inner_step_budget=0`."
-        )
-    return (
-        f"Budget: equal outer updates. Every arm takes {config.meta_train.num_meta_steps} "
-        "meta-steps, so arms with an imitation term compute more inner steps (the inner steps / "
-        "meta-step column). For equal inner steps, set `ablation.inner_step_budget`."
-    )
-
-
-def seed_stream_note(config: ExperimentConfig) -> str:
-    """Which stream the held-out evaluation seeds come from, and whether it is a fresh one."""
-    seed = config.evaluation.seed
-    if seed is None or seed == config.seed:
-        return (
-            f"Held-out seeds: the experiment seed's stream ({config.seed}); an exploratory run "
-            "(a confirmatory one sets a fresh `evaluation.seed`)."
-        )
-    kind = "confirmatory" if config.ablation.confirmatory else "not declared confirmatory"
-    return f"Held-out seeds: a fresh stream, `evaluation.seed` = {seed} ({kind})."
-
-
 def ablation_command(
-    config: ExperimentConfig, folder: pathlib.Path, *, progress: bool = True
+    config: ExperimentConfig,
+    folder: pathlib.Path,
+    *,
+    progress: bool = True,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Trains every arm (resuming finished ones), evaluates all against tuned baselines, reports.
 
+    Args:
+      only: train just these arm labels now (`--arms`), for an ablation longer than a
+        session; the report waits until every arm is trained.
+
     Returns:
-      The report's data (`results.json`) with the written files under "files".
+      The report's data (`results.json`) with the written files under "files"; with `only`
+      and arms still to train, `{"trained": [...], "waiting": [...]}` and no report.
+
+    Raises:
+      RunError: `only` names an arm the config does not have.
     """
+    labels = [arm.label for arm in ablation_arms(config)]
+    unknown = sorted(set(only or ()) - set(labels))
+    if unknown:
+        raise RunError(f"--arms: no arm {unknown} in this ablation; its arms: {', '.join(labels)}")
     folder.mkdir(parents=True, exist_ok=True)
     save_config(config, folder / "config.yaml")
-    runs, skipped, pairs = trained_arms(config, folder, progress=progress)
+    runs, skipped, pairs = trained_arms(config, folder, progress=progress, only=only)
+    waiting = [label for label in labels if label not in runs and label not in skipped]
+    if waiting:
+        return {"trained": [label for label in labels if label in runs], "waiting": waiting}
     arms = [arm for arm in ablation_arms(config) if arm.label in runs]
     if not arms:
         raise RunError(f"no arm could be trained: {skipped}")
