@@ -30,6 +30,9 @@ for ARM in "$SRC"/arms/*/; do
   for BLOCK in "$ARM"block-*/; do  # the finished blocks of meta-seeds (ablation.seed_block)
     [ -f "$BLOCK/result.npz" ] || continue
     copy "$BLOCK" "$DEST/arms/$NAME/$(basename "$BLOCK")"
+    if [ -f "$ARM/target_convergence.json" ]; then  # how its targets' shortening ended, per seed
+      cp "$ARM/target_convergence.json" "$DEST/arms/$NAME/"
+    fi
     echo "kept arm $NAME, $(basename "$BLOCK")"
   done
 done

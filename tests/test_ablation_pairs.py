@@ -291,3 +291,46 @@ def test_a_stop_during_generation_loses_only_the_meta_seed_in_progress(
     )
     assert sorted(asked) == [("chord", 1), ("teacher", 1)]  # meta-seed 0 is not drawn again
     assert summary == whole
+
+
+def test_shortening_outcomes_are_recorded_per_meta_seed_and_summed_up_in_the_report(tmp_path):
+    from types import SimpleNamespace
+
+    from trainers.reporting.ablation_notes import convergence_notes
+
+    nan = float("nan")
+    fields = dict(unshortened_lengths=np.array([1.8, 2.2]))
+    shortened = [  # meta-seed 0: one pair at the cap, one converged; meta-seed 1: both converged
+        SimpleNamespace(
+            normalized_lengths=np.array([1.04, 1.001]),
+            converged=np.array([0.0, 1.0]),
+            shortening_rounds=np.array([200.0, 14.0]),
+            convergence_criteria=np.array([9e-5, 4e-6]),
+            **fields,
+        ),
+        SimpleNamespace(
+            normalized_lengths=np.array([1.02, 1.0]),
+            converged=np.array([1.0, 1.0]),
+            shortening_rounds=np.array([30.0, 5.0]),
+            convergence_criteria=np.array([8e-6, 1e-7]),
+            **fields,
+        ),
+    ]
+    chords = SimpleNamespace(  # not shortened: nan rounds, no line in the report
+        normalized_lengths=np.ones(2),
+        converged=np.full(2, nan),
+        shortening_rounds=np.full(2, nan),
+        convergence_criteria=np.full(2, nan),
+        unshortened_lengths=np.full(2, nan),
+    )
+    for k, targets in enumerate(shortened):
+        ablation_pairs.record_convergence(tmp_path / "short", k, targets)
+        ablation_pairs.record_convergence(tmp_path / "chord", k, chords)
+    saved = json.loads((tmp_path / "short" / ablation_pairs.CONVERGENCE).read_text())
+    assert sorted(saved) == ["0", "1"] and saved["0"]["shortening_rounds"] == [200.0, 14.0]
+    arms = [("chord", tmp_path / "chord"), ("short", tmp_path / "short"), ("gone", tmp_path)]
+    (line,) = convergence_notes(arms, ablation_pairs.CONVERGENCE)
+    assert line.startswith("- `short` imitates shortened paths: 3 of 4 (over 2 meta-seeds)")
+    assert "the other 1 stopped at the round cap (200 rounds)" in line
+    assert "change of 9.0e-05 (median; largest 9.0e-05)" in line
+    assert line.endswith("normalized lengths 1.000-1.040 (mean 1.015).")

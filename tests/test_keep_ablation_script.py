@@ -30,6 +30,7 @@ def test_finished_arms_are_kept_without_targets_or_checkpoints(tmp_path):
         "arms/teacher/arm.json": "{}",  # in training: not kept
         "arms/teacher/checkpoints/ckpt-00000050/state.npz": "c",
         "arms/teacher/targets-0.npz": "t",
+        "arms/teacher/target_convergence.json": "{}",  # kept with a finished block
         "arms/teacher/block-0/result.npz": "r",  # a finished block of meta-seeds: kept
         "arms/teacher/block-0/metrics.jsonl": "m",
         "arms/teacher/block-1/checkpoints/ckpt-00000010/state.npz": "c",  # in training: not kept
@@ -48,6 +49,7 @@ def test_finished_arms_are_kept_without_targets_or_checkpoints(tmp_path):
         "arms/none/wandb/offline-run-1/run.wandb",
         "arms/chord/result.npz",
         "arms/endpoint/no_targets.txt",
+        "arms/teacher/target_convergence.json",
         "arms/teacher/block-0/result.npz",
         "arms/teacher/block-0/metrics.jsonl",
     }

@@ -42,6 +42,7 @@ from trainers.evaluation.contenders import Contender, baseline
 from trainers.evaluation.evaluate import evaluate_task, evaluation_keys
 from trainers.io.run_logger import RunLogger
 from trainers.pipelines.ablation_pairs import (
+    CONVERGENCE,
     NO_TARGETS,
     common_pair_targets,
     pair_notes,
@@ -57,7 +58,7 @@ from trainers.pipelines.arm_training import (
     step_cost,
     train_arm,
 )
-from trainers.reporting.ablation_notes import budget_note, seed_stream_note
+from trainers.reporting.ablation_notes import budget_note, convergence_notes, seed_stream_note
 from trainers.reporting.ablation_report import write_ablation_report
 from trainers.reporting.ablation_statistics import ArmEvaluation
 
@@ -229,6 +230,7 @@ def ablation_command(
     if waiting:
         return {"trained": [label for label in labels if label in runs], "waiting": waiting}
     arms = [arm for arm in ablation_arms(config) if arm.label in runs]
+    arm_folders = [(arm.label, arm_folder(folder, arm)) for arm in arms]
     if not arms:
         raise RunError(f"no arm could be trained: {skipped}")
 
@@ -276,6 +278,8 @@ def ablation_command(
                 )
             )
             bar.update()
+    notes = [*pair_notes(pairs), *convergence_notes(arm_folders, CONVERGENCE)]
+    notes += [budget_note(config), seed_stream_note(config)]
     with RunLogger(folder, to_dict(config), config.logging, job_type="ablation") as logger:
         data = write_ablation_report(
             arm_results,
@@ -285,7 +289,7 @@ def ablation_command(
             logger=logger,
             title=f"Supervision ablation on {config.task.name}",
             skipped=skipped,
-            notes=[*pair_notes(pairs), budget_note(config), seed_stream_note(config)],
+            notes=notes,
             primary=config.ablation.primary,
             negative_control=config.ablation.negative_control,
             margin=config.ablation.equivalence_margin,

@@ -39,6 +39,14 @@ from trainers.pipelines.geodesics import make_targets
 
 NO_TARGETS = "no_targets.txt"
 PROGRESS = "pairs_progress.json"  # the pairs each arm certified, meta-seed by meta-seed
+CONVERGENCE = "target_convergence.json"  # per meta-seed: how each imitated path's shortening ended
+CONVERGENCE_FIELDS = (
+    "normalized_lengths",
+    "unshortened_lengths",
+    "converged",
+    "shortening_rounds",
+    "convergence_criteria",
+)
 
 
 def generated_name(meta_seed: int) -> str:
@@ -189,6 +197,21 @@ def recorded_pair_targets(
                 "(other code or settings?)"
             ) from None
         chosen.save(arm_folder / targets_name(k))
+        record_convergence(arm_folder, k, chosen)
+
+
+def record_convergence(arm_folder: pathlib.Path, meta_seed: int, targets: TargetSet) -> None:
+    """Adds meta-seed k's per-pair shortening outcome to `arm_folder/target_convergence.json`.
+
+    Kept with the arm between sessions (the target files are not), so the report can say how
+    the paths it imitated were shortened (`trainers.reporting.ablation_notes.convergence_notes`).
+    """
+    path = arm_folder / CONVERGENCE
+    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    record[str(meta_seed)] = {
+        name: [float(v) for v in getattr(targets, name)] for name in CONVERGENCE_FIELDS
+    }
+    write_text(path, json.dumps(record, sort_keys=True) + "\n")
 
 
 def _common_of(key_lists: Sequence[list]) -> list:
