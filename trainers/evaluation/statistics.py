@@ -86,6 +86,16 @@ def summarize(task: TaskResult) -> list[dict[str, Any]]:
     return rows
 
 
+def loss_ratio(learned, baseline) -> float:
+    """Mean final loss of the learned optimizer over the baseline's: inf if the learned one
+    diverged, nan if only the baseline did (no ratio to a diverged run)."""
+    if not np.all(np.isfinite(learned)):
+        return math.inf
+    if not np.all(np.isfinite(baseline)):
+        return math.nan
+    return float(np.mean(learned) / np.mean(baseline))
+
+
 def best_baseline(task: TaskResult) -> ContenderResult | None:
     """The baseline with the lowest mean final training loss (None without baselines)."""
     baselines = [r for r in task.results if not r.learned]

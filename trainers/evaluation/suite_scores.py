@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
-from trainers.evaluation.statistics import tuning_score
+from trainers.evaluation.statistics import loss_ratio, tuning_score
 from trainers.evaluation.verdicts import VERDICTS, paired_verdict
 
 SCORES = dict(train_ratio="lower", test_ratio="lower", speedup="higher", wallclock_speedup="higher")
@@ -136,15 +136,6 @@ def speedup_over_adam(
     return Speedup(needed / learned_steps, wallclock, needed, censored=not reached)
 
 
-def _ratio(learned: np.ndarray, baseline: np.ndarray) -> float:
-    """Mean over mean; inf if learned diverged, nan if only the baseline did (as `loss_ratio`)."""
-    if not np.all(np.isfinite(learned)):
-        return math.inf
-    if not np.all(np.isfinite(baseline)):
-        return math.nan
-    return float(np.mean(learned) / np.mean(baseline))
-
-
 def _compare(learned: dict, baselines: list[dict], key: str, margin: float | None) -> Comparison:
     """The learned optimizer's row against the best baseline row on one per-seed loss."""
     baselines = [r for r in baselines if key in r]
@@ -153,7 +144,7 @@ def _compare(learned: dict, baselines: list[dict], key: str, margin: float | Non
     best = min(baselines, key=lambda r: tuning_score(np.asarray([r[key]], np.float64))[0])
     a, b = np.asarray(learned[key], np.float64), np.asarray(best[key], np.float64)
     absolute = None if margin is None else margin * abs(float(np.mean(b)))
-    return Comparison(best["optimizer"], _ratio(a, b), paired_verdict(a, b, absolute)[1])
+    return Comparison(best["optimizer"], loss_ratio(a, b), paired_verdict(a, b, absolute)[1])
 
 
 def score_task(

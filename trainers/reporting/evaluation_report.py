@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from trainers.evaluation.evaluate import TaskResult
-from trainers.evaluation.statistics import best_baseline, mean_and_se, summarize
+from trainers.evaluation.statistics import best_baseline, loss_ratio, mean_and_se, summarize
 from trainers.evaluation.verdicts import VERDICTS, paired_verdict, rule_sentence
 from trainers.reporting.plots import plot_loss_curves
 from trainers.reporting.tables import format_mean_se, markdown_table, text_table
@@ -132,16 +132,6 @@ def comparison_rows(tasks: Sequence[TaskResult]) -> list[list[str]]:
                 ]
             )
     return rows
-
-
-def loss_ratio(learned, baseline) -> float:
-    """Mean final loss of the learned optimizer over the baseline's: inf if the learned one
-    diverged, nan if only the baseline did (no ratio to a diverged run)."""
-    if not np.all(np.isfinite(learned)):
-        return math.inf
-    if not np.all(np.isfinite(baseline)):
-        return math.nan
-    return float(np.mean(learned) / np.mean(baseline))
 
 
 def verdict_summary(comparison: Sequence[Sequence[str]]) -> str:
