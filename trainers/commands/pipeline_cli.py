@@ -12,6 +12,8 @@ import argparse
 
 import yaml
 
+from trainers.commands.compare_cli import add_compare_command
+
 
 def _cmd_geodesics(args: argparse.Namespace) -> None:
     from trainers.config import replace_path
@@ -263,3 +265,4 @@ def add_pipeline_commands(commands) -> None:
         sub = geodesic_commands.add_parser(name, help=text)
         _add_run_arguments(sub)
         sub.set_defaults(run=_cmd_geodesics)
+    add_compare_command(geodesic_commands)

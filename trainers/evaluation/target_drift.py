@@ -1,0 +1,120 @@
+"""How far two target sets of the same pairs are apart, in the imitation loss's own units.
+
+A target set made by an iterative solver counts only with what a longer run changes (a
+shortening stopped at its round cap, a tighter criterion). Lengths say little about that: a
+path can keep its length while its points move. What a learner is trained on is the imitation
+loss (`trainers.core.imitation.path_mismatch`, normalised so that standing still scores 1), so
+the change is measured as the loss that following one set exactly scores against the other.
+The scale it is read against is the same loss between the reference set and the evenly spaced
+chord of each pair (the `chord` arm's targets for the same pair): a drift far below it cannot
+move a comparison between a path arm and the chord arm.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from common.errors import UserError
+from geodesic_targets.target_set import TargetSet
+from trainers.core.imitation import path_mismatch, squared_norm
+
+
+class TargetSetMismatch(UserError, ValueError):
+    """The two sets do not hold the same pairs (no pair in common, or different starts)."""
+
+
+def evenly_spaced_chord(start, end, horizon: int):
+    """The T points start + k/T (end - start), k = 1..T: leaves [T, ...]."""
+    fractions = jnp.arange(1, horizon + 1) / horizon
+
+    def points(s, e):
+        shape = (horizon,) + (1,) * jnp.ndim(s)
+        return s[None] + fractions.reshape(shape) * (e - s)[None]
+
+    return jax.tree_util.tree_map(points, start, end)
+
+
+def _pair_drift(start, reference, other):
+    end = jax.tree_util.tree_map(lambda x: x[-1], reference)
+    horizon = jax.tree_util.tree_leaves(reference)[0].shape[0]
+    chord = evenly_spaced_chord(start, end, horizon)
+    differences = jax.tree_util.tree_map(jnp.subtract, other, reference)
+    chord_length = jnp.sqrt(squared_norm(jax.tree_util.tree_map(jnp.subtract, end, start)))
+    return {
+        "imitation_drift": path_mismatch(other, reference, start),
+        "chord_mismatch": path_mismatch(chord, reference, start),
+        "largest_point_move": jnp.max(jnp.sqrt(jax.vmap(squared_norm)(differences)))
+        / jnp.maximum(chord_length, 1e-12),
+    }
+
+
+def target_drift(reference: TargetSet, other: TargetSet) -> list[dict]:
+    """Per pair the two sets share (in the reference's order), how far `other` is from it.
+
+    Returns:
+      One dict per shared pair: its key (instance key words, start step), both sets'
+      normalized lengths, convergence flags and shortening rounds, and
+      `imitation_drift` (the imitation loss of a learner that follows `other` exactly,
+      scored on `reference`), `chord_mismatch` (the same for the evenly spaced chord: the
+      scale of the difference between arms) and `largest_point_move` (the largest distance
+      between corresponding points, over the chord's length).
+
+    Raises:
+      TargetSetMismatch: no pair in common, or a shared pair starts at different parameters.
+    """
+    shared_keys = [key for key in reference.pair_keys() if key in set(other.pair_keys())]
+    if not shared_keys:
+        raise TargetSetMismatch("the two target sets have no pair in common")
+    a, b = reference.subset(shared_keys), other.subset(shared_keys)
+    gap = jax.tree_util.tree_map(
+        lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))),
+        a.start_params,
+        b.start_params,
+    )
+    if max(jax.tree_util.tree_leaves(gap)) > 0:
+        raise TargetSetMismatch(
+            "pairs with the same key start at different parameters: the sets come from "
+            "different teacher runs (another seed or task)"
+        )
+    drifts = jax.vmap(_pair_drift)(a.start_params, a.targets, b.targets)
+    rows = []
+    for j, key in enumerate(shared_keys):
+        rows.append(
+            {
+                "pair": list(key),
+                "reference_length": float(a.normalized_lengths[j]),
+                "other_length": float(b.normalized_lengths[j]),
+                "reference_converged": float(a.converged[j]),
+                "other_converged": float(b.converged[j]),
+                "reference_rounds": float(a.shortening_rounds[j]),
+                "other_rounds": float(b.shortening_rounds[j]),
+                **{name: float(values[j]) for name, values in drifts.items()},
+            }
+        )
+    return rows
+
+
+def drift_markdown(rows: list[dict], title: str) -> str:
+    """A table with a row per pair (`target_drift`) under `title`."""
+    lines = [
+        f"# {title}",
+        "",
+        "| pair (instance, start step) | length: reference | length: other | converged | rounds "
+        "| imitation drift | chord mismatch | largest point move / chord |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    flag = {1.0: "yes", 0.0: "no"}
+    for row in rows:
+        instance, step = f"{row['pair'][0]}:{row['pair'][1]}", row["pair"][2]
+        converged = (
+            f"{flag.get(row['reference_converged'], '-')} / {flag.get(row['other_converged'], '-')}"
+        )
+        rounds = f"{row['reference_rounds']:.0f} / {row['other_rounds']:.0f}"
+        lines.append(
+            f"| {instance}, {step} | {row['reference_length']:.4f} | {row['other_length']:.4f} "
+            f"| {converged} | {rounds} | {row['imitation_drift']:.2e} "
+            f"| {row['chord_mismatch']:.2e} | {row['largest_point_move']:.2e} |"
+        )
+    return "\n".join(lines) + "\n"
