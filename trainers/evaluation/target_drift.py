@@ -16,13 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common.errors import UserError
 from geodesic_targets.target_set import TargetSet
 from trainers.core.imitation import path_mismatch, squared_norm
-
-
-class TargetSetMismatch(UserError, ValueError):
-    """The two sets do not hold the same pairs (no pair in common, or different starts)."""
+from trainers.errors import RunError
 
 
 def evenly_spaced_chord(start, end, horizon: int):
@@ -62,11 +58,11 @@ def target_drift(reference: TargetSet, other: TargetSet) -> list[dict]:
       between corresponding points, over the chord's length).
 
     Raises:
-      TargetSetMismatch: no pair in common, or a shared pair starts at different parameters.
+      RunError: no pair in common, or a shared pair starts at different parameters.
     """
     shared_keys = [key for key in reference.pair_keys() if key in set(other.pair_keys())]
     if not shared_keys:
-        raise TargetSetMismatch("the two target sets have no pair in common")
+        raise RunError("the two target sets have no pair in common")
     a, b = reference.subset(shared_keys), other.subset(shared_keys)
     gap = jax.tree_util.tree_map(
         lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))),
@@ -74,7 +70,7 @@ def target_drift(reference: TargetSet, other: TargetSet) -> list[dict]:
         b.start_params,
     )
     if max(jax.tree_util.tree_leaves(gap)) > 0:
-        raise TargetSetMismatch(
+        raise RunError(
             "pairs with the same key start at different parameters: the sets come from "
             "different teacher runs (another seed or task)"
         )
