@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import wandb
 
+from common.atomic import write_text
 from trainers.config.sections import LoggingConfig
 
 _RUN_ID_FILE = "wandb_run_id.txt"
@@ -129,7 +130,7 @@ class RunLogger:
             ),
         )
         self.run_path = pathlib.Path(self._run.settings.sync_dir)
-        (self.run_dir / _RUN_ID_FILE).write_text(run_id + "\n", encoding="utf-8")
+        write_text(self.run_dir / _RUN_ID_FILE, run_id + "\n")
 
     @staticmethod
     def stored_run_id(run_dir: str | os.PathLike) -> str | None:
@@ -156,7 +157,7 @@ class RunLogger:
             **(json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}),
             **values,
         }
-        path.write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(summary, indent=2, default=float) + "\n")
         if self._run is not None:
             self._run.summary.update(dict(values))
 

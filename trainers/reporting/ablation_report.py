@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from common.atomic import write_text
 from trainers.evaluation.evaluate import TaskResult
 from trainers.reporting.ablation_comparisons import (
     COMPARISON_COLUMNS,
@@ -204,7 +205,7 @@ def write_ablation_report(
         "![held-out runs](ablation_eval.png)",
         "",
     ]
-    (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    write_text(folder / "report.md", "\n".join(lines))
     if logger is not None:
         logger.log_table("ablation/arms", ARM_COLUMNS, table)
         logger.log_table(

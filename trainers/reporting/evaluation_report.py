@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from common.atomic import write_text
 from trainers.evaluation.evaluate import TaskResult
 from trainers.evaluation.statistics import best_baseline, loss_ratio, mean_and_se, summarize
 from trainers.evaluation.verdicts import VERDICTS, paired_verdict, rule_sentence
@@ -201,7 +202,7 @@ def write_report(
         ]
     lines += list(extra_sections)
     report = folder / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(report, "\n".join(lines) + "\n")
     written["report"] = report
     return written
 
