@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from geodesic_targets.paths import interpolate_stack
 from geodesic_targets.target_set import TargetSet
 from trainers.commands import cli
 from trainers.errors import RunError
 from trainers.evaluation.target_drift import (
-    evenly_spaced_chord,
     target_drift,
 )
 
@@ -47,8 +47,10 @@ def pairs():
     return starts, ends, chords
 
 
-def test_evenly_spaced_chord_ends_at_the_end():
-    points = evenly_spaced_chord({"w": np.zeros(2)}, {"w": np.array([4.0, 8.0])}, 4)["w"]
+def test_the_chord_scale_is_the_evenly_spaced_chord_ending_at_the_end():
+    points = interpolate_stack(
+        {"w": np.zeros(2)}, {"w": np.array([4.0, 8.0])}, np.arange(1, 5) / 4
+    )["w"]
     np.testing.assert_allclose(points, [[1, 2], [2, 4], [3, 6], [4, 8]])
 
 

@@ -16,26 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from geodesic_targets.paths import interpolate_stack
 from geodesic_targets.target_set import TargetSet
 from trainers.core.imitation import path_mismatch, squared_norm
 from trainers.errors import RunError
 
 
-def evenly_spaced_chord(start, end, horizon: int):
-    """The T points start + k/T (end - start), k = 1..T: leaves [T, ...]."""
-    fractions = jnp.arange(1, horizon + 1) / horizon
-
-    def points(s, e):
-        shape = (horizon,) + (1,) * jnp.ndim(s)
-        return s[None] + fractions.reshape(shape) * (e - s)[None]
-
-    return jax.tree_util.tree_map(points, start, end)
-
-
 def _pair_drift(start, reference, other):
     end = jax.tree_util.tree_map(lambda x: x[-1], reference)
     horizon = jax.tree_util.tree_leaves(reference)[0].shape[0]
-    chord = evenly_spaced_chord(start, end, horizon)
+    chord = interpolate_stack(start, end, jnp.arange(1, horizon + 1) / horizon)  # the chord arm's
     differences = jax.tree_util.tree_map(jnp.subtract, other, reference)
     chord_length = jnp.sqrt(squared_norm(jax.tree_util.tree_map(jnp.subtract, end, start)))
     return {
@@ -60,7 +50,8 @@ def target_drift(reference: TargetSet, other: TargetSet) -> list[dict]:
     Raises:
       RunError: no pair in common, or a shared pair starts at different parameters.
     """
-    shared_keys = [key for key in reference.pair_keys() if key in set(other.pair_keys())]
+    in_other = set(other.pair_keys())
+    shared_keys = [key for key in reference.pair_keys() if key in in_other]
     if not shared_keys:
         raise RunError("the two target sets have no pair in common")
     a, b = reference.subset(shared_keys), other.subset(shared_keys)
