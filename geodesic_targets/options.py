@@ -154,6 +154,12 @@ class ShortenOptions:
       check_every: rounds between certifications; the converged path if it
         certifies, else the shortest certified path seen, is the result.
       num_grid: points of t in [0, 1] on which every segment is certified.
+      min_damping: the smallest fraction of the energy step a path whose length
+        oscillates is left with (each change of sign of the length's change halves the
+        step, down to this; `geodesic_targets.shortening_progress.record_round`). At the
+        default 1/16 some paths cycle at a fixed amplitude above the tolerance until the
+        round cap (RESULTS.md, the decisive T = 100 ablation); a smaller floor lets the
+        step, and the cycle, shrink further.
       pull: the fraction of the way to the neighbours' midpoint a point moved per round in
         the former fixed-rounds relaxation (`geodesic_targets.midpoint_relaxation`, which
         the comparison benchmark runs with it). Converged shortening does not read it; it
@@ -168,6 +174,7 @@ class ShortenOptions:
     projection_steps: int = 8
     check_every: int = 25
     num_grid: int = 33
+    min_damping: float = 1 / 16
     pull: float = 0.5
 
     def __post_init__(self):
@@ -184,8 +191,8 @@ class ShortenOptions:
             raise ValueError(
                 f"need 0 < alpha <= 1, projection_steps >= 1, window >= 1, tolerance > 0: {self}"
             )
-        if not 0 < self.pull <= 1:
-            raise ValueError(f"need 0 < pull <= 1: {self}")
+        if not 0 < self.pull <= 1 or not 0 < self.min_damping <= 1:
+            raise ValueError(f"need 0 < pull <= 1 and 0 < min_damping <= 1: {self}")
 
 
 @dataclasses.dataclass(frozen=True)

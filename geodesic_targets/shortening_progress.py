@@ -42,7 +42,8 @@ def record_round(
 
     The energy step leaves out the constraints' curvature; where that curvature is
     large the full step overshoots and the length alternates between two values
-    round after round: every change of sign halves all later steps (down to 1/16).
+    round after round: every change of sign halves all later steps (down to
+    `options.min_damping`).
     The step never grows back: on ReLU nets, whose gradients jump between activation
     patterns, a step allowed to grow again kept the length wandering by 0.3% for 100
     rounds, where a step that only shrinks converged in 35-45.
@@ -51,7 +52,7 @@ def record_round(
         len(progress.lengths) >= 2
         and (length - progress.lengths[-1]) * (progress.lengths[-1] - progress.lengths[-2]) < 0
     ):
-        progress.damping = max(progress.damping / 2, 1 / 16)
+        progress.damping = max(progress.damping / 2, options.min_damping)
     progress.lengths.append(length)
     progress.rounds += 1
     progress.residual = residual

@@ -16,8 +16,10 @@ import pytest
 
 from geodesic_targets import LevelSchedule, shorten
 from geodesic_targets.midpoint_relaxation import midpoint_relaxation
+from geodesic_targets.options import ShortenOptions
 from geodesic_targets.path_energy import chord_points, energy_step, green_matrix
 from geodesic_targets.paths import path_length
+from geodesic_targets.shortening_progress import Progress, record_round
 
 DIM = 12
 
@@ -171,3 +173,23 @@ def test_energy_step_returns_the_chord_when_it_meets_every_level():
     interior, mu = energy_step(path, np.zeros(4), np.ones((4, 3)), np.ones(4) * 100)
     np.testing.assert_allclose(interior, chord[1:-1])
     assert np.all(mu == 0)
+
+
+@pytest.mark.parametrize("floor", [1 / 16, 1 / 1024])
+def test_an_oscillating_length_halves_the_step_down_to_the_configured_floor(floor):
+    options = ShortenOptions(min_damping=floor, tolerance=1e-5, window=3)
+    progress = Progress([1.0])
+    for round_index in range(30):  # the length alternates: every round changes the sign
+        record_round(progress, 1.0 + 1e-3 * (round_index % 2), -1.0, options)
+    assert progress.damping == floor
+    assert not progress.converged  # a cycle of 1e-3 is far above the tolerance
+    steady = Progress([1.0])
+    for _ in range(5):  # a length that only falls never changes sign: the step stays whole
+        record_round(steady, steady.lengths[-1] - 1e-3, -1.0, options)
+    assert steady.damping == 1.0
+
+
+def test_min_damping_outside_zero_to_one_is_refused():
+    for bad in (0.0, -0.5, 2.0):
+        with pytest.raises(ValueError, match="min_damping"):
+            ShortenOptions(min_damping=bad)
