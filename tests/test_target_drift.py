@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,10 +15,12 @@ from geodesic_targets.target_set import TargetSet
 from trainers.commands import cli
 from trainers.errors import RunError
 from trainers.evaluation.target_drift import (
+    summary_by_start,
     target_drift,
 )
 
 HORIZON = 4
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _target_set(points: np.ndarray, starts: np.ndarray, steps=(0, 10)) -> TargetSet:
@@ -120,3 +125,41 @@ def test_compare_names_a_missing_file(tmp_path, capsys):
         cli.main(["geodesics", "compare", str(tmp_path / "no.npz"), str(tmp_path / "no.npz")]) == 2
     )
     assert "no.npz: no such target set" in capsys.readouterr().err
+
+
+def test_summary_by_start_groups_pairs_by_their_start_step():
+    rows = [
+        {"pair": [1, 2, 0], "d": 0.3},
+        {"pair": [3, 4, 0], "d": 0.1},
+        {"pair": [3, 4, 0], "d": 0.2},
+        {"pair": [1, 2, 50], "d": 0.004},
+    ]
+    summary = summary_by_start(rows, "d")
+    assert list(summary) == [0, 50]
+    assert summary[0] == {"median": 0.2, "min": 0.1, "max": 0.3, "pairs": 3}
+    assert summary[50] == {"median": 0.004, "min": 0.004, "max": 0.004, "pairs": 1}
+
+
+def test_target_distances_script_reads_an_ablation_folder(pairs, tmp_path):
+    starts, _, chords = pairs
+    teacher = chords.copy()
+    teacher[:, 1] += 0.2
+    for arm, points in (("geodesic_schedule", chords), ("teacher", teacher)):
+        (tmp_path / "arms" / arm).mkdir(parents=True)
+        _target_set(points, starts).save(tmp_path / "arms" / arm / "targets_generated-3.npz")
+    script = [sys.executable, str(ROOT / "configs" / "target_distances.py"), str(tmp_path)]
+    printed = subprocess.run(
+        [*script, "--out", str(tmp_path / "d.json")], capture_output=True, text=True, check=True
+    ).stdout
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["meta_seeds"] == [3] and "meta-seeds [3]" in printed
+    expected = target_drift(
+        TargetSet.load(tmp_path / "arms/geodesic_schedule/targets_generated-3.npz"),
+        TargetSet.load(tmp_path / "arms/teacher/targets_generated-3.npz"),
+    )
+    drifts = [row["distance"] for row in data["rows"]["teacher_vs_schedule"]]
+    assert drifts == [row["imitation_drift"] for row in expected] and min(drifts) > 0
+    assert data["summary"]["schedule_vs_chord"]["0"]["median"] < 1e-12  # these targets are chords
+    assert data["summary"]["teacher_vs_chord"]["10"]["pairs"] == 1
+    missing = subprocess.run([*script[:2], str(tmp_path / "none")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no meta-seed" in missing.stdout

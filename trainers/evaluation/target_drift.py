@@ -105,3 +105,23 @@ def drift_markdown(rows: list[dict], title: str) -> str:
             f"| {row['chord_mismatch']:.2e} | {row['largest_point_move']:.2e} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def summary_by_start(rows: list[dict], field: str) -> dict[int, dict[str, float]]:
+    """`field` of `target_drift` rows summarized per pair start step (median, range, count).
+
+    The pairs that start early in the teacher's run (its steepest stretch) bend the most, so
+    a distance between target sets is read per start step rather than pooled.
+    """
+    by_start: dict[int, list[float]] = {}
+    for row in rows:
+        by_start.setdefault(int(row["pair"][2]), []).append(float(row[field]))
+    return {
+        start: {
+            "median": float(np.median(values)),
+            "min": float(np.min(values)),
+            "max": float(np.max(values)),
+            "pairs": len(values),
+        }
+        for start, values in sorted(by_start.items())
+    }
