@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = {"schedule_vs_chord": [], "teacher_vs_schedule": [], "teacher_vs_chord": []}
     seeds = []
-    for meta_seed in range(1000):
+    found = (args.run / "arms" / "geodesic_schedule").glob("targets*-*.npz")
+    for meta_seed in sorted({int(path.stem.rsplit("-", 1)[1]) for path in found}):
         schedule = _target_set(args.run / "arms" / "geodesic_schedule", meta_seed)
         teacher = _target_set(args.run / "arms" / "teacher", meta_seed)
         if schedule is None or teacher is None:
